@@ -1,0 +1,147 @@
+"""`govex apply`: validate everything, plan, then write the whole plan in one transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from govex.errors import DeclarationError, DeclarationErrors
+
+from . import tables
+from .connections import resolve_connection
+from .plan import KindPlan, Plan, declarations, digest, make_plan
+from .rules import check_workspace, pinned_major
+from .state import StoredState, read_state
+from .workspace import Workspace, load_workspace
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    plan: Plan
+    applied: bool
+
+
+def apply_workspace(
+    engine: sa.Engine,
+    root: Path,
+    *,
+    dry_run: bool = False,
+    env: Mapping[str, str] | None = None,
+    today: dt.date | None = None,
+) -> ApplyResult:
+    """Load and check `root`; unless `dry_run`, make the store match it atomically.
+
+    Raises DeclarationErrors listing every problem, in which case nothing is written.
+    """
+    ws = load_workspace(root)
+    env = os.environ if env is None else env
+    today = today or dt.datetime.now(dt.UTC).date()
+    errors: list[DeclarationError] = []
+    for name, declared in ws.connections.items():
+        try:
+            resolve_connection(name, declared.item, ws.root, env, file=declared.file)
+        except DeclarationError as error:
+            errors.append(error)
+    with engine.begin() as conn:
+        stored = read_state(conn)
+        errors += check_workspace(ws, stored, today)
+        if errors:
+            raise DeclarationErrors(errors)
+        plan = make_plan(ws, stored)
+        if dry_run or plan.empty:
+            return ApplyResult(plan, applied=False)
+        _write(conn, ws, stored, plan)
+    return ApplyResult(plan, applied=True)
+
+
+def _write(conn: sa.Connection, ws: Workspace, stored: StoredState, plan: Plan) -> None:
+    now = dt.datetime.now(dt.UTC)
+    desired = declarations(ws)
+    kinds = plan.kinds
+    t = tables
+    # Removals first, children before parents; then parents before children.
+    _delete(conn, t.subscriptions.c.id, kinds["subscriptions"].removed)
+    _delete(
+        conn,
+        t.data_elements.c.resource_code,
+        kinds["resources"].removed + kinds["resources"].changed,
+    )
+    _delete(conn, t.resources.c.code, kinds["resources"].removed)
+    _delete(conn, t.connections.c.name, kinds["connections"].removed)
+    _delete(conn, t.departments.c.code, kinds["departments"].removed)
+
+    def department(k: str) -> dict[str, Any]:
+        d = ws.departments[k]
+        return {"code": k, "name": d.item.name, "declaration": desired["departments"][k],
+                "file": d.file, "updated_at": now}
+
+    def connection(k: str) -> dict[str, Any]:
+        d = ws.connections[k]
+        return {"name": k, "kind": d.item.kind, "declaration": desired["connections"][k],
+                "workspace": str(ws.root), "file": d.file, "updated_at": now}
+
+    def contract(k: str) -> dict[str, Any]:
+        c = ws.contracts[k].item
+        return {"name": c.name, "version": c.version, "major": c.semver[0], "schema": c.schema,
+                "digest": digest(c.schema), "file": ws.contracts[k].file, "registered_at": now}
+
+    def resource(k: str) -> dict[str, Any]:
+        r = ws.resources[k].item
+        return {"code": k, "name": r.name, "provider": r.provider,
+                "contract_name": r.contract_name, "contract_version": r.contract_version,
+                "sharing": r.sharing, "classification": r.classification,
+                "declaration": desired["resources"][k], "file": ws.resources[k].file,
+                "updated_at": now}
+
+    def subscription(k: str) -> dict[str, Any]:
+        s = ws.subscriptions[k].item
+        return {"id": k, "resource_code": s.resource, "consumer": s.consumer,
+                "contract_major": pinned_major(ws, stored, s), "valid_from": s.valid_from,
+                "valid_until": s.valid_until, "declaration": desired["subscriptions"][k],
+                "file": ws.subscriptions[k].file, "updated_at": now}
+
+    _save(conn, t.departments, ["code"], kinds["departments"], department)
+    _save(conn, t.connections, ["name"], kinds["connections"], connection)
+    _save(conn, t.contract_versions, ["name", "version"], kinds["contracts"], contract)
+    _save(conn, t.resources, ["code"], kinds["resources"], resource)
+    _insert(conn, t.data_elements, [
+        {"element": e, "resource_code": k, "field": f}
+        for k in kinds["resources"].added + kinds["resources"].changed
+        for f, e in ws.resources[k].item.elements.items()
+    ])
+    _save(conn, t.subscriptions, ["id"], kinds["subscriptions"], subscription)
+    conn.execute(
+        sa.insert(t.applies),
+        {"workspace": str(ws.root), "plan": plan.to_json(), "applied_at": now},
+    )
+
+
+def _delete(conn: sa.Connection, column: sa.Column[Any], keys: tuple[str, ...]) -> None:
+    if keys:
+        conn.execute(sa.delete(column.table).where(column.in_(keys)))
+
+
+def _save(
+    conn: sa.Connection,
+    table: sa.Table,
+    key_columns: list[str],
+    kind: KindPlan,
+    row: Callable[[str], dict[str, Any]],
+) -> None:
+    """Insert the added rows and update the changed ones in place (keeps foreign keys valid)."""
+    _insert(conn, table, [row(k) for k in kind.added])
+    for k in kind.changed:
+        values = row(k)
+        where = [table.c[c] == values[c] for c in key_columns]
+        conn.execute(sa.update(table).where(*where).values(values))
+
+
+def _insert(conn: sa.Connection, table: sa.Table, values: list[dict[str, Any]]) -> None:
+    if values:
+        conn.execute(sa.insert(table), values)

@@ -1,0 +1,211 @@
+"""The workspace declarations, exactly as INTERFACES.md shows them, as pydantic models.
+
+`extra="forbid"` everywhere: an unknown key is a typo until proven otherwise. Closed vocabularies
+are Literals, and the runtime lists (`SHARING_TYPES`, …) derive from them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Sharing = Literal["unconditional", "conditional", "none"]
+Classification = Literal["L1", "L2", "L3", "L4"]
+DeliveryMode = Literal["upsert", "append", "snapshot"]
+MaskingFunction = Literal[
+    "mask_name", "mask_id_number", "mask_phone", "mask_address", "hash", "none"
+]
+FileFormat = Literal["csv", "jsonl"]
+
+SHARING_TYPES: tuple[str, ...] = get_args(Sharing)
+CLASSIFICATIONS: tuple[str, ...] = get_args(Classification)
+DELIVERY_MODES: tuple[str, ...] = get_args(DeliveryMode)
+MASKING_FUNCTIONS: tuple[str, ...] = get_args(MaskingFunction)
+
+RESOURCE_CODE = r"^[A-Z0-9-]+$"
+SUBSCRIPTION_ID = r"^[A-Z0-9-]+$"
+DEPARTMENT_CODE = r"^[a-z0-9_-]+$"
+CONTRACT_REF = r"^[a-z0-9_][a-z0-9_.-]*@\d+\.\d+\.\d+$"
+# ISO-8601 durations such as P1D, PT6H, P1M, P1W; at least one component.
+_DURATION = re.compile(
+    r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$"
+)
+
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+class _Declaration(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Department(_Declaration):
+    code: Annotated[str, Field(pattern=DEPARTMENT_CODE, description="short lowercase code")]
+    name: NonEmpty = Field(description="the department's official name")
+    contact: str | None = Field(default=None, description="where data questions go")
+
+
+class DepartmentsFile(_Declaration):
+    departments: list[Department] = Field(default_factory=list)
+
+
+class Connection(_Declaration):
+    """One of: a SQLAlchemy `url`, a `kafka` bootstrap list, or a directory `path` of files."""
+
+    url: str | None = Field(default=None, description="SQLAlchemy URL; ${VAR} allowed")
+    kafka: str | None = Field(default=None, description="Kafka bootstrap servers; ${VAR} allowed")
+    path: str | None = Field(default=None, description="directory of CSV/JSON Lines files")
+    format: FileFormat | None = Field(default=None, description="file format of a path connection")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Connection:
+        given = [k for k in ("url", "kafka", "path") if getattr(self, k) is not None]
+        if len(given) != 1:
+            msg = f"a connection needs exactly one of url, kafka or path (got {given or 'none'})"
+            raise ValueError(msg)
+        if self.format is not None and self.path is None:
+            msg = "format applies only to a path connection"
+            raise ValueError(msg)
+        return self
+
+    @property
+    def kind(self) -> Literal["url", "kafka", "path"]:
+        if self.url is not None:
+            return "url"
+        if self.kafka is not None:
+            return "kafka"
+        return "path"
+
+
+class ConnectionsFile(_Declaration):
+    connections: dict[str, Connection] = Field(default_factory=dict)
+
+
+class KafkaSource(_Declaration):
+    topic: str | None = Field(default=None, description="default govex.ingest.<RESOURCE_CODE>")
+
+
+class Source(_Declaration):
+    connection: NonEmpty = Field(description="name of a connection in connections.yaml")
+    table: str | None = Field(default=None, description="table (or file name) to read")
+    query: str | None = Field(default=None, description="SELECT to read instead of a table")
+    kafka: KafkaSource | None = Field(default=None, description="records pushed over Kafka")
+    watermark: str | None = Field(default=None, description="column for incremental extraction")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Source:
+        given = [k for k in ("table", "query", "kafka") if getattr(self, k) is not None]
+        if len(given) != 1:
+            msg = f"a source needs exactly one of table, query or kafka (got {given or 'none'})"
+            raise ValueError(msg)
+        return self
+
+    @property
+    def kind(self) -> Literal["table", "query", "kafka"]:
+        if self.table is not None:
+            return "table"
+        if self.query is not None:
+            return "query"
+        return "kafka"
+
+
+class Expectation(_Declaration):
+    type: Annotated[str, Field(pattern=r"^Expect[A-Za-z0-9]+$")] = Field(
+        description="Great Expectations 1.x expectation class name"
+    )
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class Quality(_Declaration):
+    max_error_rate: float = Field(
+        default=0.02, ge=0.0, le=1.0, description="a batch with a higher failing share is blocked"
+    )
+    expectations: list[Expectation] = Field(default_factory=list)
+
+
+class Resource(_Declaration):
+    """A catalog entry (政务数据资源目录条目)."""
+
+    code: Annotated[str, Field(pattern=RESOURCE_CODE)]
+    name: NonEmpty
+    description: str | None = None
+    provider: NonEmpty = Field(description="the department that is the one authoritative source")
+    contract: Annotated[str, Field(pattern=CONTRACT_REF, description="contract name @ version")]
+    key: list[NonEmpty] = Field(min_length=1, description="record key fields")
+    elements: dict[str, NonEmpty] = Field(
+        default_factory=dict, description="field -> data element this resource is THE source of"
+    )
+    source: Source
+    sharing: Sharing
+    classification: Classification
+    update_frequency: str = Field(description="ISO-8601 duration the provider promises")
+    quality: Quality = Field(default_factory=Quality)
+
+    @field_validator("update_frequency")
+    @classmethod
+    def _iso_duration(cls, value: str) -> str:
+        if not _DURATION.match(value):
+            msg = f"'{value}' is not an ISO-8601 duration such as P1D or PT6H"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("key")
+    @classmethod
+    def _distinct_key(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            msg = "key fields repeat"
+            raise ValueError(msg)
+        return value
+
+    @property
+    def contract_name(self) -> str:
+        return self.contract.split("@", 1)[0]
+
+    @property
+    def contract_version(self) -> str:
+        return self.contract.split("@", 1)[1]
+
+
+class Target(_Declaration):
+    connection: NonEmpty
+    table: NonEmpty
+
+
+class Subscription(_Declaration):
+    """One line of the shared-responsibility checklist (共享责任清单)."""
+
+    id: Annotated[str, Field(pattern=SUBSCRIPTION_ID)]
+    resource: NonEmpty
+    consumer: NonEmpty = Field(description="the consuming department")
+    purpose: NonEmpty = Field(description="why the consumer needs the data")
+    fields: list[NonEmpty] = Field(min_length=1, description="approved fields")
+    masking: dict[str, str] = Field(default_factory=dict, description="field -> masking function")
+    target: Target
+    mode: DeliveryMode = "upsert"
+    schedule: str | None = Field(default=None, description="Airflow schedule")
+    valid_from: dt.date
+    valid_until: dt.date | None = None
+    approved_by: str | None = Field(default=None, description="the provider, for conditional data")
+    contract: Annotated[str | None, Field(pattern=CONTRACT_REF)] = Field(
+        default=None,
+        description="contract version the consumer built against; pins its major version",
+    )
+
+    @field_validator("fields")
+    @classmethod
+    def _distinct_fields(cls, value: list[str]) -> list[str]:
+        seen: set[str] = set()
+        repeated = [f for f in value if f in seen or seen.add(f)]  # type: ignore[func-returns-value]
+        if repeated:
+            msg = f"fields repeat: {', '.join(repeated)}"
+            raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def _window(self) -> Subscription:
+        if self.valid_until is not None and self.valid_until < self.valid_from:
+            msg = f"valid_until {self.valid_until} is before valid_from {self.valid_from}"
+            raise ValueError(msg)
+        return self

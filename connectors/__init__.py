@@ -1,0 +1,1 @@
+"""Reading from and writing to department systems: SQL databases, files, Kafka."""

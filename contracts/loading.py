@@ -1,0 +1,233 @@
+"""Reading contracts from a workspace: `contracts/<name>/<semver>.json`, checked on the way in."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError, best_match
+
+from contracts.model import Contract, parse_semver
+from govex.errors import DeclarationError, DeclarationErrors
+
+DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
+# Names are used in refs (`name@1.0.0`), paths and table names: keep them plain.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*", re.ASCII)
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """JSON allows duplicate keys and keeps the last; in a reviewed contract that hides a bug."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKeyError(key)
+        result[key] = value
+    return result
+
+
+class _DuplicateKeyError(ValueError):
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(key)
+
+
+def _pointer(parts: Any) -> str:
+    return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def _parse_json(path: Path) -> Any:
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        msg = f"is not UTF-8 text (byte {error.start}); save the contract as UTF-8"
+        raise DeclarationError(
+            msg,
+            file=file,
+        ) from error
+    except OSError as error:
+        msg = f"cannot be read ({error.strerror})"
+        raise DeclarationError(msg, file=file) from error
+    try:
+        return json.loads(text, object_pairs_hook=_reject_duplicate_keys)
+    except json.JSONDecodeError as error:
+        msg = f"is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}"
+        raise DeclarationError(
+            msg,
+            file=file,
+            value=text.splitlines()[error.lineno - 1] if text.splitlines() else "",
+        ) from error
+    except _DuplicateKeyError as error:
+        msg = f"key {error.key!r} appears twice in the same JSON object; keep one"
+        raise DeclarationError(
+            msg,
+            file=file,
+            field=error.key,
+            value=error.key,
+        ) from error
+
+
+def _check_extensions(schema: dict[str, Any], file: str) -> None:
+    """`x-govex-pii` is a category name; `x-govex-checks` a list of check names."""
+    nodes: list[tuple[str | None, dict[str, Any]]] = [(None, schema)]
+    nodes += [(name, prop) for name, prop in schema["properties"].items() if isinstance(prop, dict)]
+    for name, node in nodes:
+        where = "(top level)" if name is None else name
+        pii = node.get("x-govex-pii")
+        if pii is not None and (not isinstance(pii, str) or not pii):
+            msg = f"x-govex-pii must be a category name such as 'name' or 'id_number', got {pii!r}"
+            raise DeclarationError(
+                msg,
+                file=file,
+                field=where,
+                value=pii,
+            )
+        checks = node.get("x-govex-checks")
+        if checks is not None and (
+            not isinstance(checks, list)
+            or not all(isinstance(c, str) and c for c in checks)
+            or len(set(checks)) != len(checks)
+        ):
+            msg = (
+                "x-govex-checks must be a list of distinct check names such as "
+                f"['cn_resident_id'], got {checks!r}"
+            )
+            raise DeclarationError(
+                msg,
+                file=file,
+                field=where,
+                value=checks,
+            )
+
+
+def check_contract_schema(schema: Any, *, file: str) -> dict[str, Any]:
+    """Everything a contract schema must satisfy beyond being JSON; returns it typed."""
+    if not isinstance(schema, dict):
+        msg = f"must hold a JSON object (a JSON Schema), not {type(schema).__name__}"
+        raise DeclarationError(
+            msg,
+            file=file,
+            value=schema,
+        )
+    dialect = schema.get("$schema")
+    if dialect is not None and str(dialect).rstrip("#") != DRAFT_2020_12:
+        msg = f"$schema must be {DRAFT_2020_12!r} (JSON Schema draft 2020-12), got {dialect!r}"
+        raise DeclarationError(
+            msg,
+            file=file,
+            field="$schema",
+            value=dialect,
+        )
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as error:
+        worst = best_match(error.context) or error if error.context else error
+        where = _pointer(worst.absolute_path)
+        msg = f"is not a valid JSON Schema draft 2020-12 at {where}: {worst.message}"
+        raise DeclarationError(
+            msg,
+            file=file,
+            field=where,
+            value=worst.instance,
+        ) from error
+    if schema.get("type") != "object":
+        msg = f'must be an object schema ("type": "object"), got type {schema.get("type")!r}'
+        raise DeclarationError(
+            msg,
+            file=file,
+            field="type",
+            value=schema.get("type"),
+        )
+    properties = schema.get("properties")
+    if not properties:
+        msg = 'must declare at least one property under "properties"'
+        raise DeclarationError(
+            msg,
+            file=file,
+            field="properties",
+            value=properties,
+        )
+    for name in schema.get("required", ()):
+        if name not in properties:
+            msg = (
+                f"required names {name!r}, which is not one of the properties; "
+                'declare it under "properties" or drop it from "required"'
+            )
+            raise DeclarationError(
+                msg,
+                file=file,
+                field="required",
+                value=name,
+            )
+    _check_extensions(schema, file)
+    return schema
+
+
+def load_contract(path: str | Path) -> Contract:
+    """Load `contracts/<name>/<semver>.json`; name and version come from the path."""
+    path = Path(path)
+    file = str(path)
+    if path.suffix != ".json":
+        msg = "a contract file must be named <semver>.json, e.g. 1.0.0.json"
+        raise DeclarationError(
+            msg,
+            file=file,
+            value=path.name,
+        )
+    name = path.parent.name
+    if not _NAME.fullmatch(name):
+        msg = f"contract name {name!r} (the directory) must be letters, digits, '_', '.' or '-'"
+        raise DeclarationError(
+            msg,
+            file=file,
+            field="name",
+            value=name,
+        )
+    version = path.name[: -len(".json")]
+    parse_semver(version, file=file)
+    schema = check_contract_schema(_parse_json(path), file=file)
+    return Contract(name=name, version=version, schema=schema)
+
+
+def load_contracts(directory: str | Path) -> list[Contract]:
+    """Every contract version under a workspace's `contracts/` directory, sorted by name, semver.
+
+    All bad files are reported together (DeclarationErrors) so one pass fixes them all.
+    """
+    root = Path(directory)
+    if not root.is_dir():
+        msg = "is not a directory; contracts live in <workspace>/contracts/<name>/<semver>.json"
+        raise DeclarationError(
+            msg,
+            file=str(root),
+        )
+    contracts: list[Contract] = []
+    errors: list[DeclarationError] = []
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_file() and entry.suffix == ".json":
+            errors.append(
+                DeclarationError(
+                    "a contract must sit in a directory named after it: "
+                    f"contracts/<name>/<semver>.json, not contracts/{entry.name}",
+                    file=str(entry),
+                    value=entry.name,
+                )
+            )
+            continue
+        if not entry.is_dir():
+            continue
+        for file in sorted(entry.glob("*.json")):
+            try:
+                contracts.append(load_contract(file))
+            except DeclarationError as error:
+                errors.append(error)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise DeclarationErrors(errors)
+    return sorted(contracts, key=lambda c: (c.name, c.semver))

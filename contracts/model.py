@@ -1,0 +1,107 @@
+"""The `Contract` value: one version of one resource's JSON Schema, plus read-only helpers."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from govex.errors import DeclarationError
+
+# Strict semver core only: no leading zeros, no pre-release or build suffix, ASCII digits.
+_SEMVER = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)", re.ASCII)
+
+SemVer = tuple[int, int, int]
+
+
+def parse_semver(text: str, *, file: str | None = None) -> SemVer:
+    """`"1.2.3"` -> `(1, 2, 3)`; anything but strict MAJOR.MINOR.PATCH is a declaration error."""
+    match = _SEMVER.fullmatch(text)
+    if match is None:
+        msg = f"version {text!r} is not strict semver MAJOR.MINOR.PATCH (e.g. 1.0.0)"
+        raise DeclarationError(
+            msg,
+            file=file,
+            field="version",
+            value=text,
+        )
+    major, minor, patch = (int(part) for part in match.groups())
+    return major, minor, patch
+
+
+def property_types(prop: dict[str, Any]) -> frozenset[str] | None:
+    """The JSON types a property declares, or None when it declares no `type` (any type)."""
+    declared = prop.get("type")
+    if declared is None:
+        return None
+    if isinstance(declared, str):
+        return frozenset({declared})
+    return frozenset(str(t) for t in declared)
+
+
+def allows_null(prop: dict[str, Any] | None) -> bool:
+    """True when a property explicitly lets JSON null through its `type` keyword.
+
+    This is what decides whether a SQL NULL is the value null or an absent property.
+    """
+    if prop is None:
+        return False
+    types = property_types(prop)
+    return types is not None and "null" in types
+
+
+@dataclass(frozen=True)
+class Contract:
+    """One contract version. `schema` is the parsed JSON Schema; treat it as read-only."""
+
+    name: str
+    version: str
+    schema: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        parse_semver(self.version, file=self.ref)
+
+    def __hash__(self) -> int:
+        # The schema dict is not hashable; name@version identifies a contract version.
+        return hash((self.name, self.version))
+
+    @property
+    def semver(self) -> SemVer:
+        return parse_semver(self.version)
+
+    @property
+    def ref(self) -> str:
+        """`name@version`, the form resources use to pin a contract."""
+        return f"{self.name}@{self.version}"
+
+    @property
+    def properties(self) -> dict[str, dict[str, Any]]:
+        props: dict[str, dict[str, Any]] = self.schema.get("properties", {})
+        return props
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """Property names in declaration order (JSON object order is kept by the loader)."""
+        return tuple(self.properties)
+
+    @property
+    def required(self) -> frozenset[str]:
+        return frozenset(self.schema.get("required", ()))
+
+    def property(self, name: str) -> dict[str, Any]:
+        """The sub-schema of property `name`; KeyError names the contract when it is unknown."""
+        try:
+            return self.properties[name]
+        except KeyError:
+            msg = f"contract {self.ref} has no property {name!r}"
+            raise KeyError(msg) from None
+
+    def pii(self, name: str) -> str | None:
+        """The `x-govex-pii` category of a property (`name`, `id_number`, …), or None."""
+        value = self.property(name).get("x-govex-pii")
+        return None if value is None else str(value)
+
+    def checks(self, name: str | None = None) -> tuple[str, ...]:
+        """Named national-standard checks (`x-govex-checks`) of a property, or top-level ones."""
+        node = self.schema if name is None else self.property(name)
+        return tuple(str(check) for check in node.get("x-govex-checks", ()))

@@ -1,0 +1,110 @@
+"""The reference semantics of record validation: jsonschema, one record at a time.
+
+The vectorised validator (validate.py) must agree with this module row for row; the property
+tests check exactly that. Rows coming from a database or an Arrow batch are first turned into the
+JSON instance jsonschema sees by `json_projection`, whose rules are the contract between the two:
+
+- A SQL NULL means "absent", unless the property's `type` lists "null", in which case it is the
+  JSON value null. So a NULL in a required, non-nullable column is a `required` violation, and
+  in an optional one it is no violation at all.
+- A NULL in a column the schema does not declare is absent too: `additionalProperties: false`
+  only objects to undeclared columns that hold a value.
+- Dates and datetimes become ISO 8601 strings (`date.isoformat()`, `datetime.isoformat()`), the
+  way they travel in JSON; Decimals become floats. Everything else is passed through.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+
+from contracts.model import Contract, allows_null
+
+Violation = tuple[str | None, str]  # (field or None for the record, JSON Schema keyword)
+
+# Only `date` is asserted; every other format is an annotation, as in the vectorised validator.
+DATE_ONLY = FormatChecker(formats=("date",))
+
+
+def to_json_scalar(value: Any) -> Any:
+    """One column value as it would appear in JSON."""
+    if isinstance(value, dt.date | dt.time):  # datetime is a date subclass: isoformat suits both
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    return value
+
+
+def _schema_of(contract_or_schema: Contract | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(contract_or_schema, Contract):
+        return contract_or_schema.schema
+    return dict(contract_or_schema)
+
+
+def json_projection(row: Mapping[str, Any], schema: Contract | Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON instance a row stands for (see the module docstring for the rules)."""
+    properties: Mapping[str, Any] = _schema_of(schema).get("properties", {})
+    instance: dict[str, Any] = {}
+    for name, value in row.items():
+        if value is None:
+            prop = properties.get(name)
+            if isinstance(prop, dict) and allows_null(prop):
+                instance[name] = None
+            continue
+        instance[name] = to_json_scalar(value)
+    return instance
+
+
+def reference_validator(schema: Contract | Mapping[str, Any]) -> Draft202012Validator:
+    """The jsonschema validator every govex validator is measured against."""
+    return Draft202012Validator(_schema_of(schema), format_checker=DATE_ONLY)
+
+
+def _names(value: Any) -> list[str]:
+    return [str(name) for name in value]
+
+
+def _pairs(
+    error: ValidationError, instance: Mapping[str, Any], schema: dict[str, Any]
+) -> list[Violation]:
+    keyword = str(error.validator)
+    if error.absolute_path:
+        return [(str(error.absolute_path[0]), keyword)]
+    if keyword == "required":
+        # jsonschema raises one `required` error per missing name, naming it only in the text.
+        return [
+            (str(name), keyword) for name in _names(error.validator_value) if name not in instance
+        ]
+    if keyword == "additionalProperties":
+        # One error lists every unexpected name; report each column on its own.
+        declared = schema.get("properties", {})
+        return [(str(name), keyword) for name in instance if name not in declared]
+    return [(None, keyword)]
+
+
+def reference_violations(
+    schema: Contract | Mapping[str, Any],
+    records: Iterable[Mapping[str, Any]],
+    *,
+    project: bool = True,
+) -> list[set[Violation]]:
+    """Per record, the set of (field, keyword) pairs jsonschema reports.
+
+    Records are rows (as from `pa.Table.to_pylist()`) and are passed through `json_projection`
+    first; `project=False` validates them as JSON instances unchanged.
+    """
+    resolved = _schema_of(schema)
+    validator = reference_validator(resolved)
+    result: list[set[Violation]] = []
+    for record in records:
+        instance = json_projection(record, resolved) if project else dict(record)
+        found: set[Violation] = set()
+        for error in validator.iter_errors(instance):
+            found.update(_pairs(error, instance, resolved))
+        result.append(found)
+    return result

@@ -1,0 +1,47 @@
+"""The `govex` command line: parse, dispatch to a command module, map errors to exit codes.
+
+Exit codes: 0 success, 1 failed run, 2 bad input. Every error is one sentence on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from govex.errors import DeclarationErrors, GovexError
+
+from .commands import apply, catalog, db, demo
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="govex",
+        description="govex: government data sharing exchange (catalog, contracts, exchange runs, "
+        "quality gates, lineage).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (db, apply, catalog, demo):
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except DeclarationErrors as errors:
+        for error in errors.errors:
+            print(f"error: {error.render()}", file=sys.stderr)
+        return errors.exit_code
+    except GovexError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per `govex` command group; each is thin and calls the packages' public APIs."""

@@ -1,0 +1,18 @@
+"""Alembic environment: runs on the connection govex hands over (see exchange.store)."""
+
+from __future__ import annotations
+
+from alembic import context
+
+import catalog
+
+target_metadata = [catalog.metadata]
+
+connection = context.config.attributes["connection"]
+context.configure(
+    connection=connection,
+    target_metadata=target_metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+)
+with context.begin_transaction():
+    context.run_migrations()

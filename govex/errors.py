@@ -1,0 +1,66 @@
+"""One root exception, branched by what the caller should do about it.
+
+- `DeclarationError`: the user's input is wrong (a workspace file, a flag): fix it. Exit code 2.
+- `DataQualityError`: the quality gate stopped the data. Exit code 1, no retry.
+- `TransientError`: a dependency hiccuped (network, lock): retrying may help. Exit code 1.
+- `FatalError`: anything else we understand but cannot recover from. Exit code 1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GovexError(Exception):
+    """Root of every error govex raises on purpose."""
+
+    exit_code: int = 1
+
+
+class DeclarationError(GovexError):
+    """Bad input: names the file, the field and the value at fault when they are known."""
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        field: str | None = None,
+        value: Any = None,
+    ) -> None:
+        self.message = message
+        self.file = file
+        self.field = field
+        self.value = value
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        where = []
+        if self.file:
+            where.append(str(self.file))
+        if self.field:
+            where.append(f"field '{self.field}'")
+        prefix = ": ".join(where)
+        return f"{prefix}: {self.message}" if prefix else self.message
+
+
+class DeclarationErrors(DeclarationError):
+    """Several independent declaration errors found in one pass, reported together."""
+
+    def __init__(self, errors: list[DeclarationError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(e.render() for e in errors))
+
+
+class DataQualityError(GovexError):
+    """The quality gate refused a batch."""
+
+
+class TransientError(GovexError):
+    """A dependency failed in a way that a retry may fix."""
+
+
+class FatalError(GovexError):
+    """An unrecoverable failure that is not the user's input."""

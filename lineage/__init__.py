@@ -1,0 +1,1 @@
+"""OpenLineage events, record provenance, trace, disputes and the audit log."""

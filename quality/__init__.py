@@ -1,0 +1,1 @@
+"""Quality gates: contract checks, Great Expectations suites, national-standard checks."""

@@ -1,0 +1,65 @@
+"""Fixtures for the demo-city tests: the workspace's declarations and one cached generation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from exchange.democity import GeneratedResource, generate_resources
+
+WORKSPACE = Path(__file__).resolve().parents[2] / "examples" / "city"
+
+
+def _yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def workspace() -> Path:
+    return WORKSPACE
+
+
+@pytest.fixture(scope="session")
+def ws_resources() -> dict[str, dict[str, Any]]:
+    """resources/*.yaml by code."""
+    out = {}
+    for p in sorted((WORKSPACE / "resources").glob("*.yaml")):
+        r = _yaml(p)
+        out[r["code"]] = r
+    return out
+
+
+@pytest.fixture(scope="session")
+def ws_subscriptions() -> list[dict[str, Any]]:
+    return [_yaml(p) for p in sorted((WORKSPACE / "subscriptions").glob("*.yaml"))]
+
+
+@pytest.fixture(scope="session")
+def ws_departments() -> list[dict[str, Any]]:
+    return list(_yaml(WORKSPACE / "departments.yaml")["departments"])
+
+
+@pytest.fixture(scope="session")
+def ws_connections() -> dict[str, dict[str, Any]]:
+    return dict(_yaml(WORKSPACE / "connections.yaml")["connections"])
+
+
+@pytest.fixture(scope="session")
+def contracts(ws_resources: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each resource's contract (JSON Schema) by resource code."""
+    out = {}
+    for code, r in ws_resources.items():
+        name, _, version = r["contract"].partition("@")
+        path = WORKSPACE / "contracts" / name / f"{version}.json"
+        out[code] = json.loads(path.read_text(encoding="utf-8"))
+    return out
+
+
+@pytest.fixture(scope="session")
+def city() -> dict[str, GeneratedResource]:
+    """The default-seed city at scale 1.0, generated once per session (well under a second)."""
+    return generate_resources()
