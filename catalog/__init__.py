@@ -16,7 +16,16 @@ from .declarations import (
     Subscription,
 )
 from .plan import KINDS, KindPlan, Plan
-from .queries import list_resources, show_resource
+from .queries import (
+    list_resources,
+    load_connection,
+    load_contract_version,
+    load_resource,
+    load_subscriptions,
+    resource_declarations,
+    show_resource,
+    subscription_declarations,
+)
 from .tables import metadata
 from .workspace import Declared, Workspace, load_workspace
 
@@ -38,8 +47,14 @@ __all__ = [
     "Workspace",
     "apply_workspace",
     "list_resources",
+    "load_connection",
+    "load_contract_version",
+    "load_resource",
+    "load_subscriptions",
     "load_workspace",
     "metadata",
     "resolve_connection",
+    "resource_declarations",
     "show_resource",
+    "subscription_declarations",
 ]

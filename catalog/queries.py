@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
+import contracts
 from govex.errors import DeclarationError
 
 from . import tables
+from .connections import ResolvedConnection, resolve_connection
+from .declarations import Connection, Resource, Subscription
 
 
 def list_resources(conn: sa.Connection) -> list[dict[str, Any]]:
@@ -75,3 +80,72 @@ def show_resource(conn: sa.Connection, code: str) -> dict[str, Any]:
         "file": row["file"],
         "updated_at": row["updated_at"].isoformat() if row["updated_at"] else None,
     }
+
+
+def resource_declarations(conn: sa.Connection) -> dict[str, dict[str, Any]]:
+    """Every resource's declaration by code, in one query (the DAG factory reads this at parse
+    time, so it must stay cheap for hundreds of resources)."""
+    rows = conn.execute(
+        sa.select(tables.resources.c.code, tables.resources.c.declaration).order_by(
+            tables.resources.c.code
+        )
+    )
+    return {code: dict(declaration) for code, declaration in rows}
+
+
+def subscription_declarations(
+    conn: sa.Connection, resource: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """Every subscription's declaration by id (of one resource when given), in one query."""
+    query = sa.select(tables.subscriptions.c.id, tables.subscriptions.c.declaration).order_by(
+        tables.subscriptions.c.id
+    )
+    if resource is not None:
+        query = query.where(tables.subscriptions.c.resource_code == resource)
+    return {sub_id: dict(declaration) for sub_id, declaration in conn.execute(query)}
+
+
+def load_contract_version(conn: sa.Connection, ref: str) -> contracts.Contract:
+    """A registered contract version by `name@version`."""
+    name, version = ref.split("@", 1)
+    schema = conn.execute(
+        sa.select(tables.contract_versions.c.schema).where(
+            tables.contract_versions.c.name == name,
+            tables.contract_versions.c.version == version,
+        )
+    ).scalar_one_or_none()
+    if schema is None:
+        msg = f"contract {ref} is not registered in the catalog"
+        raise DeclarationError(msg, value=ref)
+    return contracts.Contract(name=name, version=version, schema=dict(schema))
+
+
+def load_resource(conn: sa.Connection, code: str) -> Resource:
+    declaration = conn.execute(
+        sa.select(tables.resources.c.declaration).where(tables.resources.c.code == code)
+    ).scalar_one_or_none()
+    if declaration is None:
+        msg = f"unknown resource '{code}' (not in the catalog)"
+        raise DeclarationError(msg, value=code)
+    return Resource.model_validate(declaration)
+
+
+def load_subscriptions(conn: sa.Connection, resource: str) -> list[Subscription]:
+    return [
+        Subscription.model_validate(d)
+        for d in subscription_declarations(conn, resource).values()
+    ]
+
+
+def load_connection(
+    conn: sa.Connection, name: str, env: Mapping[str, str] | None = None
+) -> ResolvedConnection:
+    """A stored connection, resolved now (its `${VAR}`s from this process's environment)."""
+    row = conn.execute(
+        sa.select(tables.connections).where(tables.connections.c.name == name)
+    ).mappings().one_or_none()
+    if row is None:
+        msg = f"unknown connection '{name}' (not in the catalog)"
+        raise DeclarationError(msg, value=name)
+    declared = Connection.model_validate(row["declaration"])
+    return resolve_connection(name, declared, Path(row["workspace"]), env, file=row["file"])

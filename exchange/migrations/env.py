@@ -5,8 +5,9 @@ from __future__ import annotations
 from alembic import context
 
 import catalog
+from exchange import runs
 
-target_metadata = [catalog.metadata]
+target_metadata = [catalog.metadata, runs.metadata]
 
 connection = context.config.attributes["connection"]
 context.configure(

@@ -1,0 +1,165 @@
+"""Exchange throughput: PostgreSQL → PostgreSQL through the full govex run, against a raw
+`COPY TO` → `COPY FROM` pipe of the same rows measured in the same run.
+
+    python benchmarks/bench_exchange.py --rows 1000000      (or: govex bench exchange --rows N)
+
+The govex run (contract check, gate, masking of two fields, upsert load, run bookkeeping) runs in
+a child process so its peak resident memory is its own; the figure to watch is that it does not
+grow with N (batches are bounded by GOVEX_BATCH_ROWS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+import yaml
+
+ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+CONTRACT = {
+    "type": "object",
+    "required": ["id", "id_no", "name", "updated_at"],
+    "properties": {
+        "id": {"type": "integer", "minimum": 1},
+        "id_no": {"type": "string", "pattern": "^[0-9]{17}[0-9X]$"},
+        "name": {"type": "string", "maxLength": 50},
+        "phone": {"type": "string", "pattern": "^1[3-9][0-9]{9}$"},
+        "birth_date": {"type": "string", "format": "date"},
+        "district": {"type": "string", "enum": ["东城区", "西城区", "朝阳区", "海淀区"]},
+        "score": {"type": "integer", "minimum": 0, "maximum": 100},
+        "income": {"type": "number", "minimum": 0},
+        "updated_at": {"type": "string", "format": "date-time"},
+    },
+}
+
+SOURCE_DDL = """
+CREATE TABLE residents (
+  id bigint PRIMARY KEY, id_no text NOT NULL, name text NOT NULL, phone text,
+  birth_date date, district text, score integer, income double precision,
+  updated_at timestamptz NOT NULL)
+"""
+FILL = """
+INSERT INTO residents
+SELECT g, lpad((110105000000000000 + g)::text, 18, '0'), '居民' || g,
+       '138' || lpad((g % 100000000)::text, 8, '0'), date '1950-01-01' + (g % 20000),
+       (ARRAY['东城区','西城区','朝阳区','海淀区'])[1 + g % 4], g % 101, (g % 10000) * 1.5,
+       timestamptz '2026-01-01 00:00:00+00' + (g || ' seconds')::interval
+FROM generate_series(1, %s) AS g
+"""
+COLUMNS = "id, id_no, name, phone, birth_date, district, score, income, updated_at"
+
+
+def _database(admin: str, name: str) -> str:
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return admin.rsplit("/", 1)[0] + "/" + name
+
+
+def _drop(admin: str, name: str) -> None:
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def baseline(source: str, target: str) -> float:
+    """COPY TO from the source streamed straight into COPY FROM on the target."""
+    with psycopg.connect(target) as dst:
+        dst.execute(SOURCE_DDL.replace("residents", "copy_baseline"))
+        dst.commit()
+    started = time.perf_counter()
+    with psycopg.connect(source) as src, psycopg.connect(target) as dst:
+        with src.cursor().copy(f"COPY (SELECT {COLUMNS} FROM residents) TO STDOUT") as out, \
+                dst.cursor().copy(f"COPY copy_baseline ({COLUMNS}) FROM STDIN") as into:
+            for chunk in out:
+                into.write(chunk)
+        dst.commit()
+    return time.perf_counter() - started
+
+
+def _workspace(root: Path, source: str, target: str) -> None:
+    sqlalchemy_url = lambda url: url.replace("postgresql://", "postgresql+psycopg://")  # noqa: E731
+    (root / "contracts" / "bench").mkdir(parents=True)
+    (root / "contracts" / "bench" / "1.0.0.json").write_text(json.dumps(CONTRACT))
+    (root / "departments.yaml").write_text(yaml.safe_dump({"departments": [
+        {"code": "src", "name": "source"}, {"code": "dst", "name": "consumer"}]}))
+    (root / "connections.yaml").write_text(yaml.safe_dump({"connections": {
+        "src_db": {"url": sqlalchemy_url(source)}, "dst_db": {"url": sqlalchemy_url(target)}}}))
+    (root / "resources").mkdir()
+    (root / "resources" / "bench.yaml").write_text(yaml.safe_dump({
+        "code": "BENCH-001", "name": "bench", "provider": "src", "contract": "bench@1.0.0",
+        "key": ["id"], "source": {"connection": "src_db", "table": "residents",
+                                  "watermark": "updated_at"},
+        "sharing": "unconditional", "classification": "L1", "update_frequency": "P1D",
+        "quality": {"max_error_rate": 0.01}}))
+    (root / "subscriptions").mkdir()
+    (root / "subscriptions" / "bench.yaml").write_text(yaml.safe_dump({
+        "id": "SUB-BENCH-001", "resource": "BENCH-001", "consumer": "dst", "purpose": "bench",
+        "fields": ["id", "id_no", "name", "phone", "birth_date", "district", "score", "income"],
+        "masking": {"name": "mask_name", "phone": "mask_phone"},
+        "target": {"connection": "dst_db", "table": "residents_copy"}, "mode": "upsert",
+        "valid_from": "2026-01-01"}))
+
+
+def govex_run(workdir: Path, env: dict[str, str]) -> tuple[float, dict[str, object], float]:
+    """(seconds, run summary, peak RSS of the run's process in MiB)."""
+    subprocess.run([sys.executable, "-m", "exchange.cli", "apply", str(workdir / "ws")],
+                   env=env, check=True, capture_output=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "exchange.cli", "run", "BENCH-001", "--json"],
+                          env=env, check=False, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        msg = f"govex run failed:\n{done.stdout}\n{done.stderr}"
+        raise SystemExit(msg)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return elapsed, json.loads(done.stdout), max(peak, before) / 1024
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--admin-url", default=os.environ.get("GOVEX_BENCH_PG", ADMIN))
+    args = parser.parse_args()
+    tag = uuid.uuid4().hex[:8]
+    src_name, dst_name = f"govex_bench_src_{tag}", f"govex_bench_dst_{tag}"
+    source = _database(args.admin_url, src_name)
+    target = _database(args.admin_url, dst_name)
+    try:
+        with psycopg.connect(source) as conn:
+            conn.execute(SOURCE_DDL)
+            conn.execute(FILL % int(args.rows))
+            conn.commit()
+        copy_seconds = baseline(source, target)
+        with tempfile.TemporaryDirectory() as tmp:
+            workdir = Path(tmp)
+            _workspace(workdir / "ws", source, target)
+            env = {**os.environ, "GOVEX_DB_URL": f"sqlite:///{workdir / 'store.db'}",
+                   "GOVEX_STAGING_DIR": str(workdir / "staging")}
+            seconds, summary, peak_mib = govex_run(workdir, env)
+        delivered = summary["deliveries"][0]["delivered"]  # type: ignore[index]
+        assert delivered == args.rows, summary  # noqa: S101 - a benchmark that lost rows is void
+        ours, base = args.rows / seconds, args.rows / copy_seconds
+        print(f"rows                      {args.rows:>12,}")
+        print(f"baseline COPY→COPY        {copy_seconds:>10.2f} s  {base:>12,.0f} rows/s")
+        print(f"govex run (full path)     {seconds:>10.2f} s  {ours:>12,.0f} rows/s")
+        print(f"ratio govex / baseline    {ours / base:>12.2f}")
+        print(f"govex peak memory         {peak_mib:>10.0f} MiB")
+    finally:
+        _drop(args.admin_url, src_name)
+        _drop(args.admin_url, dst_name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""The connector contract: what the exchange engine asks of a department system.
+
+A base class owns the lifecycle (open, batch loop, close); a connector fills in the hooks. Batches
+are Arrow tables, never lists of dicts: the hot path stays columnar end to end.
+
+Ordering and resumption: an incremental source yields rows ordered by (watermark column, key
+columns) strictly after a `Cursor`, so a run can stop between any two batches and resume
+without loss or duplication, even when many rows share one watermark value.
+
+Exactly-once delivery: a sink writes each batch *and* the subscription's ledger entry (how far it
+has delivered) in one transaction of the target system. After a crash the engine reads the
+ledger and skips what the target already holds; for append targets this is what prevents
+duplicates, for upsert targets it saves work.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pyarrow as pa
+
+WriteMode = Literal["upsert", "append"]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a dialect can do, as data: the engine never branches on dialect names."""
+
+    dialect: str
+    max_identifier_length: int
+    native_upsert: Literal["on_conflict", "on_duplicate_key", "none"]
+    bulk_load: Literal["copy", "executemany", "file"]
+    transactional_ddl: bool
+    row_value_comparison: bool
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Resume position of an incremental read: the last (watermark, key...) values delivered.
+
+    `values` are JSON-serialisable (datetimes as ISO-8601 strings with offset); the source
+    that produced the cursor knows how to bind them back.
+    """
+
+    columns: tuple[str, ...]
+    values: tuple[Any, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"columns": list(self.columns), "values": list(self.values)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Cursor:
+        return cls(tuple(data["columns"]), tuple(data["values"]))
+
+
+@dataclass(frozen=True)
+class ReadSpec:
+    """What to read: the source's table or query, the wanted columns, the ordering."""
+
+    table: str | None
+    query: str | None
+    columns: tuple[str, ...] | None  # None: every column of the table/query
+    key: tuple[str, ...]
+    watermark: str | None  # None: a full snapshot ordered by key
+    after: Cursor | None = None
+    batch_rows: int = 50_000
+
+
+@dataclass(frozen=True)
+class TargetColumn:
+    name: str
+    type: pa.DataType
+    nullable: bool = True
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """A target table: typed columns and the primary key (empty: none)."""
+
+    table: str
+    columns: tuple[TargetColumn, ...]
+    primary_key: tuple[str, ...]
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def arrow_schema(self) -> pa.Schema:
+        return pa.schema([pa.field(c.name, c.type, nullable=c.nullable) for c in self.columns])
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """How far one subscription's deliveries into this target have committed."""
+
+    subscription: str
+    resource: str
+    run_id: str
+    cursor: Cursor | None
+    rows: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class SourceConnector(ABC):
+    """Reads a department system in bounded, ordered Arrow batches."""
+
+    capabilities: Capabilities
+
+    @abstractmethod
+    def read_batches(self, spec: ReadSpec) -> Iterator[pa.Table]:
+        """Yield batches of at most `spec.batch_rows` rows, ordered, strictly after the cursor."""
+
+    @abstractmethod
+    def cursor_after(self, spec: ReadSpec, batch: pa.Table) -> Cursor:
+        """The cursor just past the last row of `batch` (which must be non-empty)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
+        """Release connections; the default has nothing to release."""
+
+
+class SinkConnector(ABC):
+    """Writes Arrow batches into a consumer's system, each batch with its ledger atomically."""
+
+    capabilities: Capabilities
+
+    @abstractmethod
+    def ensure_table(self, spec: TargetSpec) -> None:
+        """Create the target table when absent; otherwise check it can take `spec`'s columns
+        (raise DeclarationError naming the table, column and the mismatch)."""
+
+    @abstractmethod
+    def write(self, spec: TargetSpec, batch: pa.Table, mode: WriteMode, ledger: LedgerEntry) -> int:
+        """Upsert (by primary key) or append `batch`, and save `ledger`, in one transaction."""
+
+    @abstractmethod
+    def replace(self, spec: TargetSpec, batches: Iterable[pa.Table], ledger: LedgerEntry) -> int:
+        """Snapshot: make the table hold exactly these rows, swapped in atomically with ledger."""
+
+    @abstractmethod
+    def read_ledger(self, subscription: str) -> LedgerEntry | None:
+        """The last committed ledger entry of a subscription in this target, if any."""
+
+    @abstractmethod
+    def read_table(self, spec: TargetSpec) -> pa.Table:
+        """The whole target table (for checks and tests; not a hot path)."""
+
+    def discard_runs(
+        self, spec: TargetSpec, run_ids: Sequence[str], column: str = "_govex_run_id"
+    ) -> int:
+        """Delete the rows appended by `run_ids` (unfinished earlier runs), so that a rerun
+        appends its records exactly once; returns how many rows went."""
+        msg = f"{type(self).__name__} cannot discard runs"
+        raise NotImplementedError(msg)
+
+    def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
+        """Release connections; the default has nothing to release."""

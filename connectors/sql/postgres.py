@@ -1,0 +1,221 @@
+"""PostgreSQL through psycopg 3: COPY both ways, parsed and written by pyarrow.csv.
+
+Reading: `COPY (SELECT …) TO STDOUT (FORMAT csv)` streams one ordered result; pyarrow parses it
+in blocks with the column types taken from the result description, so no value passes through
+Python objects. In PostgreSQL CSV a NULL is an unquoted empty field and an empty string is `""`,
+hence `quoted_strings_can_be_null=False`. timestamptz arrives with an offset (the session is
+UTC anyway); timestamp without time zone is UTC by govex convention.
+
+Writing: pyarrow.csv.write_csv produces the same dialect (nulls unquoted-empty, strings quoted),
+which `COPY … FROM STDIN (FORMAT csv)` loads; upserts go through a temporary staging table and
+one `INSERT … SELECT … ON CONFLICT … DO UPDATE`.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from govex.errors import FatalError, TransientError
+
+from ..base import Capabilities
+from .dialects import ColumnInfo, Dialect, TableInfo, simple_ddl
+
+_OID_TYPES: dict[int, pa.DataType] = {
+    16: pa.bool_(),
+    20: pa.int64(), 21: pa.int64(), 23: pa.int64(), 26: pa.int64(),
+    700: pa.float64(), 701: pa.float64(),
+    1082: pa.date32(),
+    1114: pa.timestamp("us"),  # without time zone: no offset on the wire
+    1184: pa.timestamp("us", tz="UTC"),
+}
+_NUMERIC = 1700
+
+_FAMILIES = {
+    "smallint": "integer", "integer": "integer", "bigint": "integer",
+    "real": "float", "double precision": "float", "numeric": "decimal",
+    "text": "string", "character varying": "string", "character": "string", "name": "string",
+    "boolean": "boolean", "date": "date",
+    "timestamp without time zone": "timestamp", "timestamp with time zone": "timestamp",
+    "bytea": "binary",
+}
+
+_COPY_CHUNK = 1 << 20  # bytes per COPY FROM write: bounded memory in the driver
+
+
+class _CopyOut(io.RawIOBase):
+    """A COPY TO STDOUT stream as a readable file for pyarrow (one CopyData message per row)."""
+
+    def __init__(self, copy: Any) -> None:
+        self._rows = iter(copy)
+        self._left = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._left:
+            chunk = next(self._rows, None)
+            if chunk is None:
+                return 0
+            self._left = memoryview(chunk)
+        n = min(len(buffer), len(self._left))
+        buffer[:n] = self._left[:n]
+        self._left = self._left[n:]
+        return n
+
+
+class PostgresDialect(Dialect):
+    capabilities = Capabilities(
+        dialect="postgresql",
+        max_identifier_length=63,
+        native_upsert="on_conflict",
+        bulk_load="copy",
+        transactional_ddl=True,
+        row_value_comparison=True,
+    )
+    stage_sql = "CREATE TEMPORARY TABLE {stage} (LIKE {table} INCLUDING DEFAULTS)"
+
+    def connect(self) -> Any:
+        import psycopg
+        from psycopg.conninfo import make_conninfo
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.url)
+        options = {k: v for k, v in url.query.items() if isinstance(v, str)}
+        conninfo = make_conninfo(
+            "", host=url.host, port=url.port, user=url.username, password=url.password,
+            dbname=url.database, **options,
+        )
+        try:
+            conn = psycopg.connect(conninfo, autocommit=True)
+            conn.execute("SET TimeZone = 'UTC'")
+        except psycopg.OperationalError as error:
+            msg = f"cannot connect to {self.where}: {error}"
+            raise TransientError(msg) from error
+        return conn
+
+    def error_class(self, error: Exception) -> type[Exception]:
+        import psycopg
+
+        return TransientError if isinstance(error, psycopg.OperationalError) else FatalError
+
+    def ddl_type(self, type_: pa.DataType, in_key: bool) -> str:
+        if pa.types.is_timestamp(type_):
+            return "TIMESTAMPTZ" if type_.tz else "TIMESTAMP"
+        if pa.types.is_decimal(type_):
+            return f"NUMERIC({type_.precision},{type_.scale})"
+        if pa.types.is_integer(type_):
+            return "BIGINT" if type_.bit_width > 32 or type_ == pa.uint32() else "INTEGER"
+        return simple_ddl(type_, "DOUBLE PRECISION", "TEXT", "BOOLEAN", "BYTEA")
+
+    def reflect(self, conn: Any, table: str) -> TableInfo | None:
+        schema, name = _split(table)
+        rows = conn.execute(
+            "SELECT column_name, data_type, is_nullable, column_default "
+            "FROM information_schema.columns "
+            "WHERE table_schema = COALESCE(%s, current_schema()) AND table_name = %s "
+            "ORDER BY ordinal_position",
+            (schema, name),
+        ).fetchall()
+        if not rows:
+            return None
+        columns = {
+            r[0]: ColumnInfo(r[0], _FAMILIES.get(r[1], "other"), r[1], r[2] == "YES",
+                             r[3] is not None)
+            for r in rows
+        }
+        key = conn.execute(
+            "SELECT a.attname FROM pg_index i "
+            "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+            "WHERE i.indrelid = to_regclass(%s) AND i.indisprimary "
+            "ORDER BY array_position(i.indkey::int2[], a.attnum)",
+            (self.quote_table(table),),
+        ).fetchall()
+        return TableInfo(columns, tuple(r[0] for r in key))
+
+    def describe(self, conn: Any, relation: str) -> list[tuple[str, pa.DataType]]:
+        cur = conn.execute(f"SELECT * FROM {relation} LIMIT 0")
+        out = []
+        for column in cur.description or ():
+            type_ = _OID_TYPES.get(column.type_code, pa.string())
+            if column.type_code == _NUMERIC:
+                precision, scale = column.precision, column.scale
+                # Unconstrained NUMERIC has no precision: float64 (documented, lossy past 15
+                # significant digits); constrained ones keep their exact decimal type.
+                type_ = (pa.decimal128(precision, scale or 0)
+                         if precision and precision <= 38 else pa.float64())
+            out.append((column.name, type_))
+        return out
+
+    def stream(
+        self, conn: Any, sql: str, params: Sequence[Any], schema: pa.Schema, batch_rows: int
+    ) -> Iterator[pa.Table]:
+        from ..arrowutil import rebatch
+
+        read = pacsv.ReadOptions(column_names=schema.names, block_size=1 << 22)
+        parse = pacsv.ParseOptions(newlines_in_values=True)
+        convert = pacsv.ConvertOptions(
+            column_types={f.name: f.type for f in schema},
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            true_values=["t"],
+            false_values=["f"],
+        )
+        cur = conn.cursor()
+        with cur.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)", params or None) as copy:
+            raw = io.BufferedReader(_CopyOut(copy), buffer_size=1 << 20)
+            if not raw.peek(1):
+                return
+            reader = pacsv.open_csv(raw, read_options=read, parse_options=parse,
+                                    convert_options=convert)
+            yield from rebatch(reader, batch_rows)
+
+    def copy_in(self, cur: Any, table: str, batch: pa.Table) -> None:
+        """COPY `batch` into `table` (columns named, so the table may have more)."""
+        cols = ", ".join(self.quote(c) for c in batch.column_names)
+        buffer = io.BytesIO()
+        pacsv.write_csv(batch, buffer, pacsv.WriteOptions(include_header=False))
+        data = buffer.getbuffer()
+        with cur.copy(f"COPY {self.quote_table(table)} ({cols}) FROM STDIN (FORMAT csv)") as cp:
+            for start in range(0, len(data), _COPY_CHUNK):
+                cp.write(data[start:start + _COPY_CHUNK])
+
+    def insert(self, cur: Any, table: str, batch: pa.Table) -> None:
+        self.copy_in(cur, table, batch)
+
+    def upsert_sql(self, table: str, columns: Sequence[str], key: Sequence[str]) -> str:
+        return self._upsert(table, columns, key, f"VALUES ({self.param_list(len(columns))})")
+
+    def _upsert(self, table: str, columns: Sequence[str], key: Sequence[str], rows: str) -> str:
+        cols = ", ".join(self.quote(c) for c in columns)
+        rest = [c for c in columns if c not in key]
+        sets = ", ".join(f"{self.quote(c)} = EXCLUDED.{self.quote(c)}" for c in rest)
+        action = f"DO UPDATE SET {sets}" if rest else "DO NOTHING"
+        keys = ", ".join(self.quote(k) for k in key)
+        into = f"INSERT INTO {self.quote_table(table)} ({cols})"
+        return f"{into} {rows} ON CONFLICT ({keys}) {action}"
+
+    def upsert(self, cur: Any, table: str, batch: pa.Table, key: Sequence[str]) -> None:
+        stage = "_govex_upsert_stage"
+        cols = ", ".join(self.quote(c) for c in batch.column_names)
+        cur.execute(
+            f"CREATE TEMPORARY TABLE {self.quote(stage)} ON COMMIT DROP AS "
+            f"SELECT {cols} FROM {self.quote_table(table)} WITH NO DATA"
+        )
+        self.copy_in(cur, stage, batch)
+        cur.execute(self._upsert(table, batch.column_names, key,
+                                 f"SELECT {cols} FROM {self.quote(stage)}"))
+
+    def datetime_param(self, value: Any) -> Any:
+        return value
+
+
+def _split(table: str) -> tuple[str | None, str]:
+    schema, _, name = table.rpartition(".")
+    return (schema or None), name

@@ -1,0 +1,246 @@
+"""The SQL sink: checked target tables, each batch and its ledger entry in one transaction.
+
+`ensure_table` compares an existing table with the spec before anything is written (missing
+column, incompatible type, NULLs the table would refuse, a different primary key, a NOT NULL
+column the spec cannot fill) and raises one DeclarationError listing every problem.
+
+Snapshots (`replace`) load a session-local staging table first (outside the swap, so a long
+load holds no lock on the target), then swap in one short transaction: delete the target's
+rows, insert from staging, save the ledger. A failure anywhere before COMMIT leaves the old
+content and the old ledger. The swap uses DELETE, not TRUNCATE, so concurrent readers keep a
+consistent view (TRUNCATE is not MVCC-safe in PostgreSQL and commits implicitly in MariaDB).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import pyarrow as pa
+
+from govex.errors import DeclarationError, DeclarationErrors, GovexError
+
+from ..arrowutil import conform_batch, dedupe_last
+from ..base import LedgerEntry, ReadSpec, SinkConnector, TargetSpec, WriteMode
+from . import ledger as ledger_table
+from .dialects import Dialect, TableInfo
+from .source import read_stream
+
+_READ_BATCH = 100_000
+
+
+class SqlSink(SinkConnector):
+    """A consumer database; holds one connection for its lifetime."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self.capabilities = dialect.capabilities
+        self._conn: Any = None
+        self._checked: set[TargetSpec] = set()
+        self._ledger_ready = False
+
+    # -- plumbing ----------------------------------------------------------------------------
+    def _connection(self) -> Any:
+        if self._conn is None:
+            self._conn = self.dialect.connect()
+        return self._conn
+
+    @contextmanager
+    def _cursor(self, what: str) -> Iterator[Any]:
+        """A cursor outside any transaction (autocommit), driver errors mapped."""
+        try:
+            cur = self._connection().cursor()
+            try:
+                yield cur
+            finally:
+                cur.close()
+        except GovexError:
+            raise
+        except Exception as error:
+            raise self._mapped(error, what) from error
+
+    @contextmanager
+    def _transaction(self, what: str) -> Iterator[Any]:
+        """One explicit transaction: COMMIT when the block ends, ROLLBACK on any error."""
+        with self._cursor(what) as cur:
+            cur.execute(self.dialect.begin_sql)
+            try:
+                yield cur
+            except BaseException:
+                with contextlib.suppress(Exception):  # the original error matters more
+                    cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+
+    def _mapped(self, error: Exception, what: str) -> Exception:
+        kind = self.dialect.error_class(error)
+        return kind(f"{what} in {self.dialect.where} failed: {error}")
+
+    def _ensure_ledger(self) -> None:
+        # Created outside the data transaction: MariaDB commits implicitly on DDL.
+        if not self._ledger_ready:
+            with self._cursor("creating the delivery ledger") as cur:
+                cur.execute(ledger_table.create_sql(self.dialect))
+            self._ledger_ready = True
+
+    # -- tables --------------------------------------------------------------------------
+    def ensure_table(self, spec: TargetSpec) -> None:
+        if spec in self._checked:
+            return
+        d = self.dialect
+        d.quote_table(spec.table)
+        for name in (*spec.column_names, *spec.primary_key):
+            d.quote(name)
+        if unknown := [k for k in spec.primary_key if k not in spec.column_names]:
+            msg = (
+                f"target table '{spec.table}': primary key column {unknown[0]!r} is not "
+                "among its columns"
+            )
+            raise DeclarationError(
+                msg, field=unknown[0],
+            )
+        with self._cursor(f"checking target table '{spec.table}'") as cur:
+            info = d.reflect(self._connection(), spec.table)
+            if info is None:
+                cur.execute(self.create_sql(spec))
+            else:
+                self._check(spec, info)
+        self._ensure_ledger()
+        self._checked.add(spec)
+
+    def create_sql(self, spec: TargetSpec) -> str:
+        d = self.dialect
+        parts = [
+            f"{d.quote(c.name)} {d.ddl_type(c.type, c.name in spec.primary_key)}"
+            + ("" if c.nullable and c.name not in spec.primary_key else " NOT NULL")
+            for c in spec.columns
+        ]
+        if spec.primary_key:
+            parts.append(f"PRIMARY KEY ({', '.join(d.quote(k) for k in spec.primary_key)})")
+        return f"CREATE TABLE {d.quote_table(spec.table)} ({', '.join(parts)}){d.table_suffix}"
+
+    def _check(self, spec: TargetSpec, info: TableInfo) -> None:
+        where = f"target table '{spec.table}' in {self.dialect.where}"
+        problems: list[DeclarationError] = []
+
+        def problem(column: str | None, message: str) -> None:
+            problems.append(DeclarationError(f"{where}: {message}", field=column))
+
+        for column in spec.columns:
+            existing = info.columns.get(column.name)
+            if existing is None:
+                problem(column.name, f"has no column '{column.name}' ({column.type}); add it "
+                        "or drop the table so govex creates it")
+            elif not self.dialect.accepts(existing, column.type):
+                problem(column.name, f"column '{column.name}' is {existing.declared}, which "
+                        f"cannot hold {column.type} values")
+            elif column.nullable and not existing.nullable:
+                problem(column.name, f"column '{column.name}' is NOT NULL but the delivered "
+                        "field may be empty")
+        for name, existing in info.columns.items():
+            if (name not in spec.column_names and not existing.nullable
+                    and not existing.has_default):
+                problem(name, f"column '{name}' is NOT NULL without a default and is not "
+                        "delivered, so no row could be inserted")
+        if set(info.primary_key) != set(spec.primary_key):
+            problem(None, f"primary key is ({', '.join(info.primary_key) or 'none'}) but the "
+                    f"subscription needs ({', '.join(spec.primary_key) or 'none'})")
+        if len(problems) == 1:
+            raise problems[0]
+        if problems:
+            raise DeclarationErrors(problems)
+
+    # -- writing -------------------------------------------------------------------------
+    def write(self, spec: TargetSpec, batch: pa.Table, mode: WriteMode, ledger: LedgerEntry) -> int:
+        self.ensure_table(spec)
+        data = conform_batch(spec, batch, f"target table '{spec.table}'")
+        if mode == "upsert":
+            self._need_key(spec)
+            data = dedupe_last(data, spec.primary_key)
+        with self._transaction(f"writing {data.num_rows} rows to '{spec.table}'") as cur:
+            if data.num_rows:
+                if mode == "upsert":
+                    self.dialect.upsert(cur, spec.table, data, spec.primary_key)
+                else:
+                    self.dialect.insert(cur, spec.table, data)
+            ledger_table.save(self.dialect, cur, ledger, data.num_rows)
+        return data.num_rows
+
+    def replace(self, spec: TargetSpec, batches: Iterable[pa.Table], ledger: LedgerEntry) -> int:
+        self.ensure_table(spec)
+        d = self.dialect
+        limit = d.capabilities.max_identifier_length
+        stage_name = f"_govex_stage_{spec.table.rpartition('.')[2]}"[:limit]
+        stage = d.quote(stage_name)
+        names = {"stage": stage, "table": d.quote_table(spec.table)}
+        cols = ", ".join(d.quote(c) for c in spec.column_names)
+        total = 0
+        with self._cursor(f"staging a snapshot of '{spec.table}'") as cur:
+            cur.execute(d.drop_stage_sql.format(**names))
+            cur.execute(d.stage_sql.format(**names))
+            try:
+                for batch in batches:
+                    data = conform_batch(spec, batch, f"target table '{spec.table}'")
+                    if data.num_rows:
+                        with self._transaction(f"staging a snapshot of '{spec.table}'") as tx:
+                            d.insert(tx, stage_name, data)
+                        total += data.num_rows
+                with self._transaction(f"swapping the snapshot into '{spec.table}'") as tx:
+                    tx.execute(f"DELETE FROM {names['table']}")
+                    tx.execute(f"INSERT INTO {names['table']} ({cols}) SELECT {cols} FROM {stage}")
+                    ledger_table.save(d, tx, ledger, total, accumulate=False)
+            finally:
+                cur.execute(d.drop_stage_sql.format(**names))
+        return total
+
+    def discard_runs(self, spec: TargetSpec, run_ids: Sequence[str],
+                     column: str = "_govex_run_id") -> int:
+        """Delete the rows earlier, unfinished runs appended (so a rerun appends them once)."""
+        if not run_ids:
+            return 0
+        self.ensure_table(spec)
+        d = self.dialect
+        with self._transaction(f"discarding runs from '{spec.table}'") as cur:
+            cur.execute(
+                f"DELETE FROM {d.quote_table(spec.table)} "
+                f"WHERE {d.quote(column)} IN ({d.param_list(len(run_ids))})",
+                tuple(run_ids),
+            )
+            return int(cur.rowcount)
+
+    def _need_key(self, spec: TargetSpec) -> None:
+        if not spec.primary_key:
+            msg = (
+                f"target table '{spec.table}': upsert needs a primary key; declare a key or "
+                "use append"
+            )
+            raise DeclarationError(
+                msg
+            )
+
+    # -- reading -------------------------------------------------------------------------
+    def read_ledger(self, subscription: str) -> LedgerEntry | None:
+        self._ensure_ledger()
+        with self._cursor("reading the delivery ledger") as cur:
+            return ledger_table.load(self.dialect, cur, subscription)
+
+    def read_table(self, spec: TargetSpec) -> pa.Table:
+        read = ReadSpec(table=spec.table, query=None, columns=spec.column_names,
+                        key=spec.primary_key, watermark=None, batch_rows=_READ_BATCH)
+        try:
+            parts = [
+                conform_batch(spec, b.select(list(spec.column_names)), spec.table)
+                for b in read_stream(self.dialect, self._connection(), read)
+            ]
+        except GovexError:
+            raise
+        except Exception as error:
+            raise self._mapped(error, f"reading '{spec.table}'") from error
+        return pa.concat_tables(parts) if parts else spec.arrow_schema().empty_table()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

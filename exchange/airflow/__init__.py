@@ -1,0 +1,32 @@
+"""The Airflow adapter of govex: the DAG factory, the operators and the API-server plugin.
+
+- `build_dags(store_url=None) -> dict[str, DAG]`: one `govex__<RESOURCE_CODE>` DAG per catalog
+  resource (`dags/govex_exchanges.py` puts them in its globals);
+- operators for hand-authored DAGs: `GovexExtractOperator`, `GovexGateOperator`,
+  `GovexDeliverOperator`, `GovexReportOperator`, and the one-shot `GovexRunOperator`;
+- `exchange.airflow.plugin`: mounts the govex web app into Airflow's API server.
+
+Airflow is an adapter: every step here calls `exchange.steps`, which the CLI calls too.
+"""
+
+from .factory import build_dag, build_dags, dag_id_for
+from .operators import (
+    GovexDeliverOperator,
+    GovexExtractOperator,
+    GovexGateOperator,
+    GovexOperator,
+    GovexReportOperator,
+    GovexRunOperator,
+)
+
+__all__ = [
+    "GovexDeliverOperator",
+    "GovexExtractOperator",
+    "GovexGateOperator",
+    "GovexOperator",
+    "GovexReportOperator",
+    "GovexRunOperator",
+    "build_dag",
+    "build_dags",
+    "dag_id_for",
+]

@@ -1,0 +1,492 @@
+"""One exchange run, cut into the steps an Airflow DAG runs as tasks.
+
+    start_run → extract → gate → deliver (once per active subscription) → finish
+
+Each step rebuilds what it needs from the metadata store and the run's staged batches, so the
+steps may run in different processes; only the run id passes between them. `run_resource` runs
+all of them in one process (the CLI, tests, benchmarks).
+
+Guarantees:
+- Extract once per run, deliver to every active subscription (one source, many consumers).
+- The resource watermark advances in `finish`, in the same store transaction that marks the run
+  successful, and only when every delivery of the run has committed. A crashed run leaves the
+  watermark where it was, so the next run re-reads everything the crashed one may have
+  delivered: upserts and snapshots converge by themselves, and append targets first discard the
+  rows of runs that never finished (they carry `_govex_run_id`) before appending again. Every
+  source record thus ends up in every target exactly once.
+- A run for a single subscription (`--subscription`) never moves the watermark: the others
+  have not received those rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+import catalog
+import contracts
+from govex.errors import DataQualityError, DeclarationError, FatalError
+
+from . import masking
+from .conform import conform, contract_columns
+from .runs import Delivery, RunSummary, deliveries, load_summary, runs, watermarks
+from .secrets import master_key
+from .staging import Stage
+from .targets import shape_batch, target_spec
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str], None]
+
+__all__ = [
+    "Delivery",
+    "ParentRun",
+    "RunSummary",
+    "deliver",
+    "extract",
+    "finish",
+    "gate",
+    "run_resource",
+    "start_run",
+    "subscriptions_of",
+]
+
+
+def batch_rows() -> int:
+    """Rows per batch (GOVEX_BATCH_ROWS, default 50,000): bounded memory per step."""
+    return int(os.environ.get("GOVEX_BATCH_ROWS") or 50_000)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class ParentRun:
+    """The OpenLineage parent of a run: the Airflow task run that drives it."""
+
+    namespace: str
+    job_name: str
+    run_id: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"namespace": self.namespace, "job_name": self.job_name, "run_id": self.run_id}
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What every step needs, read back from the store."""
+
+    run_id: str
+    status: str
+    resource: catalog.Resource
+    contract: contracts.Contract
+    subscriptions: dict[str, catalog.Subscription]
+    single_subscription: bool
+    full: bool
+    cursor_start: dict[str, Any] | None
+    cursor_end: dict[str, Any] | None
+    stage: Stage
+
+
+def _load_plan(store: sa.Engine, run_id: str) -> RunPlan:
+    with store.connect() as conn:
+        row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).mappings().first()
+        if row is None:
+            msg = f"unknown run '{run_id}'"
+            raise DeclarationError(msg, value=run_id)
+        resource = catalog.load_resource(conn, row["resource"])
+        contract = catalog.load_contract_version(conn, resource.contract)
+        subs = {s.id: s for s in catalog.load_subscriptions(conn, resource.code)}
+    wanted = row["subscriptions"]
+    return RunPlan(
+        run_id=run_id,
+        status=row["status"],
+        resource=resource,
+        contract=contract,
+        subscriptions={i: subs[i] for i in wanted if i in subs},
+        single_subscription=row["subscription"] is not None,
+        full=row["full"],
+        cursor_start=row["cursor_start"],
+        cursor_end=row["cursor_end"],
+        stage=Stage.for_run(run_id),
+    )
+
+
+def _is_active(sub: catalog.Subscription, today: dt.date) -> bool:
+    return sub.valid_from <= today and (sub.valid_until is None or today <= sub.valid_until)
+
+
+def start_run(
+    store: sa.Engine,
+    code: str,
+    *,
+    subscription: str | None = None,
+    full: bool = False,
+    parent: ParentRun | None = None,
+) -> str:
+    """Record a new run of resource `code` and return its id.
+
+    Runs of the same resource that are still marked running never finished (a crash or a
+    kill): they are marked failed here, which is what lets append targets discard their rows.
+    """
+    from openlineage.client.uuid import generate_new_uuid  # UUIDv7, as OpenLineage wants
+
+    now = _now()
+    with store.begin() as conn:
+        resource = catalog.load_resource(conn, code)
+        subs = catalog.load_subscriptions(conn, code)
+        if subscription is not None:
+            subs = [s for s in subs if s.id == subscription]
+            if not subs:
+                msg = f"'{subscription}' is not a subscription of resource {code}"
+                raise DeclarationError(
+                    msg,
+                    field="--subscription", value=subscription,
+                )
+        active = [s.id for s in subs if _is_active(s, now.date())]
+        run_id = str(generate_new_uuid())
+        conn.execute(
+            sa.update(runs)
+            .where(runs.c.resource == code, runs.c.status == "running")
+            .values(
+                status="failed",
+                ended_at=now,
+                message=f"abandoned: it never finished, superseded by run {run_id}",
+            )
+        )
+        cursor = None
+        if not full and resource.source.watermark:
+            cursor = conn.execute(
+                sa.select(watermarks.c.cursor).where(watermarks.c.resource == code)
+            ).scalar_one_or_none()
+        conn.execute(
+            sa.insert(runs),
+            {
+                "run_id": run_id, "resource": code, "status": "running",
+                "subscription": subscription, "subscriptions": active, "full": full,
+                "parent": parent.to_json() if parent else None, "cursor_start": cursor,
+                "cursor_end": None, "read": 0, "passed": 0, "quarantined": 0,
+                "started_at": now, "ended_at": None, "message": None,
+            },
+        )
+    return run_id
+
+
+@contextmanager
+def _recording_failure(store: sa.Engine, run_id: str, step: str) -> Iterator[None]:
+    """Any error in a step marks the run failed with a message naming the step, then propagates.
+    A blocked gate has already recorded itself."""
+    try:
+        yield
+    except DataQualityError:
+        raise
+    except Exception as error:
+        with store.begin() as conn:
+            conn.execute(
+                sa.update(runs)
+                .where(runs.c.run_id == run_id, runs.c.status == "running")
+                .values(status="failed", ended_at=_now(), message=f"{step} failed: {error}")
+            )
+        raise
+
+
+def extract(store: sa.Engine, run_id: str) -> int:
+    """Read the source once, in bounded ordered batches, into the run's staging area."""
+    import connectors
+    from connectors.base import Cursor, ReadSpec
+
+    with _recording_failure(store, run_id, "extract"):
+        plan = _load_plan(store, run_id)
+        source_decl = plan.resource.source
+        if source_decl.kafka is not None:
+            msg = (
+                f"resource {plan.resource.code} is fed over Kafka: its records reach govex "
+                "through `govex ingest` into a landing table, which this version cannot run yet"
+            )
+            raise FatalError(
+                msg
+            )
+        with store.connect() as conn:
+            resolved = catalog.load_connection(conn, source_decl.connection)
+        source = connectors.open_source(resolved.kind, resolved.target, resolved.format)
+        schema = contracts.arrow_schema(plan.contract)
+        spec = ReadSpec(
+            table=source_decl.table,
+            query=source_decl.query,
+            columns=None,
+            key=tuple(plan.resource.key),
+            watermark=source_decl.watermark,
+            after=Cursor.from_json(plan.cursor_start) if plan.cursor_start else None,
+            batch_rows=batch_rows(),
+        )
+        plan.stage.clear("raw")
+        read, cursor = 0, None
+        try:
+            for index, batch in enumerate(source.read_batches(spec)):
+                if batch.num_rows == 0:
+                    continue
+                if spec.watermark:
+                    cursor = source.cursor_after(spec, batch)
+                plan.stage.write("raw", index, contract_columns(batch, schema))
+                read += batch.num_rows
+        finally:
+            source.close()
+        with store.begin() as conn:
+            conn.execute(
+                sa.update(runs).where(runs.c.run_id == run_id).values(
+                    read=read, cursor_end=cursor.to_json() if cursor else plan.cursor_start
+                )
+            )
+    return read
+
+
+def _top_checks(counts: Counter[tuple[str, str]], limit: int = 5) -> str:
+    return ", ".join(
+        f"{check} on {column} ({n})" if column else f"{check} ({n})"
+        for (check, column), n in counts.most_common(limit)
+    )
+
+
+def gate(store: sa.Engine, run_id: str) -> int:
+    """Judge every staged batch; stage the passing rows in contract types; block the whole run
+    when the failing share exceeds the resource's max_error_rate."""
+    import quality
+
+    with _recording_failure(store, run_id, "gate"):
+        plan = _load_plan(store, run_id)
+        checker = quality.ContractGate(plan.contract)
+        schema = contracts.arrow_schema(plan.contract)
+        plan.stage.clear("passed")
+        read = passed = 0
+        counts: Counter[tuple[str, str]] = Counter()
+        for index, batch in enumerate(plan.stage.batches("raw")):
+            result = checker.evaluate(batch)
+            read += batch.num_rows
+            accepted = batch.filter(pa.array(result.passed))
+            passed += accepted.num_rows
+            plan.stage.write("passed", index, conform(accepted, schema))
+            if result.num_failed:
+                per_check = result.failures.group_by(["check", "column"]).aggregate(
+                    [("row", "count_distinct")]
+                )
+                for item in per_check.to_pylist():
+                    counts[(item["check"], item["column"] or "")] += item["row_count_distinct"]
+        quarantined = read - passed
+        limit = plan.resource.quality.max_error_rate
+        rate = quarantined / read if read else 0.0
+        values: dict[str, Any] = {"passed": passed, "quarantined": quarantined}
+        blocked = rate > limit
+        if blocked:
+            message = (
+                f"blocked by the quality gate: {quarantined} of {read} records ({rate:.1%}) "
+                f"failed, above max_error_rate {limit:.1%}; top failing checks: "
+                f"{_top_checks(counts)}"
+            )
+            values |= {"status": "blocked", "ended_at": _now(), "message": message}
+        elif quarantined:
+            values["message"] = f"{quarantined} records quarantined: {_top_checks(counts)}"
+        with store.begin() as conn:
+            conn.execute(sa.update(runs).where(runs.c.run_id == run_id).values(**values))
+    if blocked:
+        plan.stage.remove()
+        raise DataQualityError(message)
+    return passed
+
+
+def subscriptions_of(store: sa.Engine, run_id: str) -> list[str]:
+    """The active subscriptions this run delivers to."""
+    return list(_load_plan(store, run_id).subscriptions)
+
+
+def _unfinished_runs(conn: sa.Connection, resource: str, current: str) -> list[str]:
+    """Runs of `resource` that did not succeed since the watermark last moved: their appended
+    rows, if any, must go before this run appends the same records again."""
+    since = conn.execute(
+        sa.select(runs.c.started_at)
+        .join(watermarks, watermarks.c.run_id == runs.c.run_id)
+        .where(watermarks.c.resource == resource)
+    ).scalar_one_or_none()
+    query = sa.select(runs.c.run_id).where(
+        runs.c.resource == resource, runs.c.status != "success", runs.c.run_id != current
+    )
+    if since is not None:
+        query = query.where(runs.c.started_at >= since)
+    return [r for (r,) in conn.execute(query)]
+
+
+def deliver(store: sa.Engine, run_id: str, subscription: str) -> int:
+    """Project, mask and load the run's passing rows into one subscription's target."""
+    plan = _load_plan(store, run_id)
+    sub = plan.subscriptions.get(subscription)
+    if sub is None:
+        msg = f"subscription '{subscription}' is not delivered by run {run_id}"
+        raise DeclarationError(
+            msg, value=subscription
+        )
+    started = _now()
+    with store.begin() as conn:
+        conn.execute(
+            sa.delete(deliveries).where(
+                deliveries.c.run_id == run_id, deliveries.c.subscription == subscription
+            )
+        )
+        conn.execute(
+            sa.insert(deliveries),
+            {"run_id": run_id, "subscription": subscription, "status": "running",
+             "delivered": 0, "started_at": started, "ended_at": None, "message": None},
+        )
+    try:
+        delivered = _load_into_target(store, plan, sub)
+    except Exception as error:
+        with store.begin() as conn:
+            conn.execute(
+                sa.update(deliveries)
+                .where(deliveries.c.run_id == run_id, deliveries.c.subscription == subscription)
+                .values(status="failed", ended_at=_now(), message=str(error))
+            )
+        raise
+    with store.begin() as conn:
+        conn.execute(
+            sa.update(deliveries)
+            .where(deliveries.c.run_id == run_id, deliveries.c.subscription == subscription)
+            .values(status="success", delivered=delivered, ended_at=_now())
+        )
+    return delivered
+
+
+def _load_into_target(store: sa.Engine, plan: RunPlan, sub: catalog.Subscription) -> int:
+    import connectors  # drivers load only in the step that needs them
+    from connectors.base import Cursor, LedgerEntry, WriteMode
+
+    with store.connect() as conn:
+        target = catalog.load_connection(conn, sub.target.connection)
+        stale = _unfinished_runs(conn, plan.resource.code, plan.run_id)
+    spec = target_spec(plan.resource, plan.contract, sub)
+    key = masking.subscription_key(master_key(store), sub.id)
+    delivered_at = _now()
+    cursor = Cursor.from_json(plan.cursor_end) if plan.cursor_end else None
+    ledger = LedgerEntry(sub.id, plan.resource.code, plan.run_id, cursor)
+
+    def shaped() -> Iterator[pa.Table]:
+        for batch in plan.stage.batches("passed"):
+            if batch.num_rows:
+                yield shape_batch(
+                    batch, spec, plan.resource, sub,
+                    key=key, run_id=plan.run_id, delivered_at=delivered_at,
+                )
+
+    sink = connectors.open_sink(target.kind, target.target, target.format)
+    try:
+        sink.ensure_table(spec)
+        # A snapshot target mirrors the source: swapped whole when the run read everything.
+        if sub.mode == "snapshot" and (plan.full or not plan.resource.source.watermark):
+            return int(sink.replace(spec, shaped(), ledger))
+        if sub.mode == "append" and stale:
+            sink.discard_runs(spec, stale)
+        mode: WriteMode = "append" if sub.mode == "append" else "upsert"
+        delivered = 0
+        for batch in shaped():
+            delivered += sink.write(spec, batch, mode, ledger)
+        return delivered
+    finally:
+        sink.close()
+
+
+def finish(store: sa.Engine, run_id: str) -> RunSummary:
+    """Close the run: success and the watermark move together, only if every delivery
+    committed; otherwise the run is failed and the watermark stays."""
+    plan = _load_plan(store, run_id)
+    now = _now()
+    with store.begin() as conn:
+        status = conn.execute(
+            sa.select(runs.c.status).where(runs.c.run_id == run_id)
+        ).scalar_one()
+        if status == "running":
+            done = {
+                r["subscription"]: r
+                for r in conn.execute(
+                    sa.select(deliveries).where(deliveries.c.run_id == run_id)
+                ).mappings()
+            }
+            missing = [
+                s for s in plan.subscriptions if s not in done or done[s]["status"] != "success"
+            ]
+            if missing:
+                reasons = "; ".join(
+                    f"{s}: {done[s]['message'] if s in done else 'not delivered'}"
+                    for s in missing
+                )
+                conn.execute(
+                    sa.update(runs).where(runs.c.run_id == run_id).values(
+                        status="failed", ended_at=now,
+                        message=f"delivery failed for {', '.join(missing)} ({reasons})",
+                    )
+                )
+            else:
+                conn.execute(
+                    sa.update(runs).where(runs.c.run_id == run_id).values(
+                        status="success", ended_at=now
+                    )
+                )
+                if plan.cursor_end and not plan.single_subscription:
+                    _advance_watermark(conn, plan.resource.code, plan.cursor_end, run_id, now)
+        summary = load_summary(conn, run_id)
+    plan.stage.remove()
+    return summary
+
+
+def _advance_watermark(
+    conn: sa.Connection, resource: str, cursor: dict[str, Any], run_id: str, now: dt.datetime
+) -> None:
+    updated = conn.execute(
+        sa.update(watermarks).where(watermarks.c.resource == resource).values(
+            cursor=cursor, run_id=run_id, updated_at=now
+        )
+    ).rowcount
+    if not updated:
+        conn.execute(
+            sa.insert(watermarks),
+            {"resource": resource, "cursor": cursor, "run_id": run_id, "updated_at": now},
+        )
+
+
+def run_resource(
+    store: sa.Engine,
+    code: str,
+    *,
+    subscription: str | None = None,
+    full: bool = False,
+    parent: ParentRun | None = None,
+    progress: Progress | None = None,
+) -> RunSummary:
+    """All steps in one process. A failed delivery does not stop the others; the run then
+    ends failed and its watermark stays, so the next run repairs what is missing."""
+    say = progress or (lambda _message: None)
+    run_id = start_run(store, code, subscription=subscription, full=full, parent=parent)
+    say(f"{code}: run {run_id} started")
+    try:
+        read = extract(store, run_id)
+        say(f"{code}: extracted {read} records")
+        passed = gate(store, run_id)
+        say(f"{code}: {passed} records passed the gate")
+        for sub_id in subscriptions_of(store, run_id):
+            try:
+                n = deliver(store, run_id, sub_id)
+                say(f"{code}: delivered {n} records to {sub_id}")
+            except Exception as error:  # noqa: BLE001 - recorded on the delivery; others go on
+                log.warning("delivery of run %s to %s failed: %s", run_id, sub_id, error)
+                say(f"{code}: delivery to {sub_id} failed: {error}")
+    except DataQualityError as blocked:
+        say(f"{code}: {blocked}")
+    except Exception as error:  # noqa: BLE001 - recorded on the run by the failing step
+        log.warning("run %s failed: %s", run_id, error)
+    return finish(store, run_id)

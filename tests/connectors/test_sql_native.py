@@ -1,0 +1,164 @@
+"""Sources over tables the departments made themselves, in each database's own types."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import sqlite3
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+import sqlalchemy as sa
+
+import connectors
+from connectors import ReadSpec, TargetColumn, TargetSpec
+from connectors.sql.sqlite import canonical_timestamp
+
+UTC = dt.UTC
+TS = pa.timestamp("us", tz="UTC")
+
+
+def _exec(url: str, *statements: str) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.execute(sa.text(statement))
+    engine.dispose()
+
+
+def _read(url: str, spec: ReadSpec) -> pa.Table:
+    source = connectors.open_source("url", url)
+    try:
+        return pa.concat_tables(list(source.read_batches(spec)))
+    finally:
+        source.close()
+
+
+@pytest.mark.integration
+def test_postgresql_native_types(pg_url: str) -> None:
+    _exec(
+        pg_url,
+        "CREATE TABLE people (id integer PRIMARY KEY, name varchar(20), amount numeric(10,2), "
+        "ok boolean, born date, naive timestamp, aware timestamptz, big numeric)",
+        "INSERT INTO people VALUES (1, '张三', 12.34, true, '2000-01-02', "
+        "'2026-01-01 08:00:00.5', '2026-01-01 08:00:00+08', 1.5), "
+        "(2, '', NULL, NULL, NULL, NULL, NULL, NULL)",
+    )
+    table = _read(pg_url, ReadSpec("people", None, None, ("id",), None))
+    types = {f.name: f.type for f in table.schema}
+    assert types == {"id": pa.int64(), "name": pa.string(), "amount": pa.decimal128(10, 2),
+                     "ok": pa.bool_(), "born": pa.date32(), "naive": TS, "aware": TS,
+                     "big": pa.float64()}
+    first, second = table.to_pylist()
+    assert first["amount"] == decimal.Decimal("12.34")
+    assert first["naive"] == dt.datetime(2026, 1, 1, 8, 0, 0, 500000, tzinfo=UTC)
+    assert first["aware"] == dt.datetime(2026, 1, 1, 0, 0, tzinfo=UTC)
+    assert second["name"] == ""
+    assert second["amount"] is None
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("column_type", ["timestamp", "timestamptz"])
+def test_postgresql_resume_on_either_timestamp_kind(pg_url: str, column_type: str) -> None:
+    _exec(pg_url, f"CREATE TABLE ev (id int PRIMARY KEY, t {column_type} NOT NULL)",
+          "INSERT INTO ev SELECT i, timestamp '2026-01-01' + (i / 3) * interval '1 second' "
+          "FROM generate_series(1, 20) AS i")
+    source = connectors.open_source("url", pg_url)
+    spec = ReadSpec("ev", None, None, ("id",), "t", batch_rows=4)
+    batches = list(source.read_batches(spec))
+    cursor = source.cursor_after(spec, batches[1])
+    rest = list(source.read_batches(ReadSpec("ev", None, None, ("id",), "t", after=cursor)))
+    assert [i for b in rest for i in b.column("id").to_pylist()] == list(range(9, 21))
+
+
+@pytest.mark.integration
+def test_postgresql_abandoned_read_does_not_block_the_next(pg_url: str) -> None:
+    _exec(pg_url, "CREATE TABLE big AS SELECT i AS id FROM generate_series(1, 200000) AS i")
+    source = connectors.open_source("url", pg_url)
+    reader = source.read_batches(ReadSpec("big", None, None, ("id",), None, batch_rows=1000))
+    assert next(reader).num_rows == 1000
+    reader.close()
+    assert sum(b.num_rows for b in source.read_batches(
+        ReadSpec("big", None, None, ("id",), None, batch_rows=50000))) == 200000
+
+
+@pytest.mark.integration
+def test_mariadb_native_types(mariadb_url: str) -> None:
+    _exec(
+        mariadb_url,
+        "CREATE TABLE people (id int PRIMARY KEY, name varchar(20), amount decimal(10,2), "
+        "ok boolean, born date, at datetime(6), stamp timestamp NULL) CHARSET=utf8mb4",
+        "SET time_zone = '+08:00'",
+        "INSERT INTO people VALUES (1, '张三', -12.34, 1, '2000-01-02', "
+        "'2026-01-01 08:00:00.5', '2026-01-01 08:00:00'), (2, '', NULL, 0, NULL, NULL, NULL)",
+    )
+    table = _read(mariadb_url, ReadSpec("people", None, None, ("id",), None))
+    assert {f.name: f.type for f in table.schema} == {
+        "id": pa.int64(), "name": pa.string(), "amount": pa.decimal128(10, 2),
+        "ok": pa.bool_(), "born": pa.date32(), "at": TS, "stamp": TS}
+    first, second = table.to_pylist()
+    assert first["amount"] == decimal.Decimal("-12.34")
+    assert first["at"] == dt.datetime(2026, 1, 1, 8, 0, 0, 500000, tzinfo=UTC)
+    assert first["stamp"] == dt.datetime(2026, 1, 1, 0, 0, tzinfo=UTC)  # written at +08:00
+    assert (second["name"], second["ok"]) == ("", False)
+
+
+@pytest.mark.integration
+def test_mariadb_keys_are_case_sensitive_and_abandoned_reads_recover(mariadb_url: str) -> None:
+    spec = TargetSpec("codes", (TargetColumn("code", pa.string(), False),
+                                TargetColumn("n", pa.int64())), ("code",))
+    sink = connectors.open_sink("url", mariadb_url)
+    sink.ensure_table(spec)
+    sink.write(spec, pa.table({"code": ["a", "A"], "n": [1, 2]}), "upsert",
+               connectors.LedgerEntry("S", "R", "run", None))
+    assert sorted(sink.read_table(spec).column("code").to_pylist()) == ["A", "a"]
+    sink.close()
+    source = connectors.open_source("url", mariadb_url)
+    reader = source.read_batches(ReadSpec("codes", None, None, ("code",), None, batch_rows=1))
+    next(reader)
+    reader.close()
+    assert _read(mariadb_url, ReadSpec("codes", None, None, ("code",), None)).num_rows == 2
+
+
+def test_sqlite_timestamps_in_any_spelling_order_by_instant(tmp_path: Path) -> None:
+    path = tmp_path / "dept.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE ev (id INTEGER PRIMARY KEY, t DATETIME NOT NULL, d DATE, "
+                     "ok BOOLEAN, note TEXT)")
+        conn.executemany("INSERT INTO ev VALUES (?, ?, ?, ?, ?)", [
+            (1, "2026-01-01 08:00:00", "2026-01-01", 1, "x"),
+            (2, "2026-01-01T09:00:00+08:00", None, 0, 5),  # 01:00 UTC: first
+            (3, "2026-01-01T02:30:00Z", "2026-01-03", None, None),
+            (4, "2026-01-01 08:00:00.000001", None, 1, "y"),
+        ])
+    url = f"sqlite:///{path}"
+    spec = ReadSpec("ev", None, None, ("id",), "t", batch_rows=2)
+    source = connectors.open_source("url", url)
+    batches = list(source.read_batches(spec))
+    table = pa.concat_tables(batches)
+    assert table.column("id").to_pylist() == [2, 3, 1, 4]
+    assert table.schema.field("t").type == TS
+    assert table.schema.field("d").type == pa.date32()
+    assert table.column("ok").to_pylist() == [False, None, True, True]
+    assert table.column("note").to_pylist() == ["5", None, "x", "y"]
+    cursor = source.cursor_after(spec, batches[0])
+    rest = list(source.read_batches(ReadSpec("ev", None, None, ("id",), "t", after=cursor)))
+    assert [i for b in rest for i in b.column("id").to_pylist()] == [1, 4]
+
+
+def test_sqlite_query_columns_keep_declared_types(tmp_path: Path) -> None:
+    path = tmp_path / "dept.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE p (id INTEGER PRIMARY KEY, born DATE)")
+        conn.execute("INSERT INTO p VALUES (1, '2000-01-02')")
+    table = _read(f"sqlite:///{path}",
+                  ReadSpec(None, "SELECT id, born, id * 2 AS twice FROM p", None, ("id",), None))
+    assert table.to_pylist() == [{"id": 1, "born": dt.date(2000, 1, 2), "twice": 2}]
+
+
+def test_canonical_timestamp_is_fixed_width_utc() -> None:
+    assert canonical_timestamp("2026-01-01T09:00:00+08:00") == "2026-01-01 01:00:00.000000"
+    assert canonical_timestamp("2026-01-01 08:00:00.5Z") == "2026-01-01 08:00:00.500000"
+    assert canonical_timestamp(0) == "1970-01-01 00:00:00.000000"
+    assert canonical_timestamp(None) is None
