@@ -54,7 +54,7 @@ SELECT g, lpad((110105000000000000 + g)::text, 18, '0'), '居民' || g,
        '138' || lpad((g % 100000000)::text, 8, '0'), date '1950-01-01' + (g % 20000),
        (ARRAY['东城区','西城区','朝阳区','海淀区'])[1 + g % 4], g % 101, (g % 10000) * 1.5,
        timestamptz '2026-01-01 00:00:00+00' + (g || ' seconds')::interval
-FROM generate_series(1, %s) AS g
+FROM generate_series(1, {rows}) AS g
 """
 COLUMNS = "id, id_no, name, phone, birth_date, district, score, income, updated_at"
 
@@ -138,7 +138,7 @@ def main() -> int:
     try:
         with psycopg.connect(source) as conn:
             conn.execute(SOURCE_DDL)
-            conn.execute(FILL % int(args.rows))
+            conn.execute(FILL.format(rows=int(args.rows)))
             conn.commit()
         copy_seconds = baseline(source, target)
         with tempfile.TemporaryDirectory() as tmp:

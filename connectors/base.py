@@ -16,7 +16,7 @@ duplicates, for upsert targets it saves work.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -67,6 +67,9 @@ class ReadSpec:
     watermark: str | None  # None: a full snapshot ordered by key
     after: Cursor | None = None
     batch_rows: int = 50_000
+    # For formats without types of their own (CSV): read these columns as these types instead
+    # of guessing. SQL sources ignore it: their columns are typed by the database.
+    types: Mapping[str, pa.DataType] | None = None
 
 
 @dataclass(frozen=True)

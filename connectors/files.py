@@ -316,7 +316,11 @@ class FileSource(SourceConnector):
             )
         check_after(spec)
         dataset = _Dataset(self.directory, self.fmt, spec.table)
-        blocks = dataset.batches()
+        schema = None
+        if spec.types and dataset.path.exists():
+            hints = spec.types
+            schema = pa.schema([(f.name, hints.get(f.name, f.type)) for f in dataset.schema()])
+        blocks = dataset.batches(schema)
         first = next(blocks, None)
         if first is None:
             return

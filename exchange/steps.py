@@ -227,6 +227,12 @@ def extract(store: sa.Engine, run_id: str) -> int:
             watermark=source_decl.watermark,
             after=Cursor.from_json(plan.cursor_start) if plan.cursor_start else None,
             batch_rows=batch_rows(),
+            # Untyped files (CSV): the contract's text fields stay text ("110105" is a code).
+            types={
+                name: pa.string()
+                for name in plan.contract.fields
+                if "string" in _json_types(plan.contract.property(name))
+            },
         )
         plan.stage.clear("raw")
         read, cursor = 0, None
@@ -247,6 +253,11 @@ def extract(store: sa.Engine, run_id: str) -> int:
                 )
             )
     return read
+
+
+def _json_types(prop: dict[str, Any]) -> set[str]:
+    declared = prop.get("type", [])
+    return {declared} if isinstance(declared, str) else set(declared)
 
 
 def _top_checks(counts: Counter[tuple[str, str]], limit: int = 5) -> str:

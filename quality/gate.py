@@ -11,13 +11,16 @@ The Great Expectations suite and the national-standard checks join it behind the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
 import contracts
+
+if TYPE_CHECKING:
+    from .report import CheckResult, QualityReport
 
 _FAILURE_FIELDS: list[pa.Field[Any]] = [
         pa.field("row", pa.int64()),
@@ -31,10 +34,27 @@ FAILURE_SCHEMA = pa.schema(_FAILURE_FIELDS)
 @dataclass(frozen=True)
 class GateResult:
     """`passed[i]` is True when row i may be delivered; `failures` has one row per failed
-    check (row, check, column, message)."""
+    check (row, check, column, message). `report` (set by `QualityGate`) holds per check
+    counts and column metrics, mergeable across the batches of a run."""
 
     passed: npt.NDArray[np.bool_]
     failures: pa.Table
+    report: QualityReport | None = None
+
+    @property
+    def checks(self) -> tuple[CheckResult, ...]:
+        """Per check evaluated/failed counts (empty without a report)."""
+        return () if self.report is None else self.report.checks
+
+    def assertions(self) -> list[dict[str, Any]]:
+        """OpenLineage `dataQualityAssertions` items ({assertion, success, column})."""
+        return [] if self.report is None else self.report.assertions()
+
+    def data_quality_metrics(self) -> dict[str, Any]:
+        """OpenLineage `dataQualityMetrics` body (rowCount, columnMetrics)."""
+        if self.report is None:
+            return {"rowCount": self.num_rows, "columnMetrics": {}}
+        return self.report.data_quality_metrics()
 
     @property
     def num_rows(self) -> int:

@@ -20,7 +20,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as _pc
 
 __all__ = [
     "ORG_CODE_CHARS",
@@ -39,6 +44,16 @@ __all__ = [
     "org_code_check_char",
     "resident_id_check_digit",
     "uscc_check_char",
+    # vectorised
+    "ages_at_most",
+    "date_keys",
+    "dates_not_future",
+    "division_codes_known",
+    "mobile_phones_valid",
+    "resident_id_birth_keys",
+    "resident_id_male",
+    "resident_ids_valid",
+    "usccs_valid",
 ]
 
 # China Standard Time has had no daylight saving since 1991: a fixed UTC+8 offset is exact.
@@ -214,3 +229,233 @@ def is_known_division_code(code: str) -> bool:
     """True when `code` is a 6-digit GB/T 2260 administrative division code in the list Faker
     ships (a snapshot: codes abolished or created since then are not reflected)."""
     return isinstance(code, str) and len(code) == 6 and code in _division_codes()
+
+
+# ---------------------------------------------------------------------------------------------
+# Vectorised variants: Arrow arrays in, one numpy bool per element out
+# ---------------------------------------------------------------------------------------------
+#
+# The same rules as the predicates above, over a whole column at once: shapes are checked with
+# RE2 (Arrow), then the well-shaped values are viewed as a fixed-width uint8 matrix and the check
+# characters computed with numpy. A null, or a value that is not a string, is never valid here;
+# callers that skip nulls (Great Expectations does) mask them out themselves.
+
+_vc: Any = _pc  # pyarrow-stubs' overloads do not follow generic column code
+Mask = npt.NDArray[np.bool_]
+
+_RESIDENT_ID_RE2 = r"\A[0-9]{17}[0-9X]\z"
+_USCC_RE2 = rf"\A{_USCC_CLASS}{{2}}[0-9]{{6}}{_USCC_CLASS}{{10}}\z"
+_MOBILE_RE2 = r"\A1[3-9][0-9]{9}\z"
+_DIVISION_RE2 = r"\A[0-9]{6}\z"
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+
+
+def _as_text(values: Any) -> Any:
+    """A pa.string() array of `values` (chunked arrays combined); None when not text at all."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    elif not isinstance(values, pa.Array):
+        values = pa.array(values, from_pandas=True)
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    if (
+        pa.types.is_string(values.type)
+        or pa.types.is_large_string(values.type)
+        or pa.types.is_string_view(values.type)
+    ):
+        return _vc.cast(values, pa.string())
+    if pa.types.is_null(values.type):
+        return pa.array([None] * len(values), pa.string())
+    return None
+
+
+def _shaped(text: Any, pattern: str) -> Mask:
+    return np.asarray(
+        _vc.match_substring_regex(text, pattern=pattern).fill_null(False).to_numpy(
+            zero_copy_only=False
+        ),
+        dtype=np.bool_,
+    )
+
+
+def _char_matrix(text: Any, shaped: Mask, width: int) -> npt.NDArray[np.uint8]:
+    """The ASCII bytes of the well-shaped values, one row each (shape: shaped.sum() x width)."""
+    picked = _vc.filter(text, pa.array(shaped))
+    if len(picked) == 0:
+        return np.zeros((0, width), dtype=np.uint8)
+    fixed = _vc.cast(picked, pa.binary(width))
+    data = np.frombuffer(fixed.buffers()[1], dtype=np.uint8)
+    start = fixed.offset * width
+    return data[start : start + len(fixed) * width].reshape(len(fixed), width)
+
+
+def _digits_value(chars: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]:
+    """Decimal value of rows of ASCII digit bytes."""
+    out = np.zeros(len(chars), dtype=np.int64)
+    for j in range(chars.shape[1]):
+        out = out * 10 + (chars[:, j].astype(np.int64) - 48)
+    return out
+
+
+def _real_dates(year: npt.NDArray[np.int64], month: npt.NDArray[np.int64],
+                day: npt.NDArray[np.int64]) -> Mask:
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month_ok = (month >= 1) & (month <= 12)
+    days = _DAYS_IN_MONTH[np.where(month_ok, month, 0)] + ((month == 2) & leap)
+    return np.asarray(month_ok & (day >= 1) & (day <= days))
+
+
+def _today(today: dt.date | None) -> dt.date:
+    return today or dt.datetime.now(CHINA_TZ).date()
+
+
+def _yyyymmdd(day: dt.date) -> int:
+    return day.year * 10_000 + day.month * 100 + day.day
+
+
+@lru_cache(maxsize=1)
+def _division_code_ints() -> npt.NDArray[np.int64]:
+    return np.array(sorted(int(c) for c in _division_codes() if c.isdigit()), dtype=np.int64)
+
+
+def resident_ids_valid(
+    values: Any, *, today: dt.date | None = None, check_division: bool = True
+) -> Mask:
+    """`is_valid_resident_id` over a column, plus (unless `check_division=False`) the area
+    prefix (positions 1-6) being a known GB/T 2260 code."""
+    text = _as_text(values)
+    if text is None:
+        return np.zeros(len(values), dtype=np.bool_)
+    shaped = _shaped(text, _RESIDENT_ID_RE2)
+    chars = _char_matrix(text, shaped, 18)
+    digits = chars[:, :17].astype(np.int64) - 48
+    total = digits @ np.array(RESIDENT_ID_WEIGHTS, dtype=np.int64)
+    expected = np.frombuffer(RESIDENT_ID_CHECK_CHARS.encode(), dtype=np.uint8)[total % 11]
+    ok = expected == chars[:, 17]
+    year, month, day = (_digits_value(chars[:, a:b]) for a, b in ((6, 10), (10, 12), (12, 14)))
+    ok &= _real_dates(year, month, day) & (year >= _MIN_BIRTH_YEAR)
+    ok &= year * 10_000 + month * 100 + day <= _yyyymmdd(_today(today))
+    if check_division:
+        ok &= np.isin(_digits_value(chars[:, :6]), _division_code_ints())
+    out = np.zeros(len(text), dtype=np.bool_)
+    out[shaped] = ok
+    return out
+
+
+def resident_id_birth_keys(values: Any) -> npt.NDArray[np.int64]:
+    """YYYYMMDD (as an int) encoded in each ID-shaped value; -1 where the value is not shaped
+    like an 18-character ID number (the check character is not verified, as in
+    `birth_date_from_resident_id`)."""
+    text = _as_text(values)
+    out = np.full(len(values), -1, dtype=np.int64)
+    if text is None:
+        return out
+    shaped = _shaped(text, _RESIDENT_ID_RE2)
+    out[shaped] = _digits_value(_char_matrix(text, shaped, 18)[:, 6:14])
+    return out
+
+
+def resident_id_male(values: Any) -> npt.NDArray[np.int8]:
+    """1 where the ID number says male (odd 17th digit), 0 female, -1 not shaped like an ID."""
+    text = _as_text(values)
+    out = np.full(len(values), -1, dtype=np.int8)
+    if text is None:
+        return out
+    shaped = _shaped(text, _RESIDENT_ID_RE2)
+    out[shaped] = (_char_matrix(text, shaped, 18)[:, 16] - 48) % 2
+    return out
+
+
+_USCC_LOOKUP = np.full(256, -1, dtype=np.int64)
+_USCC_LOOKUP[np.frombuffer(USCC_ALPHABET.encode(), dtype=np.uint8)] = np.arange(31)
+_ORG_LOOKUP = np.full(256, -1, dtype=np.int64)
+_ORG_LOOKUP[np.frombuffer(ORG_CODE_CHARS.encode(), dtype=np.uint8)] = np.arange(36)
+# Check character of an organisation code indexed by C9 = 11 - (sum mod 11), i.e. 1..11.
+_ORG_CHECK_CHARS = np.frombuffer(b"?123456789X0", dtype=np.uint8)
+
+
+def usccs_valid(values: Any, *, check_org_code: bool = True) -> Mask:
+    """`is_valid_uscc` over a column."""
+    text = _as_text(values)
+    if text is None:
+        return np.zeros(len(values), dtype=np.bool_)
+    shaped = _shaped(text, _USCC_RE2)
+    chars = _char_matrix(text, shaped, 18)
+    vals = _USCC_LOOKUP[chars[:, :17]]
+    total = vals @ np.array(USCC_WEIGHTS, dtype=np.int64)
+    alphabet = np.frombuffer(USCC_ALPHABET.encode(), dtype=np.uint8)
+    ok = alphabet[(31 - total % 31) % 31] == chars[:, 17]
+    if check_org_code:
+        body = _ORG_LOOKUP[chars[:, 8:16]] @ np.array(ORG_CODE_WEIGHTS, dtype=np.int64)
+        ok &= _ORG_CHECK_CHARS[11 - body % 11] == chars[:, 16]
+    out = np.zeros(len(text), dtype=np.bool_)
+    out[shaped] = ok
+    return out
+
+
+def mobile_phones_valid(values: Any) -> Mask:
+    """`is_valid_cn_mobile_phone` over a column."""
+    text = _as_text(values)
+    if text is None:
+        return np.zeros(len(values), dtype=np.bool_)
+    return _shaped(text, _MOBILE_RE2)
+
+
+def division_codes_known(values: Any) -> Mask:
+    """`is_known_division_code` over a column."""
+    text = _as_text(values)
+    if text is None:
+        return np.zeros(len(values), dtype=np.bool_)
+    member = _vc.is_in(text, value_set=pa.array(sorted(_division_codes()), pa.string()))
+    return np.asarray(member.fill_null(False).to_numpy(zero_copy_only=False), dtype=np.bool_)
+
+
+def date_keys(values: Any) -> npt.NDArray[np.int64]:
+    """Each value as a YYYYMMDD int: dates and timestamps (their calendar date in UTC for an
+    aware timestamp, as stored), or ISO text starting YYYY-MM-DD; -1 where null or unreadable."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    elif not isinstance(values, pa.Array):
+        values = pa.array(values, from_pandas=True)
+    out = np.full(len(values), -1, dtype=np.int64)
+    kind = values.type
+    if pa.types.is_date(kind) or pa.types.is_timestamp(kind):
+        present = np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
+        days = np.asarray(
+            _vc.cast(_vc.cast(values, pa.date32()), pa.int32()).fill_null(0).to_numpy(
+                zero_copy_only=False
+            ),
+            dtype="datetime64[D]",
+        )
+        years = days.astype("datetime64[Y]")
+        months = days.astype("datetime64[M]")
+        year = years.astype(np.int64) + 1970
+        month = (months - years.astype("datetime64[M]")).astype(np.int64) + 1
+        day = (days - months.astype("datetime64[D]")).astype(np.int64) + 1
+        out[present] = (year * 10_000 + month * 100 + day)[present]
+        return out
+    text = _as_text(values)
+    if text is None:
+        return out
+    shaped = _shaped(text, r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}")
+    chars = _char_matrix(_vc.utf8_slice_codeunits(text, 0, 10), shaped, 10)
+    year, month, day = (_digits_value(chars[:, a:b]) for a, b in ((0, 4), (5, 7), (8, 10)))
+    real = _real_dates(year, month, day)
+    keys = np.where(real, year * 10_000 + month * 100 + day, -1)
+    out[shaped] = keys
+    return out
+
+
+def dates_not_future(values: Any, *, today: dt.date | None = None) -> Mask:
+    """True where the date is not after `today` (China); nulls and unreadable values are True:
+    they are the business of `required` and `format`."""
+    return np.asarray(date_keys(values) <= _yyyymmdd(_today(today)))
+
+
+def ages_at_most(values: Any, years: int = 150, *, today: dt.date | None = None) -> Mask:
+    """True where a birth date is no more than `years` years before `today`; nulls and
+    unreadable values are True."""
+    now = _today(today)
+    keys = date_keys(values)
+    oldest = (now.year - years) * 10_000 + now.month * 100 + now.day
+    return np.asarray((keys < 0) | (keys >= oldest))

@@ -40,6 +40,8 @@ class SqlSink(SinkConnector):
         self._conn: Any = None
         self._checked: set[TargetSpec] = set()
         self._ledger_ready = False
+        # Tables that were empty when this sink first wrote to them: see `write`.
+        self._loading_empty: dict[str, bool] = {}
 
     # -- plumbing ----------------------------------------------------------------------------
     def _connection(self) -> Any:
@@ -154,11 +156,37 @@ class SqlSink(SinkConnector):
 
     # -- writing -------------------------------------------------------------------------
     def write(self, spec: TargetSpec, batch: pa.Table, mode: WriteMode, ledger: LedgerEntry) -> int:
+        """Upsert or append one batch with its ledger entry, in one transaction.
+
+        Initial loads take the bulk path: while a table that was empty when this sink first
+        wrote to it receives only this sink's rows, an upsert cannot conflict (a run delivers
+        each key once), so rows go in with the dialect's plain bulk insert (PostgreSQL: COPY
+        straight into the table) instead of staging + ON CONFLICT. If a key does collide after
+        all — another writer, or a query source repeating a key — the batch is rolled back and
+        retried on the upsert path, and the sink stays there.
+        """
         self.ensure_table(spec)
         data = conform_batch(spec, batch, f"target table '{spec.table}'")
         if mode == "upsert":
             self._need_key(spec)
             data = dedupe_last(data, spec.primary_key)
+            if self._is_initial_load(spec.table):
+                try:
+                    return self._write_once(spec, data, "append", ledger)
+                except GovexError:
+                    self._loading_empty[spec.table] = False
+        return self._write_once(spec, data, mode, ledger)
+
+    def _is_initial_load(self, table: str) -> bool:
+        if table not in self._loading_empty:
+            with self._cursor(f"looking into '{table}'") as cur:
+                cur.execute(f"SELECT 1 FROM {self.dialect.quote_table(table)} LIMIT 1")
+                self._loading_empty[table] = cur.fetchone() is None
+        return self._loading_empty[table]
+
+    def _write_once(
+        self, spec: TargetSpec, data: pa.Table, mode: WriteMode, ledger: LedgerEntry
+    ) -> int:
         with self._transaction(f"writing {data.num_rows} rows to '{spec.table}'") as cur:
             if data.num_rows:
                 if mode == "upsert":

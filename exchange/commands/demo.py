@@ -1,21 +1,27 @@
 """`govex demo [--no-serve]`: the demo city end to end on the embedded defaults.
 
-Today: generate the city's source data, apply its workspace, print the catalog. Later issues add
-the exchange runs, quality gate and web app to the same command.
+Generate the city's source data, apply its workspace, run every resource's exchange through
+Airflow (`dag.test()`), print a summary per resource and subscriber; then serve the web app
+until Ctrl-C, when there is one (`--no-serve` exits after the summary).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
+import sqlalchemy as sa
+
 import catalog
 
+from ..runs import RunSummary, load_summary, runs
 from ..settings import load_settings
 from ..store import open_store
 from .apply import print_plan
 from .catalog import print_catalog
+from .output import table
 
 DEMO_WORKSPACE = Path(__file__).resolve().parents[2] / "examples" / "city"
 
@@ -24,9 +30,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = subparsers.add_parser(
         "demo",
         help="run the demo city end to end on the embedded defaults",
-        description="Generate the demo city's source data, apply its workspace and show the "
-        "catalog. Connections default to SQLite files under the workspace; set the "
-        "GOVEX_DEMO_*_URL variables to use PostgreSQL or MariaDB.",
+        description="Generate the demo city's source data, apply its workspace, run every "
+        "resource's exchange through Airflow and print a summary. Connections default to "
+        "SQLite files under the workspace; set the GOVEX_DEMO_*_URL variables to use "
+        "PostgreSQL or MariaDB.",
     )
     p.add_argument("--no-serve", action="store_true", help="exit after the summary")
     p.add_argument("--workspace", default=str(DEMO_WORKSPACE), help="demo workspace directory")
@@ -37,33 +44,79 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(handler=run)
 
 
+def _latest_run(engine: sa.Engine, code: str) -> RunSummary | None:
+    with engine.connect() as conn:
+        run_id = conn.execute(
+            sa.select(runs.c.run_id)
+            .where(runs.c.resource == code)
+            .order_by(runs.c.started_at.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        return load_summary(conn, run_id) if run_id else None
+
+
+def print_run_table(summaries: list[tuple[str, RunSummary | None, str]]) -> None:
+    rows = []
+    for code, summary, note in summaries:
+        if summary is None:
+            rows.append((code, "-", "-", "-", "-", "-", note))
+            continue
+        delivered = ", ".join(f"{d.subscription}={d.delivered}" for d in summary.deliveries)
+        rows.append((code, summary.status, summary.read, summary.passed, summary.quarantined,
+                     delivered or "-", note))
+    table(rows, ["RESOURCE", "STATUS", "READ", "PASSED", "QUARANTINED", "DELIVERED", "NOTE"])
+
+
 def run(args: argparse.Namespace) -> int:
     from .. import democity  # the generator pulls in Faker: load it only for the demo
+    from ..demo_airflow import prepare_airflow, run_dag
 
     started = time.monotonic()
     root = Path(args.workspace)
-    print(f"[1/3] reading the demo workspace {root}")
+    print(f"[1/5] reading the demo workspace {root}", flush=True)
     ws = catalog.load_workspace(root)
     targets = {
         name: catalog.resolve_connection(name, d.item, ws.root, file=d.file).target
         for name, d in ws.connections.items()
         if d.item.kind != "kafka"
     }
-    print(f"[2/3] generating source data (seed {args.seed}, scale {args.scale})")
+    print(f"[2/5] generating source data (seed {args.seed}, scale {args.scale})", flush=True)
     manifest = democity.generate_city(ws.root, targets, seed=args.seed, scale=args.scale)
     for generated in manifest.resources:
-        print(
-            f"      {generated.resource}: {generated.rows} rows, "
-            f"{len(generated.defects)} planted defects"
-        )
-    print("[3/3] applying the workspace to the metadata store")
-    engine = open_store(load_settings())
+        print(f"      {generated.resource}: {generated.rows} rows, "
+              f"{len(generated.defects)} planted defects")
+    print("[3/5] applying the workspace to the metadata store", flush=True)
+    settings = load_settings()
+    engine = open_store(settings)
     result = catalog.apply_workspace(engine, ws.root)
     print_plan(result.plan)
-    print()
     with engine.connect() as conn:
         print_catalog(catalog.list_resources(conn))
-    print(f"\ndemo city ready in {time.monotonic() - started:.1f}s")
+        declarations = catalog.resource_declarations(conn)
+    store_url = engine.url.render_as_string(hide_password=False)
+    os.environ["GOVEX_DB_URL"] = store_url
+    print("[4/5] preparing Airflow (a private AIRFLOW_HOME under .govex/airflow)", flush=True)
+    prepare_airflow(Path(".govex") / "airflow")
+    summaries: list[tuple[str, RunSummary | None, str]] = []
+    codes = sorted(declarations)
+    for index, code in enumerate(codes, start=1):
+        declaration = declarations[code]
+        if "kafka" in declaration["source"]:
+            print(f"      ({index}/{len(codes)}) {code}: pushed over Kafka; "
+                  "its records arrive through `govex ingest`, not a scheduled pull", flush=True)
+            summaries.append((code, None, "Kafka-fed: waits for govex ingest"))
+            continue
+        print(f"      ({index}/{len(codes)}) {code}: DAG govex__{code} …", end="", flush=True)
+        state = run_dag(store_url, code)
+        summary = _latest_run(engine, code)
+        status = summary.status if summary else "no run"
+        print(f" {state} (govex run {status})", flush=True)
+        note = "" if summary is None else summary.message[:60]
+        summaries.append((code, summary, note))
+    print("[5/5] summary", flush=True)
+    print_run_table(summaries)
+    print(f"\ndemo city exchanged in {time.monotonic() - started:.1f}s")
     if not args.no_serve:
         print("(the web app arrives with the quality issue; nothing to serve yet)")
-    return 0
+    failed = [c for c, s, _ in summaries if s is not None and s.status == "failed"]
+    return 1 if failed else 0

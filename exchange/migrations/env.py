@@ -5,9 +5,9 @@ from __future__ import annotations
 from alembic import context
 
 import catalog
-from exchange import runs
+from exchange import runs, tokens
 
-target_metadata = [catalog.metadata, runs.metadata]
+target_metadata = [catalog.metadata, runs.metadata, tokens.metadata]
 
 connection = context.config.attributes["connection"]
 context.configure(

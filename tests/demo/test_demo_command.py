@@ -12,7 +12,8 @@ from exchange.cli import main
 from exchange.commands.demo import DEMO_WORKSPACE
 
 
-def test_demo_applies_the_city_and_lists_it(
+@pytest.mark.integration  # drives Airflow (dag.test) with its own SQLite database
+def test_demo_runs_the_city_through_airflow(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     workspace = tmp_path / "city"
@@ -23,8 +24,15 @@ def test_demo_applies_the_city_and_lists_it(
 
     assert main(["demo", "--no-serve", "--workspace", str(workspace), "--scale", "0.2"]) == 0
     out = capsys.readouterr().out
-    assert "PSB-RES-001" in out
-    assert "demo city ready" in out
+    summary = out.split("[5/5] summary", 1)[1]
+    rows = {line.split()[0]: line.split() for line in summary.splitlines()[2:] if line.strip()}
+    for code in ("PSB-RES-001", "AMR-RES-001", "HRSS-RES-001", "CIVIL-RES-001",
+                 "HEALTH-RES-001"):
+        assert rows[code][1] == "success", summary
+    assert "SUB-GSC-001=" in summary
+    assert "Kafka-fed" in rows["TAX-RES-001"][-2] + " " + rows["TAX-RES-001"][-1] or \
+        "Kafka-fed" in summary
+    assert "demo city exchanged" in out
     assert (workspace / "data" / "psb.db").exists()
     assert (workspace / "data" / "files" / "subsistence_allowance.csv").exists()
     manifest = json.loads((workspace / "data" / "defects.json").read_text("utf-8"))
@@ -36,6 +44,6 @@ def test_demo_applies_the_city_and_lists_it(
     assert {r["sharing"] for r in listed} == {"unconditional", "conditional", "none"}
     assert {r["classification"] for r in listed} == {"L1", "L2", "L3", "L4"}
 
-    # Running the demo again regenerates the same data and finds the catalog unchanged.
+    # Running the demo again regenerates the same data and exchanges it again.
     assert main(["demo", "--no-serve", "--workspace", str(workspace), "--scale", "0.2"]) == 0
-    assert "No changes" not in capsys.readouterr().err
+    assert "PSB-RES-001" in capsys.readouterr().out

@@ -1,0 +1,227 @@
+"""The REST API (INTERFACES.md): `/api/v1/...`, JSON, bearer tokens; `/healthz` without.
+
+401 without or with a bad token, 403 when the role may not, 404 for unknown codes and runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from .auth import ApiPrincipal
+from .service import Context, Denied, Missing
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no token, or an unknown or revoked one"},
+    403: {"description": "the token's role or department may not read this"},
+    404: {"description": "unknown resource code or run id"},
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ResourceSummary(_Model):
+    code: str
+    name: str
+    provider: str = Field(description="providing department code")
+    contract: str = Field(description="contract name@version")
+    sharing: Literal["unconditional", "conditional", "none"]
+    classification: str
+    update_frequency: str = Field(description="ISO-8601 duration the provider promises")
+    subscriptions: int
+
+
+class DeliveryOut(_Model):
+    subscription: str
+    delivered: int
+    status: str
+
+
+class RunOut(_Model):
+    """The object `govex run --json` prints."""
+
+    run_id: str
+    resource: str
+    status: Literal["running", "success", "failed", "blocked"]
+    read: int
+    passed: int
+    quarantined: int
+    deliveries: list[DeliveryOut]
+    started_at: str | None
+    ended_at: str | None
+    message: str
+
+
+class CheckCount(_Model):
+    check: str
+    column: str | None
+    evaluated: int
+    failed: int
+    failure_rate: float
+
+
+class QualityRun(_Model):
+    run_id: str
+    status: str
+    started_at: str | None
+    ended_at: str | None
+    read: int
+    passed: int
+    quarantined: int
+    pass_rate: float | None = Field(description="passed / read; null for a run that read none")
+    checks: list[CheckCount]
+    data_docs: str | None = Field(description="path of the run's Data Docs, if rendered")
+
+
+class FailingCheck(_Model):
+    check: str
+    column: str | None
+    failed: int = Field(description="failed records summed over the runs shown")
+    evaluated: int
+    runs_failing: int
+
+
+class Backlog(_Model):
+    records: int = Field(description="records currently in quarantine")
+    oldest_first_seen: str | None
+    age_seconds: int | None
+
+
+class TimelinessOut(_Model):
+    state: Literal["on_time", "late", "never", "unknown"]
+    update_frequency: str
+    last_success: str | None
+    due: str | None
+
+
+class QualityReport(_Model):
+    """Quality results over time for one resource: its recent runs oldest first."""
+
+    resource: str
+    name: str | None
+    provider: str | None
+    max_error_rate: float
+    runs: list[QualityRun]
+    top_failing_checks: list[FailingCheck]
+    quarantine: Backlog
+    timeliness: TimelinessOut
+
+
+class FailedCheck(_Model):
+    check: str
+    column: str | None = None
+
+
+class QuarantinedRecord(_Model):
+    """The shape of `govex quality quarantine --json`, plus resource, last_seen and record."""
+
+    resource: str
+    key: str
+    failed_checks: list[FailedCheck]
+    run_id: str | None
+    first_seen: str | None
+    last_seen: str | None
+    record: Any = None
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+def _http(error: Exception) -> HTTPException:
+    if isinstance(error, Denied):
+        return HTTPException(status_code=403, detail=str(error))
+    return HTTPException(status_code=404, detail=str(error))
+
+
+def _ctx(request: Request) -> Context:
+    ctx: Context = request.app.state.context
+    return ctx
+
+
+router = APIRouter()
+api = APIRouter(prefix="/api/v1", responses=ERRORS)
+
+
+@router.get("/healthz", response_model=Health, tags=["health"])
+def healthz() -> dict[str, str]:
+    """Liveness, no authentication."""
+    return {"status": "ok"}
+
+
+@api.get("/resources", response_model=list[ResourceSummary], tags=["catalog"])
+def list_resources(request: Request, principal: ApiPrincipal) -> list[dict[str, Any]]:
+    """The catalog: one summary per resource, ordered by code (every role)."""
+    return _ctx(request).resources(principal)
+
+
+@api.get("/resources/{code}", tags=["catalog"])
+def show_resource(request: Request, principal: ApiPrincipal, code: str) -> dict[str, Any]:
+    """One resource as `govex catalog show --json` prints it: declaration, provider department,
+    contract schema and the subscriptions the caller may read."""
+    try:
+        return _ctx(request).resource(principal, code)
+    except (Denied, Missing) as error:
+        raise _http(error) from error
+
+
+@api.get("/subscriptions", tags=["catalog"])
+def list_subscriptions(
+    request: Request,
+    principal: ApiPrincipal,
+    resource: str | None = Query(None, description="only subscriptions to this resource"),
+) -> list[dict[str, Any]]:
+    """The shared-responsibility checklist (共享责任清单): the subscription declarations the caller
+    may read (a consumer its own, a provider those to its resources and its own)."""
+    return _ctx(request).subscriptions(principal, resource)
+
+
+@api.get("/runs", response_model=list[RunOut], tags=["runs"])
+def list_runs(
+    request: Request,
+    principal: ApiPrincipal,
+    resource: str | None = Query(None, description="only runs of this resource"),
+    limit: int = Query(100, ge=1, le=1000),
+) -> list[dict[str, Any]]:
+    """Run summaries, newest first (a provider: its own resources' only)."""
+    try:
+        return _ctx(request).runs(principal, resource, limit)
+    except (Denied, Missing) as error:
+        raise _http(error) from error
+
+
+@api.get("/runs/{run_id}", response_model=RunOut, tags=["runs"])
+def show_run(request: Request, principal: ApiPrincipal, run_id: str) -> dict[str, Any]:
+    """One run summary, as `govex run --json` prints it."""
+    try:
+        return _ctx(request).run(principal, run_id)
+    except (Denied, Missing) as error:
+        raise _http(error) from error
+
+
+@api.get("/quality/{code}", response_model=QualityReport, tags=["quality"])
+def quality(request: Request, principal: ApiPrincipal, code: str) -> dict[str, Any]:
+    """Quality results over time: per run the pass rate and per-check counts, the most failing
+    checks, the quarantine backlog and timeliness against the promised update frequency."""
+    try:
+        return _ctx(request).quality(principal, code)
+    except (Denied, Missing) as error:
+        raise _http(error) from error
+
+
+@api.get(
+    "/quality/{code}/quarantine", response_model=list[QuarantinedRecord], tags=["quality"]
+)
+def quarantine(request: Request, principal: ApiPrincipal, code: str) -> list[dict[str, Any]]:
+    """The resource's quarantined records, oldest first (a provider: its own resources only)."""
+    try:
+        return _ctx(request).quarantine(principal, code)
+    except (Denied, Missing) as error:
+        raise _http(error) from error
+
+
+router.include_router(api)

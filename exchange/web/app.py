@@ -1,0 +1,68 @@
+"""`create_app(store)`: the FastAPI app behind `govex serve` and the Airflow plugin."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, Response
+
+from ..settings import load_settings
+from ..store import open_store
+from . import api, pages
+from .auth import PageAuthError, PageError
+from .service import Context
+
+DEFAULT_DATA_DOCS_DIR = ".govex/data_docs"
+
+
+def data_docs_dir() -> Path:
+    """GOVEX_DATA_DOCS_DIR, default `.govex/data_docs` under the working directory."""
+    return Path(os.environ.get("GOVEX_DATA_DOCS_DIR") or DEFAULT_DATA_DOCS_DIR)
+
+
+def create_app(store: sa.Engine | None = None, *, docs_dir: Path | None = None) -> FastAPI:
+    """The web app and REST API on `store` (default: the store GOVEX_DB_URL names, which must
+    be at the current schema revision) serving Data Docs from `docs_dir` (default
+    GOVEX_DATA_DOCS_DIR)."""
+    engine = store if store is not None else open_store(load_settings())
+    app = FastAPI(
+        title="govex",
+        summary="Government data sharing exchange: catalog, checklist, runs, quality.",
+        description="Every route but /healthz needs `Authorization: Bearer <token>` with a "
+        "token from `govex token create --department D --role R`.",
+        version="1",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.store = engine
+    app.state.context = Context(store=engine, data_docs_dir=docs_dir or data_docs_dir())
+    app.include_router(api.router)
+    app.include_router(pages.router)
+
+    @app.exception_handler(PageAuthError)
+    async def _signin(request: Request, error: PageAuthError) -> HTMLResponse:
+        return pages.signin_page(request, error.reason, 401)
+
+    @app.exception_handler(PageError)
+    async def _page_error(request: Request, error: PageError) -> HTMLResponse:
+        principal = None  # the error page shows no navigation that could mislead
+        return pages.render(request, "error.html", principal, status_code=error.status,
+                            status=error.status, message=error.message)
+
+    @app.middleware("http")
+    async def _headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        # Everything but /healthz is someone's authorised view: never keep it in a cache.
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    return app

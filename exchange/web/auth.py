@@ -1,0 +1,103 @@
+"""Authentication for the web app: a bearer token in `Authorization`, or the HttpOnly cookie the
+sign-in page sets (so browsers can use the pages without scripts).
+
+The cookie is `SameSite=Lax`: a cross-site form cannot submit with it, so state-changing routes
+stay safe from cross-site request forgery; it is `Secure` whenever the request came over HTTPS.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ..tokens import InvalidToken, Principal, authenticate
+
+COOKIE = "govex_token"
+COOKIE_MAX_AGE = 12 * 3600  # seconds: a working day, then sign in again
+
+bearer = HTTPBearer(
+    auto_error=False,
+    description="A token from `govex token create --department D --role R`.",
+)
+
+
+class PageAuthError(Exception):
+    """A page was asked for without a valid token: answer 401 with the sign-in form."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class PageError(Exception):
+    """A page cannot be shown: 403 or 404 with a sentence saying why."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def store_of(request: Request) -> sa.Engine:
+    engine: sa.Engine = request.app.state.store
+    return engine
+
+
+def _check(request: Request, token: str) -> Principal:
+    with store_of(request).begin() as conn:
+        return authenticate(conn, token)
+
+
+def token_of(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str | None:
+    """The bearer token if an Authorization header was sent (an empty string when it is not a
+    Bearer one, which then fails as a bad token), else the sign-in cookie."""
+    if credentials is not None:
+        return credentials.credentials
+    if request.headers.get("authorization"):
+        return ""
+    return request.cookies.get(COOKIE)
+
+
+def api_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    token = token_of(request, credentials)
+    if not token:
+        raise HTTPException(
+            status_code=401,
+            detail="authentication required: send 'Authorization: Bearer <token>' with a "
+            "token from `govex token create`",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    try:
+        return _check(request, token)
+    except InvalidToken as error:
+        raise HTTPException(
+            status_code=401,
+            detail=f"invalid token ({error}): issue a new one with `govex token create`",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        ) from error
+
+
+def page_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    token = token_of(request, credentials)
+    if not token:
+        raise PageAuthError("Please sign in with your govex token. 请使用令牌登录。")
+    try:
+        return _check(request, token)
+    except InvalidToken as error:
+        raise PageAuthError(
+            "Your token is not valid (unknown or revoked); sign in with a current one. "
+            "令牌无效或已吊销。"
+        ) from error
+
+
+ApiPrincipal = Annotated[Principal, Depends(api_principal)]
+PagePrincipal = Annotated[Principal, Depends(page_principal)]

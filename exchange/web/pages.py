@@ -1,0 +1,289 @@
+"""Server-rendered pages (Jinja2, no scripts): catalog, resource, checklist, runs, quality
+dashboard, quarantine, Data Docs; and the sign-in form that sets the HttpOnly token cookie.
+
+Links are built from the request's root path, so the pages work both standalone (`govex serve`)
+and mounted under `/govex` in Airflow's API server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from ..tokens import InvalidToken, Principal, authenticate
+from . import charts, policy
+from .auth import COOKIE, COOKIE_MAX_AGE, PagePrincipal, PageError, store_of
+from .service import Context, Denied, Missing
+
+TEMPLATES = Path(__file__).with_name("templates")
+# The pages need no scripts at all; inline styles and SVG only.
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+ROLE_LABELS = {
+    "admin": "admin 管理员",
+    "provider": "provider 提供方",
+    "consumer": "consumer 使用方",
+    "checklist_owner": "checklist owner 清单管理",
+    "auditor": "auditor 审计",
+}
+STATE_LABELS = {
+    "on_time": "on time 按时",
+    "late": "late 逾期",
+    "never": "no successful run 未成功运行",
+    "unknown": "unknown 未知",
+}
+
+
+def _when(value: Any) -> str:
+    if not value:
+        return "—"
+    moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    if not isinstance(moment, dt.datetime):
+        return str(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _pct(value: Any, digits: int = 1) -> str:
+    return "—" if value is None else f"{float(value) * 100:.{digits}f}%"
+
+
+def _age(seconds: Any) -> str:
+    if seconds is None:
+        return "—"
+    seconds = int(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {rest // 60} min"
+    return f"{rest // 60} min"
+
+
+templates = Jinja2Templates(directory=str(TEMPLATES))
+templates.env.filters.update(when=_when, pct=_pct, age=_age)
+templates.env.globals.update(
+    role_labels=ROLE_LABELS, state_labels=STATE_LABELS,
+    chart=charts.pass_rate_chart, sparkline=charts.sparkline,
+)
+
+router = APIRouter(include_in_schema=False)
+
+
+def base_path(request: Request) -> str:
+    return str(request.scope.get("root_path", "")).rstrip("/")
+
+
+def _ctx(request: Request) -> Context:
+    ctx: Context = request.app.state.context
+    return ctx
+
+
+def render(
+    request: Request,
+    template: str,
+    principal: Principal | None,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    response = templates.TemplateResponse(
+        request,
+        template,
+        {
+            "base": base_path(request),
+            "principal": principal,
+            "may_operate": principal is not None and policy.may_read_operations(principal),
+            **context,
+        },
+        status_code=status_code,
+    )
+    response.headers["Content-Security-Policy"] = CSP
+    return response
+
+
+def _page_error(error: Exception) -> PageError:
+    return PageError(403 if isinstance(error, Denied) else 404, str(error))
+
+
+def _safe_next(value: str | None) -> str:
+    """Only same-site paths (`/catalog`), never `//host` or `https://...`: no open redirect."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/catalog"
+    return value
+
+
+# ---- sign-in -------------------------------------------------------------------------------
+
+
+def signin_page(request: Request, message: str | None, status_code: int,
+                next_path: str | None = None) -> HTMLResponse:
+    if next_path is None:
+        base = base_path(request)
+        path = request.url.path
+        next_path = path[len(base):] if base and path.startswith(base) else path
+        if request.url.query:
+            next_path += "?" + request.url.query
+    return render(request, "signin.html", None, status_code=status_code,
+                  message=message, next=_safe_next(next_path))
+
+
+@router.get("/signin", response_class=HTMLResponse)
+def signin_form(request: Request, next: str | None = None) -> HTMLResponse:  # noqa: A002
+    return signin_page(request, None, 200, next)
+
+
+@router.post("/signin")
+def signin(
+    request: Request,
+    token: Annotated[str, Form()],
+    next: Annotated[str | None, Form()] = None,  # noqa: A002 - the form field's name
+) -> Response:
+    token = token.strip()
+    try:
+        with store_of(request).begin() as conn:
+            authenticate(conn, token)
+    except InvalidToken:
+        return signin_page(
+            request, "That token is not valid (unknown or revoked). 令牌无效。", 401, next
+        )
+    response = RedirectResponse(base_path(request) + _safe_next(next), status_code=303)
+    response.set_cookie(
+        COOKIE, token, max_age=COOKIE_MAX_AGE, path=base_path(request) or "/",
+        httponly=True, samesite="lax", secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.post("/signout")
+def signout(request: Request) -> Response:
+    response = RedirectResponse(base_path(request) + "/signin", status_code=303)
+    response.delete_cookie(COOKIE, path=base_path(request) or "/", httponly=True,
+                           samesite="lax")
+    return response
+
+
+# ---- pages ---------------------------------------------------------------------------------
+
+
+@router.get("/")
+def home(request: Request, principal: PagePrincipal) -> Response:
+    del principal
+    return RedirectResponse(base_path(request) + "/catalog", status_code=303)
+
+
+@router.get("/catalog", response_class=HTMLResponse)
+def catalog_page(request: Request, principal: PagePrincipal) -> HTMLResponse:
+    ctx = _ctx(request)
+    return render(request, "catalog.html", principal, resources=ctx.resources(principal),
+                  departments=ctx.department_names())
+
+
+@router.get("/resources/{code}", response_class=HTMLResponse)
+def resource_page(request: Request, principal: PagePrincipal, code: str) -> HTMLResponse:
+    ctx = _ctx(request)
+    try:
+        resource = ctx.resource(principal, code)
+    except (Denied, Missing) as error:
+        raise _page_error(error) from error
+    runs: list[dict[str, Any]] | None = None
+    if policy.may_read_resource_operations(principal, str(resource["provider"])):
+        runs = ctx.runs(principal, code, limit=10)
+    schema = resource["contract_schema"]
+    fields = [
+        {
+            "name": name,
+            "type": spec.get("type", ""),
+            "format": spec.get("format") or spec.get("pattern") or "",
+            "required": name in set(schema.get("required", [])),
+            "element": resource.get("elements", {}).get(name, ""),
+            "pii": spec.get("x-govex-pii", ""),
+            "checks": ", ".join(spec.get("x-govex-checks", [])),
+            "description": spec.get("description") or spec.get("title") or "",
+        }
+        for name, spec in schema.get("properties", {}).items()
+    ]
+    return render(request, "resource.html", principal, resource=resource, fields=fields,
+                  runs=runs)
+
+
+@router.get("/subscriptions", response_class=HTMLResponse)
+def subscriptions_page(request: Request, principal: PagePrincipal) -> HTMLResponse:
+    ctx = _ctx(request)
+    return render(request, "subscriptions.html", principal,
+                  subscriptions=ctx.subscriptions(principal),
+                  departments=ctx.department_names())
+
+
+@router.get("/runs", response_class=HTMLResponse)
+def runs_page(request: Request, principal: PagePrincipal,
+              resource: str | None = None) -> HTMLResponse:
+    try:
+        runs = _ctx(request).runs(principal, resource or None, limit=200)
+    except (Denied, Missing) as error:
+        raise _page_error(error) from error
+    return render(request, "runs.html", principal, runs=runs, resource=resource)
+
+
+@router.get("/runs/{run_id}", response_class=HTMLResponse)
+def run_page(request: Request, principal: PagePrincipal, run_id: str) -> HTMLResponse:
+    ctx = _ctx(request)
+    try:
+        run = ctx.run(principal, run_id)
+        report = ctx.quality(principal, run["resource"])
+    except (Denied, Missing) as error:
+        raise _page_error(error) from error
+    point = next((p for p in report["runs"] if p["run_id"] == run_id), None)
+    return render(request, "run.html", principal, run=run, checks=point["checks"] if point
+                  else [], data_docs=ctx.data_docs_link(run_id))
+
+
+@router.get("/quality", response_class=HTMLResponse)
+def dashboard_page(request: Request, principal: PagePrincipal,
+                   department: str | None = None) -> HTMLResponse:
+    ctx = _ctx(request)
+    try:
+        departments = ctx.dashboard(principal, department or None)
+    except (Denied, Missing) as error:
+        raise _page_error(error) from error
+    return render(request, "quality.html", principal, departments=departments,
+                  department=department, now=dt.datetime.now(dt.UTC))
+
+
+@router.get("/quality/{code}", response_class=HTMLResponse)
+def quality_page(request: Request, principal: PagePrincipal, code: str) -> HTMLResponse:
+    ctx = _ctx(request)
+    try:
+        report = ctx.quality(principal, code)
+    except (Denied, Missing) as error:
+        raise _page_error(error) from error
+    return render(request, "quality_resource.html", principal, report=report,
+                  threshold=1 - report["max_error_rate"])
+
+
+@router.get("/quarantine", response_class=HTMLResponse)
+def quarantine_page(request: Request, principal: PagePrincipal,
+                    resource: str | None = None) -> HTMLResponse:
+    try:
+        records = _ctx(request).quarantine(principal, resource or None)
+    except (Denied, Missing) as error:
+        raise _page_error(error) from error
+    return render(request, "quarantine.html", principal, records=records, resource=resource)
+
+
+@router.get("/data-docs/{run_id}/{path:path}")
+def data_docs(request: Request, principal: PagePrincipal, run_id: str, path: str) -> Response:
+    try:
+        target = _ctx(request).data_docs_file(principal, run_id, path)
+    except (Denied, Missing) as error:
+        raise _page_error(error) from error
+    return FileResponse(target)

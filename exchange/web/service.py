@@ -1,0 +1,218 @@
+"""The reads behind both the REST API and the pages, with the authorisation decided once.
+
+Each function takes the principal and raises `Denied` (403) or `Missing` (404); the API turns
+those into JSON errors, the pages into HTML ones. So a page can never show what the API would
+refuse, and the other way round.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+import catalog
+from govex.errors import DeclarationError
+
+from ..tokens import Principal
+from . import policy, queries
+
+
+class Denied(Exception):  # noqa: N818 - named for the HTTP answer it becomes
+    """403: the role may not read this."""
+
+
+class Missing(Exception):  # noqa: N818
+    """404: no such resource, run or file."""
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class Context:
+    store: sa.Engine
+    data_docs_dir: Path
+
+    def with_quality(self, conn: sa.Connection) -> bool:
+        return queries.has_quality_tables(conn)
+
+    # ---- catalog ------------------------------------------------------------------------
+
+    def resources(self, principal: Principal) -> list[dict[str, Any]]:
+        del principal  # the catalog is open to every role
+        with self.store.connect() as conn:
+            return catalog.list_resources(conn)
+
+    def resource(self, principal: Principal, code: str) -> dict[str, Any]:
+        """`govex catalog show --json`, with only the subscriptions the principal may read."""
+        with self.store.connect() as conn:
+            try:
+                shown = catalog.show_resource(conn, code)
+            except DeclarationError as error:
+                raise Missing(str(error)) from error
+        provider = str(shown["provider"])
+        shown["subscriptions"] = [
+            s for s in shown["subscriptions"]
+            if policy.may_read_subscription(principal, s, provider)
+        ]
+        return shown
+
+    def subscriptions(
+        self, principal: Principal, resource: str | None = None
+    ) -> list[dict[str, Any]]:
+        with self.store.connect() as conn:
+            return queries.visible_subscriptions(conn, principal, resource)
+
+    def department_names(self) -> dict[str, str]:
+        with self.store.connect() as conn:
+            return queries.department_names(conn)
+
+    # ---- runs ---------------------------------------------------------------------------
+
+    def _provider_of(self, conn: sa.Connection, code: str) -> str:
+        provider = queries.providers(conn).get(code)
+        if provider is None:
+            msg = f"unknown resource '{code}' (not in the catalog)"
+            raise Missing(msg)
+        return provider
+
+    def _require_operations(self, principal: Principal) -> None:
+        if not policy.may_read_operations(principal):
+            msg = (
+                f"role '{principal.role}' may not read runs, quality results or quarantined "
+                "records"
+            )
+            raise Denied(msg)
+
+    def _require_resource(self, conn: sa.Connection, principal: Principal, code: str) -> str:
+        self._require_operations(principal)
+        provider = self._provider_of(conn, code)
+        if not policy.may_read_resource_operations(principal, provider):
+            msg = (
+                f"resource {code} is provided by '{provider}'; department "
+                f"'{principal.department}' may not read its runs, quality or quarantine"
+            )
+            raise Denied(msg)
+        return provider
+
+    def visible_resources(self, conn: sa.Connection, principal: Principal) -> list[str]:
+        """Codes of the resources whose operations the principal may read."""
+        return [
+            code for code, provider in queries.providers(conn).items()
+            if policy.may_read_resource_operations(principal, provider)
+        ]
+
+    def runs(
+        self, principal: Principal, resource: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        self._require_operations(principal)
+        with self.store.connect() as conn:
+            if resource is not None:
+                self._require_resource(conn, principal, resource)
+                return queries.list_runs(conn, [resource], limit)
+            if policy.reads_everything(principal):
+                return queries.list_runs(conn, None, limit)
+            return queries.list_runs(conn, self.visible_resources(conn, principal), limit)
+
+    def run(self, principal: Principal, run_id: str) -> dict[str, Any]:
+        self._require_operations(principal)
+        with self.store.connect() as conn:
+            found = queries.run_row(conn, run_id)
+            if found is None:
+                msg = f"unknown run '{run_id}'"
+                raise Missing(msg)
+            self._require_resource(conn, principal, found["resource"])
+        return found
+
+    # ---- quality ------------------------------------------------------------------------
+
+    def quality(self, principal: Principal, code: str) -> dict[str, Any]:
+        with self.store.connect() as conn:
+            self._require_resource(conn, principal, code)
+            declaration = catalog.resource_declarations(conn)[code]
+            report = queries.quality_report(
+                conn, code, declaration, now=_now(), with_quality=self.with_quality(conn)
+            )
+        for point in report["runs"]:
+            point["data_docs"] = self.data_docs_link(point["run_id"])
+        return report
+
+    def dashboard(
+        self, principal: Principal, department: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Per providing department (the principal may read): its resources' quality reports
+        and the department's totals."""
+        self._require_operations(principal)
+        now = _now()
+        with self.store.connect() as conn:
+            with_quality = self.with_quality(conn)
+            names = queries.department_names(conn)
+            declarations = catalog.resource_declarations(conn)
+            visible = set(self.visible_resources(conn, principal))
+            by_department: dict[str, list[dict[str, Any]]] = {}
+            for code, declaration in declarations.items():
+                provider = str(declaration["provider"])
+                if code not in visible or (department and provider != department):
+                    continue
+                report = queries.quality_report(
+                    conn, code, declaration, now=now, with_quality=with_quality
+                )
+                last = report["runs"][-1] if report["runs"] else None
+                report["last_run"] = last
+                report["data_docs"] = self.data_docs_link(last["run_id"]) if last else None
+                by_department.setdefault(provider, []).append(report)
+        out = []
+        for code in sorted(by_department):
+            reports = by_department[code]
+            read = sum(p["read"] for r in reports for p in r["runs"])
+            passed = sum(p["passed"] for r in reports for p in r["runs"])
+            out.append({
+                "department": code,
+                "name": names.get(code, code),
+                "resources": reports,
+                "runs": sum(len(r["runs"]) for r in reports),
+                "pass_rate": passed / read if read else None,
+                "backlog": sum(r["quarantine"]["records"] for r in reports),
+                "late": sum(1 for r in reports if r["timeliness"]["state"] in ("late", "never")),
+            })
+        return out
+
+    def quarantine(
+        self, principal: Principal, resource: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Quarantined records: a provider sees its own resources' only, nobody else's."""
+        self._require_operations(principal)
+        with self.store.connect() as conn:
+            if resource is not None:
+                self._require_resource(conn, principal, resource)
+                wanted = [resource]
+            else:
+                wanted = self.visible_resources(conn, principal)
+            return queries.quarantined_records(
+                conn, wanted, with_quality=self.with_quality(conn)
+            )
+
+    # ---- data docs ----------------------------------------------------------------------
+
+    def data_docs_link(self, run_id: str) -> str | None:
+        """Path of the run's Data Docs under /data-docs, if they were rendered."""
+        if (self.data_docs_dir / run_id / "index.html").is_file():
+            return f"/data-docs/{run_id}/index.html"
+        return None
+
+    def data_docs_file(self, principal: Principal, run_id: str, path: str) -> Path:
+        """A file of a run's Data Docs, authorised like the run; never outside its folder."""
+        self.run(principal, run_id)
+        root = (self.data_docs_dir / run_id).resolve()
+        target = (root / (path or "index.html")).resolve()
+        if target.is_dir():
+            target = target / "index.html"
+        if not target.is_relative_to(root) or not target.is_file():
+            msg = f"no Data Docs file '{path}' for run {run_id}"
+            raise Missing(msg)
+        return target

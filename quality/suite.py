@@ -1,0 +1,237 @@
+"""Compile a resource's quality declaration into one Great Expectations 1.x suite.
+
+Three sources, one suite, every expectation tagged `meta={"govex_check": name, "column": col,
+"govex_engine": "contract" | "ge"}`:
+
+- the contract: required -> not null, enum/const -> in set, minimum/maximum (and the exclusive
+  forms) -> between, minLength/maxLength -> value lengths, pattern -> regex, format -> strftime /
+  dateutil, type -> in type list, additionalProperties: false -> columns in set. These are
+  tagged `contract`: the gate judges them with the vectorised contract validator (jsonschema's
+  semantics, exact for every source column type), and reports them under the same expectation.
+- the resource key -> compound/unique columns, and the contract's `x-govex-checks` -> the
+  national-standard expectations of `quality.expectations`: tagged `ge`, run by GE.
+- the resource's `quality.expectations` (GE class name + kwargs): tagged `ge`, run by GE. Their
+  check name is the expectation's snake-case type unless kwargs carry `meta.govex_check`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import great_expectations as gx
+import great_expectations.expectations as gxe
+from great_expectations.expectations.expectation import Expectation
+
+import contracts
+from govex.errors import DeclarationError
+
+from .expectations import CHECK_EXPECTATIONS, PAIR_CHECKS
+
+__all__ = ["KNOWN_CHECKS", "CheckSpec", "CompiledSuite", "compile_suite"]
+
+Engine = Literal["contract", "ge"]
+#: Every `x-govex-checks` name govex knows.
+KNOWN_CHECKS: frozenset[str] = frozenset(CHECK_EXPECTATIONS) | frozenset(PAIR_CHECKS)
+
+_JSON_TO_PANDAS_TYPES: dict[str, list[str]] = {
+    "string": ["str", "string", "object", "large_string", "datetime64", "date32"],
+    "integer": ["int", "int64", "int32", "Int64", "float64"],
+    "number": ["float", "float64", "int64", "Int64", "decimal"],
+    "boolean": ["bool", "boolean"],
+    "null": [],
+}
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One check of the gate: its govex name, column ('' for a table-level check), who runs
+    it, and its expectation in the suite (None for a contract keyword GE cannot express)."""
+
+    check: str
+    column: str
+    engine: Engine
+    expectation: Expectation | None
+
+
+@dataclass(frozen=True)
+class CompiledSuite:
+    """The suite (every expectation, for Data Docs and export) and the gate's check list."""
+
+    suite: gx.ExpectationSuite
+    checks: tuple[CheckSpec, ...]
+
+    def ge_suite(self, name: str | None = None) -> gx.ExpectationSuite:
+        """A suite holding only the expectations GE runs (engine `ge`)."""
+        suite = gx.ExpectationSuite(name=name or f"{self.suite.name}.ge")
+        for spec in self.checks:
+            if spec.engine == "ge" and spec.expectation is not None:
+                suite.add_expectation(spec.expectation.copy(deep=True))
+        return suite
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _meta(check: str, column: str, engine: Engine) -> dict[str, Any]:
+    return {"govex_check": check, "column": column, "govex_engine": engine}
+
+
+def _contract_checks(contract: contracts.Contract) -> list[CheckSpec]:
+    specs: list[CheckSpec] = []
+
+    def add(check: str, column: str, expectation_type: Any | None, **kwargs: Any) -> None:
+        expectation = (
+            None
+            if expectation_type is None
+            else expectation_type(**kwargs, meta=_meta(check, column, "contract"))
+        )
+        specs.append(CheckSpec(check, column, "contract", expectation))
+
+    required = contract.required
+    for name in contract.fields:
+        prop = contract.property(name)
+        if name in required:
+            add("required", name, gxe.ExpectColumnValuesToNotBeNull, column=name)
+        types = sorted(set(_json_types(prop.get("type"))) - {"null"})
+        if types:
+            type_list = sorted({t for j in types for t in _JSON_TO_PANDAS_TYPES.get(j, [])})
+            add("type", name, gxe.ExpectColumnValuesToBeInTypeList, column=name,
+                type_list=type_list)
+        if "enum" in prop:
+            add("enum", name, gxe.ExpectColumnValuesToBeInSet, column=name,
+                value_set=list(prop["enum"]))
+        if "const" in prop:
+            add("const", name, gxe.ExpectColumnValuesToBeInSet, column=name,
+                value_set=[prop["const"]])
+        for keyword, kwargs in (
+            ("minimum", {"min_value": prop.get("minimum")}),
+            ("maximum", {"max_value": prop.get("maximum")}),
+            ("exclusiveMinimum", {"min_value": prop.get("exclusiveMinimum"), "strict_min": True}),
+            ("exclusiveMaximum", {"max_value": prop.get("exclusiveMaximum"), "strict_max": True}),
+        ):
+            if keyword in prop:
+                add(keyword, name, gxe.ExpectColumnValuesToBeBetween, column=name, **kwargs)
+        if "minLength" in prop:
+            add("minLength", name, gxe.ExpectColumnValueLengthsToBeBetween, column=name,
+                min_value=prop["minLength"])
+        if "maxLength" in prop:
+            add("maxLength", name, gxe.ExpectColumnValueLengthsToBeBetween, column=name,
+                max_value=prop["maxLength"])
+        if "pattern" in prop:
+            add("pattern", name, gxe.ExpectColumnValuesToMatchRegex, column=name,
+                regex=prop["pattern"])
+        if prop.get("format") == "date":
+            add("format", name, gxe.ExpectColumnValuesToMatchStrftimeFormat, column=name,
+                strftime_format="%Y-%m-%d")
+        elif prop.get("format") == "date-time":
+            add("format", name, gxe.ExpectColumnValuesToBeDateutilParseable, column=name)
+        if "multipleOf" in prop:
+            add("multipleOf", name, None)
+    if contract.schema.get("additionalProperties") is False:
+        add("additionalProperties", "", gxe.ExpectTableColumnsToMatchSet,
+            column_set=list(contract.fields), exact_match=False)
+    return specs
+
+
+def _json_types(declared: Any) -> list[str]:
+    if declared is None:
+        return []
+    return [declared] if isinstance(declared, str) else [str(t) for t in declared]
+
+
+def _national_checks(
+    contract: contracts.Contract, options: Mapping[str, Any]
+) -> list[CheckSpec]:
+    specs: list[CheckSpec] = []
+    id_fields = [f for f in contract.fields if "cn_resident_id" in contract.checks(f)]
+    for name in contract.fields:
+        for check in contract.checks(name):
+            meta = _meta(check, name, "ge")
+            if check in CHECK_EXPECTATIONS:
+                cls = CHECK_EXPECTATIONS[check]
+                kwargs = {k: v for k, v in options.items() if k in cls.__fields__}
+                specs.append(CheckSpec(check, name, "ge", cls(column=name, meta=meta, **kwargs)))
+            elif check in PAIR_CHECKS:
+                if len(id_fields) != 1:
+                    msg = (
+                        f"check {check!r} compares property {name!r} with the record's resident "
+                        "ID, so the contract needs exactly one property with the "
+                        f"'cn_resident_id' check (it has {len(id_fields)})"
+                    )
+                    raise DeclarationError(msg, file=contract.ref, field=name, value=check)
+                pair = PAIR_CHECKS[check](column_A=id_fields[0], column_B=name, meta=meta)
+                specs.append(CheckSpec(check, name, "ge", pair))
+            else:
+                msg = f"unknown x-govex-checks name {check!r}; known: {', '.join(sorted(KNOWN_CHECKS))}"
+                raise DeclarationError(msg, file=contract.ref, field=name, value=check)
+    return specs
+
+
+def _declared(expectations: Sequence[Mapping[str, Any]], file: str) -> list[CheckSpec]:
+    specs: list[CheckSpec] = []
+    for index, item in enumerate(expectations):
+        type_name = str(item.get("type"))
+        cls = getattr(gxe, type_name, None)
+        where = f"quality.expectations[{index}]"
+        if not isinstance(cls, type) or not issubclass(cls, Expectation):
+            msg = f"unknown Great Expectations expectation {type_name!r}"
+            raise DeclarationError(msg, file=file, field=f"{where}.type", value=type_name)
+        kwargs = dict(item.get("kwargs") or {})
+        meta = dict(kwargs.pop("meta", None) or {})
+        check = str(meta.get("govex_check") or _snake(type_name))
+        column = kwargs.get("column") or ",".join(
+            str(c) for c in kwargs.get("column_list") or
+            [kwargs[k] for k in ("column_A", "column_B") if k in kwargs]
+        )
+        meta |= _meta(check, str(column), "ge")
+        try:
+            expectation = cls(**kwargs, meta=meta)
+        except Exception as error:  # pydantic validation: a bad declaration, named
+            msg = f"invalid arguments for {type_name}: {error}"
+            raise DeclarationError(msg, file=file, field=f"{where}.kwargs", value=kwargs) from error
+        specs.append(CheckSpec(check, str(column), "ge", expectation))
+    return specs
+
+
+def compile_suite(
+    contract: contracts.Contract,
+    quality: Mapping[str, Any] | None = None,
+    *,
+    key: Sequence[str] = (),
+    name: str | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> CompiledSuite:
+    """The suite for `contract` + the resource's `quality` declaration (`max_error_rate`,
+    `expectations`) + its record `key` (unique within a batch).
+
+    `options` pass through to the national-standard expectations that declare them (e.g.
+    `as_of="2026-11-27"`, `check_division=False`). Raises DeclarationError for an unknown check
+    or expectation, or expectation arguments GE rejects.
+    """
+    quality = quality or {}
+    specs = _contract_checks(contract)
+    if key:
+        key = list(key)
+        unknown = [k for k in key if k not in contract.properties]
+        if unknown:
+            msg = f"key field(s) {unknown} are not properties of the contract"
+            raise DeclarationError(msg, file=contract.ref, field="key", value=key)
+        column = ",".join(key)
+        meta = _meta("unique", column, "ge")
+        unique: Expectation = (
+            gxe.ExpectColumnValuesToBeUnique(column=key[0], meta=meta)
+            if len(key) == 1
+            else gxe.ExpectCompoundColumnsToBeUnique(column_list=key, meta=meta)
+        )
+        specs.append(CheckSpec("unique", column, "ge", unique))
+    specs += _national_checks(contract, options or {})
+    specs += _declared(list(quality.get("expectations") or []), contract.ref)
+    suite = gx.ExpectationSuite(name=name or f"govex.{contract.ref}")
+    for spec in specs:
+        if spec.expectation is not None:
+            suite.add_expectation(spec.expectation)
+    return CompiledSuite(suite=suite, checks=tuple(specs))
