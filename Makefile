@@ -7,7 +7,8 @@ PYTHON  ?= python3
 
 .PHONY: install demo test lint unit tools
 
-# Debian tools the tests drive for real: docker-compose validates docker-compose.yml.
+# Debian tools the tests drive for real: docker-compose validates docker-compose.yml;
+# headless Chromium (with CJK fonts) runs the dashboard browser test through Playwright.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): pyproject.toml
@@ -32,6 +33,10 @@ tools:
 	@command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || \
 	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    $(SUDO) apt-get install -y -qq --no-install-recommends docker-compose; }
+	@{ [ -x /usr/bin/chromium ] && fc-list :lang=zh | grep -q . ; } || \
+	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    $(SUDO) apt-get install -y -qq --no-install-recommends chromium chromium-driver \
+	    fonts-noto-cjk; }
 
 test: lint tools
 	$(BIN)/pytest

@@ -268,29 +268,47 @@ def _top_checks(counts: Counter[tuple[str, str]], limit: int = 5) -> str:
 
 
 def gate(store: sa.Engine, run_id: str) -> int:
-    """Judge every staged batch; stage the passing rows in contract types; block the whole run
-    when the failing share exceeds the resource's max_error_rate."""
+    """Judge every staged batch (contract checks, the Great Expectations suite, national
+    standards); quarantine failing records with every failed check named; stage the passing rows
+    in contract types; block the whole run when the failing share exceeds max_error_rate.
+    Quarantine is recorded even for a blocked run: the provider needs the list either way."""
     import quality
 
     with _recording_failure(store, run_id, "gate"):
         plan = _load_plan(store, run_id)
-        checker = quality.ContractGate(plan.contract)
+        checker = quality.QualityGate(
+            plan.contract, plan.resource.quality.model_dump(mode="json"), key=plan.resource.key
+        )
         schema = contracts.arrow_schema(plan.contract)
         plan.stage.clear("passed")
         read = passed = 0
         counts: Counter[tuple[str, str]] = Counter()
+        run_report: Any = None
         for index, batch in enumerate(plan.stage.batches("raw")):
             result = checker.evaluate(batch)
             read += batch.num_rows
             accepted = batch.filter(pa.array(result.passed))
             passed += accepted.num_rows
             plan.stage.write("passed", index, conform(accepted, schema))
+            with store.begin() as conn:
+                quality.record_gate(
+                    conn, run_id=run_id, resource=plan.resource.code,
+                    key_fields=plan.resource.key, batch=batch, result=result,
+                )
+            if result.report is not None:
+                run_report = result.report if run_report is None else run_report.merge(
+                    result.report
+                )
             if result.num_failed:
                 per_check = result.failures.group_by(["check", "column"]).aggregate(
                     [("row", "count_distinct")]
                 )
                 for item in per_check.to_pylist():
                     counts[(item["check"], item["column"] or "")] += item["row_count_distinct"]
+        if run_report is not None:
+            with store.begin() as conn:
+                quality.record_check_totals(conn, run_id, plan.resource.code, run_report)
+            _data_docs(run_report, run_id)
         quarantined = read - passed
         limit = plan.resource.quality.max_error_rate
         rate = quarantined / read if read else 0.0
@@ -311,6 +329,16 @@ def gate(store: sa.Engine, run_id: str) -> int:
         plan.stage.remove()
         raise DataQualityError(message)
     return passed
+
+
+def _data_docs(report: Any, run_id: str) -> None:
+    """GE Data Docs for the run; a rendering problem is logged, never fails the exchange."""
+    import quality
+
+    try:
+        quality.build_data_docs(report, quality.data_docs_dir(run_id), run_id=run_id)
+    except Exception:  # noqa: BLE001 - documentation is a side channel
+        log.exception("could not build Data Docs for run %s", run_id)
 
 
 def subscriptions_of(store: sa.Engine, run_id: str) -> list[str]:

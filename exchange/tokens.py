@@ -29,7 +29,7 @@ from govex.errors import DeclarationError, GovexError
 Role = Literal["admin", "provider", "consumer", "checklist_owner", "auditor"]
 ROLES: tuple[Role, ...] = get_args(Role)
 
-TOKEN_PREFIX = "govex_"
+TOKEN_PREFIX = "govex_"  # noqa: S105 - a public prefix that marks govex tokens, not a secret
 # Writing last_used_at on every request would turn each read into a write (and serialise
 # readers on SQLite); once a minute per token is enough to tell live tokens from stale ones.
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)

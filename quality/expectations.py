@@ -14,7 +14,7 @@ string columns are Arrow-backed, so the hand-over costs no per-row Python).
 | `cn_division_code` | `ExpectColumnValuesToBeValidCnDivisionCode` | the division code column |
 | `not_future_date` | `ExpectColumnValuesToNotBeInTheFuture` | a date column |
 | `max_age_150` | `ExpectColumnValuesToBeBirthDateWithinMaxAge` | a birth date column |
-| `id_birth_date_consistency` | `ExpectColumnPairValuesToBeConsistentIdBirthDate` | (ID, birth date) |
+| `id_birth_date_consistency` | `ExpectColumnPairValuesToBeConsistentIdBirthDate` | ID, birth |
 | `id_gender_consistency` | `ExpectColumnPairValuesToBeConsistentIdGender` | (ID, gender) |
 
 `as_of` (ISO date, default: today in China) fixes "today" for the date-dependent checks, so
@@ -30,12 +30,14 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
-from great_expectations.execution_engine import PandasExecutionEngine
+from great_expectations.execution_engine import (  # type: ignore[attr-defined]
+    PandasExecutionEngine,
+)
 from great_expectations.expectations.expectation import (
     ColumnMapExpectation,
     ColumnPairMapExpectation,
 )
-from great_expectations.expectations.metrics.map_metric_provider import (
+from great_expectations.expectations.metrics.map_metric_provider import (  # type: ignore[attr-defined]
     ColumnMapMetricProvider,
     ColumnPairMapMetricProvider,
     column_condition_partial,
@@ -84,7 +86,7 @@ class ColumnValuesValidCnResidentId(ColumnMapMetricProvider):  # type: ignore[mi
     condition_metric_name = "column_values.govex_valid_cn_resident_id"
     condition_value_keys = ("as_of", "check_division")
 
-    @column_condition_partial(engine=PandasExecutionEngine)  # type: ignore[misc]
+    @column_condition_partial(engine=PandasExecutionEngine)  # type: ignore[misc,untyped-decorator]
     def _pandas(
         cls, column: pd.Series, as_of: str | None = None, check_division: bool = True,  # type: ignore[type-arg]
         **_kwargs: Any,
@@ -99,7 +101,7 @@ class ColumnValuesValidCnUscc(ColumnMapMetricProvider):  # type: ignore[misc]
     condition_metric_name = "column_values.govex_valid_cn_uscc"
     condition_value_keys = ("check_org_code",)
 
-    @column_condition_partial(engine=PandasExecutionEngine)  # type: ignore[misc]
+    @column_condition_partial(engine=PandasExecutionEngine)  # type: ignore[misc,untyped-decorator]
     def _pandas(
         cls, column: pd.Series, check_org_code: bool = True, **_kwargs: Any  # type: ignore[type-arg]
     ) -> pd.Series:  # type: ignore[type-arg]
@@ -109,7 +111,7 @@ class ColumnValuesValidCnUscc(ColumnMapMetricProvider):  # type: ignore[misc]
 class ColumnValuesValidCnMobilePhone(ColumnMapMetricProvider):  # type: ignore[misc]
     condition_metric_name = "column_values.govex_valid_cn_mobile_phone"
 
-    @column_condition_partial(engine=PandasExecutionEngine)  # type: ignore[misc]
+    @column_condition_partial(engine=PandasExecutionEngine)  # type: ignore[misc,untyped-decorator]
     def _pandas(cls, column: pd.Series, **_kwargs: Any) -> pd.Series:  # type: ignore[type-arg]
         return _series(column, standards.mobile_phones_valid(_arrow(column)))
 
@@ -117,7 +119,7 @@ class ColumnValuesValidCnMobilePhone(ColumnMapMetricProvider):  # type: ignore[m
 class ColumnValuesValidCnDivisionCode(ColumnMapMetricProvider):  # type: ignore[misc]
     condition_metric_name = "column_values.govex_valid_cn_division_code"
 
-    @column_condition_partial(engine=PandasExecutionEngine)  # type: ignore[misc]
+    @column_condition_partial(engine=PandasExecutionEngine)  # type: ignore[misc,untyped-decorator]
     def _pandas(cls, column: pd.Series, **_kwargs: Any) -> pd.Series:  # type: ignore[type-arg]
         return _series(column, standards.division_codes_known(_arrow(column)))
 
@@ -126,7 +128,7 @@ class ColumnValuesNotFutureDate(ColumnMapMetricProvider):  # type: ignore[misc]
     condition_metric_name = "column_values.govex_not_future_date"
     condition_value_keys = ("as_of",)
 
-    @column_condition_partial(engine=PandasExecutionEngine)  # type: ignore[misc]
+    @column_condition_partial(engine=PandasExecutionEngine)  # type: ignore[misc,untyped-decorator]
     def _pandas(
         cls, column: pd.Series, as_of: str | None = None, **_kwargs: Any  # type: ignore[type-arg]
     ) -> pd.Series:  # type: ignore[type-arg]
@@ -137,7 +139,7 @@ class ColumnValuesBirthDateWithinMaxAge(ColumnMapMetricProvider):  # type: ignor
     condition_metric_name = "column_values.govex_birth_date_within_max_age"
     condition_value_keys = ("max_age", "as_of")
 
-    @column_condition_partial(engine=PandasExecutionEngine)  # type: ignore[misc]
+    @column_condition_partial(engine=PandasExecutionEngine)  # type: ignore[misc,untyped-decorator]
     def _pandas(
         cls, column: pd.Series, max_age: int = 150, as_of: str | None = None,  # type: ignore[type-arg]
         **_kwargs: Any,
@@ -163,7 +165,7 @@ class ColumnPairIdBirthDateConsistent(ColumnPairMapMetricProvider):  # type: ign
     condition_metric_name = "column_pair_values.govex_id_birth_date_consistent"
     condition_domain_keys = _PAIR_DOMAIN_KEYS
 
-    @column_pair_condition_partial(engine=PandasExecutionEngine)  # type: ignore[misc]
+    @column_pair_condition_partial(engine=PandasExecutionEngine)  # type: ignore[misc,untyped-decorator]
     def _pandas(
         cls, column_A: pd.Series, column_B: pd.Series, **_kwargs: Any  # type: ignore[type-arg]  # noqa: N803
     ) -> pd.Series:  # type: ignore[type-arg]
@@ -181,7 +183,7 @@ class ColumnPairIdGenderConsistent(ColumnPairMapMetricProvider):  # type: ignore
     condition_metric_name = "column_pair_values.govex_id_gender_consistent"
     condition_domain_keys = _PAIR_DOMAIN_KEYS
 
-    @column_pair_condition_partial(engine=PandasExecutionEngine)  # type: ignore[misc]
+    @column_pair_condition_partial(engine=PandasExecutionEngine)  # type: ignore[misc,untyped-decorator]
     def _pandas(
         cls, column_A: pd.Series, column_B: pd.Series, **_kwargs: Any  # type: ignore[type-arg]  # noqa: N803
     ) -> pd.Series:  # type: ignore[type-arg]

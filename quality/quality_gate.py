@@ -51,7 +51,7 @@ _RESULT_FORMAT: dict[str, Any] = {
 
 
 def _messages(spec: CheckSpec) -> str:
-    kind = spec.expectation.expectation_type if spec.expectation is not None else spec.check
+    kind = type(spec.expectation).__name__ if spec.expectation is not None else spec.check
     where = f" on {spec.column}" if spec.column else ""
     return f"failed {spec.check}{where} ({kind})"
 
@@ -75,6 +75,13 @@ class QualityGate:
     ) -> None:
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
+        from great_expectations.execution_engine import pandas_execution_engine
+
+        # GE fingerprints every dataframe smaller than HASH_THRESHOLD bytes (a full
+        # hash_pandas_object + md5, done twice per validation) only to label the batch; that
+        # was ~60% of GE's time on a 1M-row batch. govex names batches by run and index, so we
+        # take GE's own large-frame path (no fingerprint) for every frame.
+        pandas_execution_engine.HASH_THRESHOLD = 0
 
         self.contract = contract
         self.declaration = dict(quality_declaration or {})
@@ -83,11 +90,20 @@ class QualityGate:
             contract, self.declaration, key=key, options=options
         )
         self._contract_gate = ContractGate(contract)
-        self._ge_specs = {
-            id(spec): spec for spec in self.compiled.checks
-            if spec.engine == "ge" and spec.expectation is not None
-        }
-        self._ge_suite = self.compiled.ge_suite()
+        ge = [s for s in self.compiled.checks if s.engine == "ge" and s.expectation is not None]
+        # Results come back matched by meta["govex_index"]: unique even when two declared
+        # expectations share a type and column.
+        self._ge_specs = {id(spec): index for index, spec in enumerate(ge)}
+        self._ge_list = ge
+        copies = []
+        for index, spec in enumerate(ge):
+            assert spec.expectation is not None  # noqa: S101 - filtered above
+            copy = spec.expectation.copy(deep=True)
+            copy.meta = {**(copy.meta or {}), "govex_index": index}
+            copies.append(copy)
+        self._ge_suite = gx.ExpectationSuite(
+            name=f"{self.compiled.suite.name}.ge", expectations=copies
+        )
         self._ge_columns = self._columns_needed()
         self._enum_columns = {
             name for name in contract.fields
@@ -109,7 +125,7 @@ class QualityGate:
         """Columns GE reads (the pandas view holds only these); None when some expectation
         does not name its columns (then GE gets them all)."""
         needed: list[str] = []
-        for spec in self._ge_specs.values():
+        for spec in self._ge_list:
             kwargs = spec.expectation.configuration.kwargs if spec.expectation else {}
             names = [kwargs[k] for k in ("column", "column_A", "column_B") if k in kwargs]
             names += list(kwargs.get("column_list") or [])
@@ -134,13 +150,20 @@ class QualityGate:
         v = contract.failures
         contract_rows: dict[tuple[str, str], npt.NDArray[np.int64]] = {}
         if v.num_rows:
-            checks = v.column("check").to_numpy(zero_copy_only=False)
-            columns = v.column("column").fill_null("").to_numpy(zero_copy_only=False)
-            row_index = v.column("row").to_numpy()
-            labels = np.char.add(np.char.add(checks.astype(str), "\x00"), columns.astype(str))
-            for label in np.unique(labels):
-                check, column = str(label).split("\x00", 1)
-                contract_rows[(check, column)] = np.unique(row_index[labels == label])
+            columns: Any = {
+                "check": v.column("check"), "column": pc.fill_null(v.column("column"), ""),
+                "row": v.column("row"),
+            }
+            grouped = pa.table(columns).group_by(["check", "column"]).aggregate(
+                [("row", "distinct")]
+            )
+            for check, column, hit in zip(
+                grouped.column("check").to_pylist(),
+                grouped.column("column").to_pylist(),
+                grouped.column("row_distinct").to_pylist(),
+                strict=True,
+            ):
+                contract_rows[(str(check), str(column))] = np.sort(np.asarray(hit, np.int64))
 
         results: list[CheckResult] = []
         seen: set[tuple[str, str]] = set()
@@ -152,7 +175,9 @@ class QualityGate:
                 observed = None
                 seen.add(key)
             else:
-                hit, observed = ge_failed.get(id(spec), (np.zeros(0, dtype=np.int64), None))
+                hit, observed = ge_failed.get(
+                    self._ge_specs[id(spec)], (np.zeros(0, dtype=np.int64), None)
+                )
                 if len(hit):
                     passed[hit] = False
                     found.append((spec, spec.check, spec.column, hit, _messages(spec)))
@@ -181,22 +206,16 @@ class QualityGate:
         frame = self._frame(batch)
         ge_batch = self._batch_definition.get_batch(batch_parameters={"dataframe": frame})
         outcome = ge_batch.validate(self._ge_suite, result_format=_RESULT_FORMAT)
-        by_meta = {
-            (spec.check, spec.column, spec.expectation.expectation_type): sid
-            for sid, spec in self._ge_specs.items()
-            if spec.expectation is not None
-        }
         failed: dict[int, tuple[npt.NDArray[np.int64], Any]] = {}
         for r in outcome.results:
-            config = r.expectation_config
+            config: Any = r.expectation_config
             meta = config.meta or {}
-            sid = by_meta.get((meta.get("govex_check"), meta.get("column"), config.type))
-            info = r.exception_info or {}
-            if info.get("raised_exception"):
+            sid = meta.get("govex_index")
+            problem = _raised(r.exception_info)
+            if problem is not None:
                 msg = (
                     f"expectation {config.type} ({meta.get('govex_check')} on "
-                    f"{meta.get('column') or 'the table'}) could not be evaluated: "
-                    f"{info.get('exception_message')}"
+                    f"{meta.get('column') or 'the table'}) could not be evaluated: {problem}"
                 )
                 raise FatalError(msg)
             if sid is None or r.success:
@@ -225,7 +244,8 @@ class QualityGate:
     def _sample(batch: pa.Table, column: str, hit: npt.NDArray[np.int64]) -> tuple[Any, ...]:
         if not len(hit) or column not in batch.column_names:
             return ()
-        return tuple(batch.column(column).take(pa.array(hit[:SAMPLE_SIZE])).to_pylist())
+        rows: Any = pa.array(hit[:SAMPLE_SIZE], pa.int64())
+        return tuple(batch.column(column).take(rows).to_pylist())
 
     @staticmethod
     def _merge_failures(
@@ -250,7 +270,8 @@ class QualityGate:
             )
         merged = pa.concat_tables(parts)
         order = np.argsort(merged.column("row").to_numpy(), kind="stable")
-        return merged.take(pa.array(order))
+        take: Any = pa.array(order, pa.int64())
+        return merged.take(take)
 
     def _column_stats(self, batch: pa.Table) -> dict[str, ColumnStats]:
         stats: dict[str, ColumnStats] = {}
@@ -273,6 +294,18 @@ class QualityGate:
                 entry = ColumnStats(null_count=column.null_count, distinct=frozenset(distinct))
             stats[name] = entry
         return stats
+
+
+def _raised(info: Any) -> str | None:
+    """The exception message of a GE result's exception_info, flat or keyed by metric."""
+    if not isinstance(info, dict):
+        return None
+    if info.get("raised_exception"):
+        return str(info.get("exception_message"))
+    for value in info.values():
+        if isinstance(value, dict) and value.get("raised_exception"):
+            return str(value.get("exception_message"))
+    return None
 
 
 def _float(value: Any) -> float | None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import great_expectations as gx
-import great_expectations.expectations as gxe
+import great_expectations.expectations as _gxe
 from great_expectations.expectations.expectation import Expectation
 
 import contracts
@@ -32,6 +32,7 @@ from .expectations import CHECK_EXPECTATIONS, PAIR_CHECKS
 
 __all__ = ["KNOWN_CHECKS", "CheckSpec", "CompiledSuite", "compile_suite"]
 
+gxe: Any = _gxe  # GE does not re-export its expectation classes for mypy
 Engine = Literal["contract", "ge"]
 #: Every `x-govex-checks` name govex knows.
 KNOWN_CHECKS: frozenset[str] = frozenset(CHECK_EXPECTATIONS) | frozenset(PAIR_CHECKS)
@@ -65,11 +66,15 @@ class CompiledSuite:
 
     def ge_suite(self, name: str | None = None) -> gx.ExpectationSuite:
         """A suite holding only the expectations GE runs (engine `ge`)."""
-        suite = gx.ExpectationSuite(name=name or f"{self.suite.name}.ge")
-        for spec in self.checks:
-            if spec.engine == "ge" and spec.expectation is not None:
-                suite.add_expectation(spec.expectation.copy(deep=True))
-        return suite
+        # Built from the list (not add_expectation): no data context or store is involved.
+        return gx.ExpectationSuite(
+            name=name or f"{self.suite.name}.ge",
+            expectations=[
+                spec.expectation.copy(deep=True)
+                for spec in self.checks
+                if spec.engine == "ge" and spec.expectation is not None
+            ],
+        )
 
 
 def _snake(name: str) -> str:
@@ -83,13 +88,13 @@ def _meta(check: str, column: str, engine: Engine) -> dict[str, Any]:
 def _contract_checks(contract: contracts.Contract) -> list[CheckSpec]:
     specs: list[CheckSpec] = []
 
-    def add(check: str, column: str, expectation_type: Any | None, **kwargs: Any) -> None:
+    def add(check: str, col: str, expectation_type: Any | None, **kwargs: Any) -> None:
         expectation = (
             None
             if expectation_type is None
-            else expectation_type(**kwargs, meta=_meta(check, column, "contract"))
+            else expectation_type(**kwargs, meta=_meta(check, col, "contract"))
         )
-        specs.append(CheckSpec(check, column, "contract", expectation))
+        specs.append(CheckSpec(check, col, "contract", expectation))
 
     required = contract.required
     for name in contract.fields:
@@ -166,7 +171,8 @@ def _national_checks(
                 pair = PAIR_CHECKS[check](column_A=id_fields[0], column_B=name, meta=meta)
                 specs.append(CheckSpec(check, name, "ge", pair))
             else:
-                msg = f"unknown x-govex-checks name {check!r}; known: {', '.join(sorted(KNOWN_CHECKS))}"
+                known = ", ".join(sorted(KNOWN_CHECKS))
+                msg = f"unknown x-govex-checks name {check!r}; known: {known}"
                 raise DeclarationError(msg, file=contract.ref, field=name, value=check)
     return specs
 
@@ -230,8 +236,8 @@ def compile_suite(
         specs.append(CheckSpec("unique", column, "ge", unique))
     specs += _national_checks(contract, options or {})
     specs += _declared(list(quality.get("expectations") or []), contract.ref)
-    suite = gx.ExpectationSuite(name=name or f"govex.{contract.ref}")
-    for spec in specs:
-        if spec.expectation is not None:
-            suite.add_expectation(spec.expectation)
+    suite = gx.ExpectationSuite(
+        name=name or f"govex.{contract.ref}",
+        expectations=[spec.expectation for spec in specs if spec.expectation is not None],
+    )
     return CompiledSuite(suite=suite, checks=tuple(specs))

@@ -56,7 +56,7 @@ def _latest_run(engine: sa.Engine, code: str) -> RunSummary | None:
 
 
 def print_run_table(summaries: list[tuple[str, RunSummary | None, str]]) -> None:
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for code, summary, note in summaries:
         if summary is None:
             rows.append((code, "-", "-", "-", "-", "-", note))
@@ -116,7 +116,16 @@ def run(args: argparse.Namespace) -> int:
     print("[5/5] summary", flush=True)
     print_run_table(summaries)
     print(f"\ndemo city exchanged in {time.monotonic() - started:.1f}s")
-    if not args.no_serve:
-        print("(the web app arrives with the quality issue; nothing to serve yet)")
     failed = [c for c, s, _ in summaries if s is not None and s.status == "failed"]
+    if not args.no_serve:
+        from .. import tokens
+        from .serve import DEFAULT_HOST, DEFAULT_PORT, serve
+
+        with engine.begin() as conn:
+            owner = tokens.create_token(conn, "gsc", "checklist_owner")
+            admin = tokens.create_token(conn, "gsc", "admin")
+        print(f"\nweb app: http://{DEFAULT_HOST}:{DEFAULT_PORT}/  (Ctrl-C to stop)")
+        print(f"  sign in as checklist owner with  {owner}")
+        print(f"  or as admin with                 {admin}")
+        serve(engine, DEFAULT_HOST, DEFAULT_PORT)
     return 1 if failed else 0

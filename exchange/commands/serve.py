@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+import sqlalchemy as sa
+
 from govex.errors import DeclarationError
 
 from ..settings import load_settings
@@ -30,11 +32,16 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:  # noqa: PLR2004 - the TCP port range
         msg = f"--port {args.port} is not a TCP port (0-65535)"
         raise DeclarationError(msg, field="--port", value=args.port)
+    serve(open_store(load_settings()), args.host, args.port)
+    return 0
+
+
+def serve(store: sa.Engine, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
+    """Serve the web app on `store` until Ctrl-C (also what `govex demo` ends with)."""
     import uvicorn  # loaded only when serving: keeps `govex --help` fast
 
     from ..web import create_app
 
-    app = create_app(open_store(load_settings()))
-    print(f"govex serving on http://{args.host}:{args.port}/ (Ctrl-C to stop)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
-    return 0
+    app = create_app(store)
+    print(f"govex serving on http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="info")

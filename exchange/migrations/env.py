@@ -5,9 +5,17 @@ from __future__ import annotations
 from alembic import context
 
 import catalog
+import lineage
 from exchange import runs, tokens
+from quality import tables as quality_tables
 
-target_metadata = [catalog.metadata, runs.metadata, tokens.metadata]
+target_metadata = [
+    catalog.metadata,
+    runs.metadata,
+    tokens.metadata,
+    quality_tables.metadata,
+    lineage.metadata,
+]
 
 connection = context.config.attributes["connection"]
 context.configure(

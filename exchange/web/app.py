@@ -8,12 +8,12 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from ..settings import load_settings
 from ..store import open_store
 from . import api, pages
-from .auth import PageAuthError, PageError
+from .auth import ApiPrincipal, PageAuthError, PageError
 from .service import Context
 
 DEFAULT_DATA_DOCS_DIR = ".govex/data_docs"
@@ -35,12 +35,25 @@ def create_app(store: sa.Engine | None = None, *, docs_dir: Path | None = None) 
         description="Every route but /healthz needs `Authorization: Bearer <token>` with a "
         "token from `govex token create --department D --role R`.",
         version="1",
-        docs_url="/api/docs",
+        # The schema is served below behind the same bearer token as the API; no Swagger UI
+        # (it would load scripts from a CDN into an authenticated origin).
+        openapi_url=None,
+        docs_url=None,
         redoc_url=None,
     )
     app.state.store = engine
     app.state.context = Context(store=engine, data_docs_dir=docs_dir or data_docs_dir())
     app.include_router(api.router)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(request: Request, principal: ApiPrincipal) -> JSONResponse:
+        del principal
+        schema = app.openapi()
+        root = str(request.scope.get("root_path", "")).rstrip("/")
+        if root:  # mounted (Airflow: /govex): tell clients where the paths start
+            schema = {**schema, "servers": [{"url": root}]}
+        return JSONResponse(schema)
+
     app.include_router(pages.router)
 
     @app.exception_handler(PageAuthError)

@@ -89,14 +89,13 @@ def page_principal(
 ) -> Principal:
     token = token_of(request, credentials)
     if not token:
-        raise PageAuthError("Please sign in with your govex token. 请使用令牌登录。")
+        msg = "Please sign in with your govex token. 请使用令牌登录。"
+        raise PageAuthError(msg)
     try:
         return _check(request, token)
     except InvalidToken as error:
-        raise PageAuthError(
-            "Your token is not valid (unknown or revoked); sign in with a current one. "
-            "令牌无效或已吊销。"
-        ) from error
+        msg = "Your token is not valid (unknown or revoked); sign in with a current one. 令牌无效。"
+        raise PageAuthError(msg) from error
 
 
 ApiPrincipal = Annotated[Principal, Depends(api_principal)]

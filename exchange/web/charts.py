@@ -50,9 +50,12 @@ def pass_rate_chart(
         f'height="{height}" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape('Pass rate per run 每次运行通过率')}</title>",
     ]
-    steps = 4
-    for k in range(steps + 1):
-        rate = floor + (1 - floor) * k / steps
+    span = 1 - floor  # grid lines at round percentages: 5, 10 or 25 points apart
+    step = 0.05 if span <= 0.2 + 1e-9 else 0.1 if span <= 0.5 + 1e-9 else 0.25
+    floor = math.floor(round(floor / step, 6)) * step
+    span = 1 - floor
+    for k in range(round(span / step) + 1):
+        rate = floor + step * k
         parts.append(
             f'<line x1="{left}" x2="{width - right}" y1="{y(rate):.1f}" y2="{y(rate):.1f}" '
             'stroke="#d0d7de" stroke-width="1"/>'
@@ -89,7 +92,7 @@ def pass_rate_chart(
         f'text-anchor="end">{escape(last)} ({len(rated)} runs)</text>'
     )
     parts.append("</svg>")
-    return Markup("".join(parts))
+    return Markup("".join(parts))  # noqa: S704 - numbers and escaped text only
 
 
 def sparkline(points: Sequence[dict[str, Any]], threshold: float | None = None) -> Markup:
@@ -116,7 +119,7 @@ def sparkline(points: Sequence[dict[str, Any]], threshold: float | None = None) 
         f"pass rate over {len(rated)} runs, from {floor:.0%} to 100%; "
         f"last {float(last['pass_rate']):.2%}"
     )
-    return Markup(
+    return Markup(  # noqa: S704 - numbers and escaped text only
         f'<svg class="spark" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
         f'xmlns="http://www.w3.org/2000/svg" role="img"><title>{title}</title>'
         f'<path d="{path}" fill="none" stroke="#0969da" stroke-width="1.5"/>'

@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 
 from ..tokens import InvalidToken, Principal, authenticate
 from . import charts, policy
-from .auth import COOKIE, COOKIE_MAX_AGE, PagePrincipal, PageError, store_of
+from .auth import COOKIE, COOKIE_MAX_AGE, PageError, PagePrincipal, store_of
 from .service import Context, Denied, Missing
 
 TEMPLATES = Path(__file__).with_name("templates")

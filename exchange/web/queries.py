@@ -215,12 +215,12 @@ def quality_report(
             )
             .order_by(check_results.c.check, check_results.c.column)
         ).mappings()
-        for c in result_rows:
-            evaluated, failed = int(c["evaluated"] or 0), int(c["failed"] or 0)
-            rate = c["failure_rate"]
-            checks_by_run[c["run_id"]].append({
-                "check": c["check"],
-                "column": c["column"],
+        for row in result_rows:
+            evaluated, failed = int(row["evaluated"] or 0), int(row["failed"] or 0)
+            rate = row["failure_rate"]
+            checks_by_run[row["run_id"]].append({
+                "check": row["check"],
+                "column": row["column"],
                 "evaluated": evaluated,
                 "failed": failed,
                 "failure_rate": float(rate) if rate is not None

@@ -196,3 +196,40 @@ def test_subscription_outside_its_window_gets_nothing(
 def test_unknown_resource_is_bad_input(scenario: Any, capsys: Any) -> None:
     assert main(["run", "NOPE-001"]) == 2
     assert "unknown resource 'NOPE-001'" in capsys.readouterr().err
+
+
+def test_quarantine_matches_the_run_and_empties_when_fixed_at_source(
+    scenario: Any, capsys: Any
+) -> None:
+    scenario.source_execute(
+        "UPDATE residents SET score = -5 WHERE id_no = '110105199001010007'"
+    )
+    code, summary = _run(capsys, "PSB-RES-001")
+    assert code == 0
+    capsys.readouterr()
+    assert main(["quality", "quarantine", "PSB-RES-001", "--json"]) == 0
+    held = json.loads(capsys.readouterr().out)
+    assert len(held) == summary["quarantined"] == N // BAD_EVERY + 1
+    by_key = {item["key"]: item for item in held}
+    assert {"check": "minimum", "column": "score"} in by_key["110105199001010007"]["failed_checks"]
+    assert all(item["run_id"] == summary["run_id"] and item["first_seen"] for item in held)
+
+    assert main(["quality", "report", "PSB-RES-001", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    checks = {(c["check"], c["column"]): c["failed"] for c in report[-1]["checks"]}
+    assert checks[("minimum", "score")] == 1
+    assert checks[("pattern", "id_no")] == N // BAD_EVERY
+
+    # The provider fixes the record at the source; the next run passes it and releases it.
+    scenario.source_execute(
+        "UPDATE residents SET score = 7, updated_at = :t WHERE id_no = '110105199001010007'",
+        t="2026-11-25T00:00:00+00:00",
+    )
+    code, summary = _run(capsys, "PSB-RES-001")
+    assert (code, summary["read"], summary["quarantined"]) == (0, 1, 0)
+    assert main(["quality", "quarantine", "PSB-RES-001", "--json"]) == 0
+    keys = {item["key"] for item in json.loads(capsys.readouterr().out)}
+    assert "110105199001010007" not in keys
+    assert len(keys) == N // BAD_EVERY
+    gsc = {r["id_no"]: r for r in scenario.target_rows("gsc_pg", "gsc_residents")}
+    assert gsc["110105199001010007"]["score"] == 7

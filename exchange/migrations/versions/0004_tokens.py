@@ -11,9 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_tokens"
-# TEMPORARY: 0003_quality is being written concurrently; switch back to "0003_quality" once it
-# exists (the lead was told).
-down_revision = "0002_exchange_runs"
+down_revision = "0003_quality"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,271 @@
+"""Quality results over time and the quarantine: the quality package's own tables.
+
+- `quality_check_results`: per run, per check and column: rows evaluated, failed, the rate.
+- `quality_quarantine`: one row per failing record (resource + key), holding every failed
+  check, the record's values (so the provider can fix it at the source), the run of its latest
+  failure, and when it was first and last seen. A record leaves quarantine when a later batch
+  carries it and it passes: that is how a fix at the source clears it.
+
+All writes take the caller's connection, so the engine records a batch's verdicts in the same
+transaction as the rest of the batch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import sqlalchemy as sa
+
+from .gate import GateResult
+from .report import QualityReport, _plain
+
+__all__ = [
+    "check_results",
+    "metadata",
+    "quarantine",
+    "quarantine_table",
+    "record_check_totals",
+    "record_gate",
+    "report",
+]
+
+metadata = sa.MetaData()
+TS = sa.DateTime(timezone=True)
+
+check_results = sa.Table(
+    "quality_check_results",
+    metadata,
+    sa.Column("run_id", sa.String(36), primary_key=True),
+    sa.Column("resource", sa.String(64), nullable=False, index=True),
+    sa.Column("check", sa.String(100), primary_key=True),
+    sa.Column("column", sa.String(200), primary_key=True),  # '' for a table-level check
+    sa.Column("evaluated", sa.BigInteger, nullable=False),
+    sa.Column("failed", sa.BigInteger, nullable=False),
+    sa.Column("failure_rate", sa.Float, nullable=False),
+    sa.Column("recorded_at", TS, nullable=False),
+)
+
+quarantine_table = sa.Table(
+    "quality_quarantine",
+    metadata,
+    sa.Column("resource", sa.String(64), primary_key=True),
+    sa.Column("record_key", sa.String(500), primary_key=True),
+    sa.Column("run_id", sa.String(36), nullable=False),
+    sa.Column("failed_checks", sa.JSON, nullable=False),
+    sa.Column("record", sa.JSON, nullable=False),
+    sa.Column("first_seen", TS, nullable=False),
+    sa.Column("last_seen", TS, nullable=False),
+)
+
+# SQLite and PostgreSQL cap bound parameters per statement; key lists go in slices.
+_CHUNK = 500
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _keys(batch: pa.Table, key_fields: Sequence[str]) -> list[str]:
+    """Record keys: key values as text joined by ',' (INTERFACES' KEY form)."""
+    columns = [batch.column(k).to_pylist() for k in key_fields]
+    return [",".join(str(v) for v in values) for values in zip(*columns, strict=True)]
+
+
+def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def record_gate(
+    conn: sa.Connection,
+    *,
+    run_id: str,
+    resource: str,
+    key_fields: Sequence[str],
+    batch: pa.Table,
+    result: GateResult,
+) -> int:
+    """Quarantine the batch's failing records and release the ones that passed.
+
+    Failing records are upserted (first_seen kept, last_seen/run/checks/record replaced);
+    records of this batch that passed are deleted from quarantine. Returns the number of
+    records quarantined by this batch.
+    """
+    now = _now()
+    passed = np.asarray(result.passed, dtype=np.bool_)
+    keys = _keys(batch, key_fields)
+    passed_keys = sorted({keys[i] for i in np.flatnonzero(passed)})
+    for part in _chunks(passed_keys):
+        conn.execute(
+            sa.delete(quarantine_table).where(
+                quarantine_table.c.resource == resource,
+                quarantine_table.c.record_key.in_(part),
+            )
+        )
+    failing = np.flatnonzero(~passed)
+    if not len(failing):
+        return 0
+    checks: dict[int, list[dict[str, str]]] = {}
+    row: Any
+    for row, check, column in zip(
+        result.failures.column("row").to_pylist(),
+        result.failures.column("check").to_pylist(),
+        result.failures.column("column").to_pylist(),
+        strict=True,
+    ):
+        item = {"check": str(check), "column": str(column or "")}
+        listed = checks.setdefault(int(row), [])
+        if item not in listed:
+            listed.append(item)
+    take: Any = pa.array(failing, pa.int64())
+    records = batch.take(take).to_pylist()
+    by_key: dict[str, dict[str, Any]] = {}
+    for row, record in zip(failing.tolist(), records, strict=True):
+        by_key[keys[row]] = {
+            "failed_checks": checks.get(row, []),
+            "record": json.loads(json.dumps({k: _plain(v) for k, v in record.items()})),
+        }
+    existing: dict[str, dt.datetime] = {}
+    ordered = sorted(by_key)
+    for part in _chunks(ordered):
+        for key, first in conn.execute(
+            sa.select(quarantine_table.c.record_key, quarantine_table.c.first_seen).where(
+                quarantine_table.c.resource == resource,
+                quarantine_table.c.record_key.in_(part),
+            )
+        ):
+            existing[key] = first
+    for part in _chunks(ordered):
+        conn.execute(
+            sa.delete(quarantine_table).where(
+                quarantine_table.c.resource == resource,
+                quarantine_table.c.record_key.in_(part),
+            )
+        )
+    conn.execute(
+        sa.insert(quarantine_table),
+        [
+            {
+                "resource": resource, "record_key": key, "run_id": run_id,
+                "failed_checks": by_key[key]["failed_checks"], "record": by_key[key]["record"],
+                "first_seen": existing.get(key, now), "last_seen": now,
+            }
+            for key in ordered
+        ],
+    )
+    return len(ordered)
+
+
+def record_check_totals(
+    conn: sa.Connection,
+    run_id: str,
+    resource: str,
+    totals: QualityReport | Iterable[Mapping[str, Any]],
+) -> None:
+    """Store a run's per check totals (a merged `QualityReport`, or its `totals()` list);
+    recording a run again replaces its rows."""
+    items = totals.totals() if isinstance(totals, QualityReport) else list(totals)
+    now = _now()
+    conn.execute(sa.delete(check_results).where(check_results.c.run_id == run_id))
+    if not items:
+        return
+    conn.execute(
+        sa.insert(check_results),
+        [
+            {
+                "run_id": run_id, "resource": resource, "check": str(t["check"]),
+                "column": str(t.get("column") or ""), "evaluated": int(t["evaluated"]),
+                "failed": int(t["failed"]),
+                "failure_rate": _rate(t),
+                "recorded_at": now,
+            }
+            for t in items
+        ],
+    )
+
+
+def _rate(total: Mapping[str, Any]) -> float:
+    given = total.get("failure_rate")
+    if given is not None:
+        return float(given)
+    evaluated = int(total["evaluated"])
+    return int(total["failed"]) / evaluated if evaluated else 0.0
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:  # SQLite hands back naive values; they were stored as UTC
+            value = value.replace(tzinfo=dt.UTC)
+        return str(value.isoformat())
+    return str(value)
+
+
+def quarantine(conn: sa.Connection, resource: str) -> list[dict[str, Any]]:
+    """`govex quality quarantine CODE --json` items: [{key, failed_checks, run_id, first_seen}],
+    ordered by key."""
+    rows = conn.execute(
+        sa.select(quarantine_table)
+        .where(quarantine_table.c.resource == resource)
+        .order_by(quarantine_table.c.record_key)
+    ).mappings()
+    return [
+        {
+            "key": r["record_key"],
+            "failed_checks": list(r["failed_checks"]),
+            "run_id": r["run_id"],
+            "first_seen": _iso(r["first_seen"]),
+        }
+        for r in rows
+    ]
+
+
+def quarantined_records(conn: sa.Connection, resource: str) -> list[dict[str, Any]]:
+    """Like `quarantine`, plus the record's values and last_seen (for the provider's page)."""
+    rows = conn.execute(
+        sa.select(quarantine_table)
+        .where(quarantine_table.c.resource == resource)
+        .order_by(quarantine_table.c.record_key)
+    ).mappings()
+    return [
+        {
+            "key": r["record_key"], "failed_checks": list(r["failed_checks"]),
+            "run_id": r["run_id"], "first_seen": _iso(r["first_seen"]),
+            "last_seen": _iso(r["last_seen"]), "record": dict(r["record"]),
+        }
+        for r in rows
+    ]
+
+
+def report(conn: sa.Connection, resource: str | None = None) -> list[dict[str, Any]]:
+    """Quality over time: one item per run (oldest first) with its checks.
+
+    `[{"run_id", "resource", "recorded_at", "evaluated", "failed_checks": n,
+       "checks": [{"check", "column", "evaluated", "failed", "failure_rate"}]}]` where the
+    run's `evaluated` is its rows (the largest per check count).
+    """
+    query = sa.select(check_results).order_by(
+        check_results.c.recorded_at, check_results.c.run_id, check_results.c.check,
+        check_results.c.column,
+    )
+    if resource is not None:
+        query = query.where(check_results.c.resource == resource)
+    runs: dict[str, dict[str, Any]] = {}
+    for r in conn.execute(query).mappings():
+        run = runs.setdefault(
+            r["run_id"],
+            {"run_id": r["run_id"], "resource": r["resource"],
+             "recorded_at": _iso(r["recorded_at"]), "evaluated": 0, "failed_checks": 0,
+             "checks": []},
+        )
+        run["evaluated"] = max(run["evaluated"], int(r["evaluated"]))
+        run["failed_checks"] += 1 if r["failed"] else 0
+        run["checks"].append(
+            {"check": r["check"], "column": r["column"], "evaluated": int(r["evaluated"]),
+             "failed": int(r["failed"]), "failure_rate": float(r["failure_rate"])}
+        )
+    return list(runs.values())

@@ -1,0 +1,129 @@
+"""National-standard checks: vectorised functions agree with the scalar ones, and every custom
+GE expectation passes good data and fails bad data (published examples + hand-made cases)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from quality import expectations as qe
+from quality import standards as s
+
+TODAY = dt.date(2026, 11, 27)
+GOOD_ID = "11010519491231002X"  # GB 11643-1999's own example (female, born 1949-12-31)
+GOOD_USCC = "91350100M000100Y43"  # a published GB 32100 code (check char 3, org code check Y)
+IDS = [
+    GOOD_ID,
+    "110105194912310021",  # wrong check digit
+    "11010519491331002X",  # no 13th month
+    "990105194912310029",  # area 990105 is not a GB/T 2260 code (check digit made right below)
+    "11010520261231002X",  # born after TODAY
+    "11010519491231002x",  # lower-case x
+    "1101051949123100",  # short
+    None,
+]
+
+
+def _fix_check(first17: str) -> str:
+    return first17 + s.resident_id_check_digit(first17)
+
+
+IDS[3] = _fix_check("99010519491231002")
+IDS[4] = _fix_check("11010520261231002")
+
+
+def test_vectorised_resident_id_agrees_with_scalar() -> None:
+    got = s.resident_ids_valid(pa.array(IDS), today=TODAY).tolist()
+    assert got == [True, False, False, False, False, False, False, False]
+    # Without the division list, the scalar predicate is the reference.
+    no_div = s.resident_ids_valid(pa.array(IDS), today=TODAY, check_division=False).tolist()
+    assert no_div == [v is not None and s.is_valid_resident_id(v, today=TODAY) for v in IDS]
+
+
+def test_vectorised_uscc_agrees_with_scalar() -> None:
+    body = GOOD_USCC[:16] + "1"  # org code check char 'Y' -> '1', credit check recomputed
+    org_bad = body + s.uscc_check_char(body)
+    values = [GOOD_USCC, GOOD_USCC[:17] + "4", org_bad, "91350100M000100I43", "abc", None]
+    got = s.usccs_valid(pa.array(values)).tolist()
+    assert got == [v is not None and s.is_valid_uscc(v) for v in values]
+    assert got == [True, False, False, False, False, False]
+    assert s.usccs_valid(pa.array([org_bad]), check_org_code=False).tolist() == [True]
+
+
+def test_vectorised_phone_division_dates() -> None:
+    phones = ["13800138000", "12800138000", "1380013800", "138-0013-8000", None]
+    assert s.mobile_phones_valid(pa.array(phones)).tolist() == [True, False, False, False, False]
+    assert s.division_codes_known(pa.array(["350102", "999999", "35010"])).tolist() == [
+        True, False, False,
+    ]
+    dates = pa.array([dt.date(2026, 11, 27), dt.date(2026, 11, 28), None])
+    assert s.dates_not_future(dates, today=TODAY).tolist() == [True, False, True]
+    text = pa.array(["1876-11-26", "1876-11-27", "2000-02-30"])
+    assert s.ages_at_most(text, 150, today=TODAY).tolist() == [False, True, True]
+    assert s.date_keys(text).tolist() == [18761126, 18761127, -1]
+
+
+@pytest.fixture(scope="module")
+def batch_definition() -> Any:
+    import great_expectations as gx
+
+    context = gx.get_context(mode="ephemeral")
+    source = context.data_sources.add_pandas(name="t")
+    return source.add_dataframe_asset(name="t").add_batch_definition_whole_dataframe("t")
+
+
+def _unexpected(batch_definition: Any, frame: pd.DataFrame, expectation: Any) -> list[int]:
+    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+    result = batch.validate(expectation, result_format={"result_format": "COMPLETE"})
+    assert not result.exception_info.get("raised_exception"), result.exception_info
+    return sorted(result.result["unexpected_index_list"])
+
+
+def test_resident_id_expectation(batch_definition: Any) -> None:
+    frame = pd.DataFrame({"id": IDS})
+    expectation = qe.ExpectColumnValuesToBeValidCnResidentId(column="id", as_of=TODAY.isoformat())
+    assert _unexpected(batch_definition, frame, expectation) == [1, 2, 3, 4, 5, 6]
+
+
+def test_uscc_expectation(batch_definition: Any) -> None:
+    frame = pd.DataFrame({"u": [GOOD_USCC, GOOD_USCC[:17] + "4", None]})
+    expectation = qe.ExpectColumnValuesToBeValidCnUscc(column="u")
+    assert _unexpected(batch_definition, frame, expectation) == [1]
+
+
+def test_phone_division_expectations(batch_definition: Any) -> None:
+    frame = pd.DataFrame({"p": ["13800138000", "1380013800"], "d": ["350102", "350199"]})
+    phone = qe.ExpectColumnValuesToBeValidCnMobilePhone(column="p")
+    assert _unexpected(batch_definition, frame, phone) == [1]
+    division = qe.ExpectColumnValuesToBeValidCnDivisionCode(column="d")
+    assert _unexpected(batch_definition, frame, division) == [1]
+
+
+def test_date_expectations(batch_definition: Any) -> None:
+    frame = pa.table(
+        {"d": pa.array([dt.date(1870, 1, 1), dt.date(2000, 1, 1), dt.date(2027, 1, 1)])}
+    ).to_pandas(date_as_object=False)
+    future = qe.ExpectColumnValuesToNotBeInTheFuture(column="d", as_of=TODAY.isoformat())
+    assert _unexpected(batch_definition, frame, future) == [2]
+    age = qe.ExpectColumnValuesToBeBirthDateWithinMaxAge(column="d", as_of=TODAY.isoformat())
+    assert _unexpected(batch_definition, frame, age) == [0]
+
+
+@pytest.mark.parametrize("as_text", [False, True])
+def test_id_consistency_expectations(batch_definition: Any, as_text: bool) -> None:
+    born = [dt.date(1949, 12, 31), dt.date(1949, 12, 30), dt.date(1949, 12, 31), None]
+    frame = pd.DataFrame(
+        {
+            "id": [GOOD_ID, GOOD_ID, "not an id", GOOD_ID],
+            "birth": [b.isoformat() if as_text and b else b for b in born],
+            "gender": ["女", "男", "男", "女"],
+        }
+    )
+    birth = qe.ExpectColumnPairValuesToBeConsistentIdBirthDate(column_A="id", column_B="birth")
+    assert _unexpected(batch_definition, frame, birth) == [1]
+    gender = qe.ExpectColumnPairValuesToBeConsistentIdGender(column_A="id", column_B="gender")
+    assert _unexpected(batch_definition, frame, gender) == [1]
