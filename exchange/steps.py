@@ -36,7 +36,7 @@ import catalog
 import contracts
 from govex.errors import DataQualityError, DeclarationError, FatalError
 
-from . import masking
+from . import masking, run_lineage
 from .conform import conform, contract_columns
 from .runs import Delivery, RunSummary, deliveries, load_summary, runs, watermarks
 from .secrets import master_key
@@ -94,7 +94,15 @@ class RunPlan:
     full: bool
     cursor_start: dict[str, Any] | None
     cursor_end: dict[str, Any] | None
+    parent: dict[str, Any] | None
     stage: Stage
+
+    def lineage_run(self, store: sa.Engine) -> Any:
+        """The run as OpenLineage sees it (see exchange.run_lineage)."""
+        return run_lineage.resource_run(
+            store, self.run_id, self.resource, self.contract,
+            list(self.subscriptions.values()), self.parent,
+        )
 
 
 def _load_plan(store: sa.Engine, run_id: str) -> RunPlan:
@@ -117,6 +125,7 @@ def _load_plan(store: sa.Engine, run_id: str) -> RunPlan:
         full=row["full"],
         cursor_start=row["cursor_start"],
         cursor_end=row["cursor_end"],
+        parent=row["parent"],
         stage=Stage.for_run(run_id),
     )
 
@@ -178,7 +187,15 @@ def start_run(
                 "started_at": now, "ended_at": None, "message": None,
             },
         )
+    plan = _load_plan(store, run_id)
+    run_lineage.emit(store, lambda: _lineage().run_started(plan.lineage_run(store)))
     return run_id
+
+
+def _lineage() -> Any:
+    import lineage
+
+    return lineage
 
 
 @contextmanager
@@ -383,9 +400,20 @@ def deliver(store: sa.Engine, run_id: str, subscription: str) -> int:
             {"run_id": run_id, "subscription": subscription, "status": "running",
              "delivered": 0, "started_at": started, "ended_at": None, "message": None},
         )
+    info: list[Any] = []
+
+    def delivery_info() -> Any:
+        if not info:
+            run = plan.lineage_run(store)
+            info.append((run, next(o for o in run.subscriptions if o.id == subscription)))
+        return info[0]
+
+    run_lineage.emit(store, lambda: _lineage().delivery_started(*delivery_info()))
     try:
         delivered = _load_into_target(store, plan, sub)
     except Exception as error:
+        failure = error
+        run_lineage.emit(store, lambda: _lineage().delivery_failed(*delivery_info(), failure))
         with store.begin() as conn:
             conn.execute(
                 sa.update(deliveries)
@@ -399,6 +427,9 @@ def deliver(store: sa.Engine, run_id: str, subscription: str) -> int:
             .where(deliveries.c.run_id == run_id, deliveries.c.subscription == subscription)
             .values(status="success", delivered=delivered, ended_at=_now())
         )
+    run_lineage.emit(
+        store, lambda: _lineage().delivery_completed(*delivery_info(), delivered)
+    )
     return delivered
 
 
@@ -480,6 +511,10 @@ def finish(store: sa.Engine, run_id: str) -> RunSummary:
                     _advance_watermark(conn, plan.resource.code, plan.cursor_end, run_id, now)
         summary = load_summary(conn, run_id)
     plan.stage.remove()
+    if status == "running" or summary.status in ("blocked", "failed"):
+        run_lineage.emit(
+            store, lambda: run_lineage.final_event(store, plan.lineage_run(store), summary)
+        )
     return summary
 
 

@@ -5,10 +5,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Body, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
+
+from govex.errors import DeclarationError
 
 from .auth import ApiPrincipal
 from .service import Context, Denied, Missing
@@ -222,6 +224,27 @@ def quarantine(request: Request, principal: ApiPrincipal, code: str) -> list[dic
         return _ctx(request).quarantine(principal, code)
     except (Denied, Missing) as error:
         raise _http(error) from error
+
+
+class LineageAccepted(_Model):
+    id: int = Field(description="id of the stored event")
+
+
+@api.post("/lineage", response_model=LineageAccepted, status_code=201, tags=["lineage"])
+def accept_lineage(
+    request: Request, principal: ApiPrincipal, event: Annotated[dict[str, Any], Body()]
+) -> dict[str, int]:
+    """Store one OpenLineage RunEvent from any producer (the path the OpenLineage HTTP
+    transport and Marquez use, so Airflow's provider can send here with an api_key token).
+    Any role may report lineage; what it reports is kept as sent."""
+    del principal
+    import lineage
+
+    try:
+        with _ctx(request).store.begin() as conn:
+            return {"id": lineage.store_event(conn, event)}
+    except DeclarationError as error:
+        raise HTTPException(status_code=400, detail=str(error)) from error
 
 
 router.include_router(api)

@@ -233,3 +233,34 @@ def test_quarantine_matches_the_run_and_empties_when_fixed_at_source(
     assert len(keys) == N // BAD_EVERY
     gsc = {r["id_no"]: r for r in scenario.target_rows("gsc_pg", "gsc_residents")}
     assert gsc["110105199001010007"]["score"] == 7
+
+
+def test_every_event_of_a_run_is_stored_and_valid_openlineage(
+    scenario: Any, capsys: Any
+) -> None:
+    import lineage
+    from tests.lineage.spec_validation import load_validator
+
+    code, summary = _run(capsys, "PSB-RES-001")
+    assert code == 0
+    engine = scenario.store()
+    with engine.connect() as conn:
+        events = lineage.list_events(conn, summary["run_id"])
+    engine.dispose()
+    kinds = sorted((e["job"]["name"], e["eventType"]) for e in events)
+    assert kinds == sorted(
+        [("exchange.PSB-RES-001", "START"), ("exchange.PSB-RES-001", "COMPLETE")]
+        + [(f"exchange.PSB-RES-001.deliver.{s}", t)
+           for s in ("SUB-GSC-001", "SUB-GSC-002", "SUB-HPF-001") for t in ("START", "COMPLETE")]
+    )
+    validator = load_validator()
+    for event in events:
+        validator.validate(event)
+    capsys.readouterr()
+    assert main(["lineage", "events", "--run", summary["run_id"], "--json"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line)["eventType"] for line in lines] == [e["eventType"] for e in events]
+    complete = next(e for e in events if e["eventType"] == "COMPLETE"
+                    and e["job"]["name"] == "exchange.PSB-RES-001")
+    assertions = complete["inputs"][0]["inputFacets"]["dataQualityAssertions"]["assertions"]
+    assert {"assertion": "pattern", "success": False, "column": "id_no"} in assertions
