@@ -23,7 +23,7 @@ install: $(STAMP)
 	  exchange dags >/dev/null
 
 demo: install
-	$(BIN)/govex demo --no-serve
+	$(BIN)/govex demo
 
 lint: install
 	$(BIN)/ruff check .

@@ -9,8 +9,17 @@ Public API (the rest of the package is internal):
   `delivery_started` / `delivery_completed` / `delivery_failed`;
 - the emitter: `emit(store, event)`, which never raises; kill switch `lineage_disabled()`;
 - the lineage store: `metadata`, `store_event`, `list_events`, `failure_count`.
+- the audit log (hash-chained): `append_audit`, `verify_audit`, `list_audit`, `audit_head`
+  (→ `AuditEntry`, `VerifyResult`, `BadEntry`), its tables `audit_metadata`.
 """
 
+from lineage.audit import KINDS as AUDIT_KINDS
+from lineage.audit import AuditEntry, AuditKind, BadEntry, VerifyResult
+from lineage.audit import append as append_audit
+from lineage.audit import head as audit_head
+from lineage.audit import list_entries as list_audit
+from lineage.audit import metadata as audit_metadata
+from lineage.audit import verify as verify_audit
 from lineage.datasets import (
     DatasetName,
     connection_dataset,
@@ -102,4 +111,14 @@ __all__ = [
     "sql_dataset",
     "store_event",
     "target_dataset",
+    "AUDIT_KINDS",
+    "AuditEntry",
+    "AuditKind",
+    "BadEntry",
+    "VerifyResult",
+    "append_audit",
+    "audit_head",
+    "audit_metadata",
+    "list_audit",
+    "verify_audit",
 ]

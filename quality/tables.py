@@ -19,10 +19,13 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as _pc
 import sqlalchemy as sa
 
 from .gate import GateResult
 from .report import QualityReport, _plain
+
+pc: Any = _pc  # pyarrow-stubs cannot follow kernels generic over types
 
 __all__ = [
     "check_results",
@@ -70,10 +73,17 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _key_array(batch: pa.Table, key_fields: Sequence[str]) -> Any:
+    """Record keys, vectorised: key values as text joined by ',' (INTERFACES' KEY form)."""
+    parts = [pc.cast(batch.column(k), pa.string()) for k in key_fields]
+    if len(parts) == 1:
+        return pc.fill_null(parts[0], "None")
+    return pc.binary_join_element_wise(*[pc.fill_null(p, "None") for p in parts], ",")
+
+
 def _keys(batch: pa.Table, key_fields: Sequence[str]) -> list[str]:
-    """Record keys: key values as text joined by ',' (INTERFACES' KEY form)."""
-    columns = [batch.column(k).to_pylist() for k in key_fields]
-    return [",".join(str(v) for v in values) for values in zip(*columns, strict=True)]
+    """Record keys as Python strings (only for the few rows that are quarantined)."""
+    return [str(k) for k in _key_array(batch, key_fields).to_pylist()]
 
 
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -98,18 +108,31 @@ def record_gate(
     """
     now = _now()
     passed = np.asarray(result.passed, dtype=np.bool_)
-    keys = _keys(batch, key_fields)
-    passed_keys = sorted({keys[i] for i in np.flatnonzero(passed)})
-    for part in _chunks(passed_keys):
-        conn.execute(
-            sa.delete(quarantine_table).where(
-                quarantine_table.c.resource == resource,
-                quarantine_table.c.record_key.in_(part),
+    key_array = _key_array(batch, key_fields)
+    # Release what passed: only keys already in quarantine matter, and the backlog is small
+    # next to a batch, so intersect in Arrow instead of deleting every passing key.
+    held = [
+        k for (k,) in conn.execute(
+            sa.select(quarantine_table.c.record_key).where(
+                quarantine_table.c.resource == resource
             )
         )
+    ]
+    if held:
+        released_mask = pc.and_(pc.is_in(key_array, value_set=pa.array(held, pa.string())),
+                                pa.array(passed))
+        released = sorted(set(key_array.filter(released_mask).to_pylist()))
+        for part in _chunks(released):
+            conn.execute(
+                sa.delete(quarantine_table).where(
+                    quarantine_table.c.resource == resource,
+                    quarantine_table.c.record_key.in_(part),
+                )
+            )
     failing = np.flatnonzero(~passed)
     if not len(failing):
         return 0
+    failing_keys = [str(k) for k in key_array.take(pa.array(failing)).to_pylist()]
     checks: dict[int, list[dict[str, str]]] = {}
     row: Any
     for row, check, column in zip(
@@ -125,8 +148,8 @@ def record_gate(
     take: Any = pa.array(failing, pa.int64())
     records = batch.take(take).to_pylist()
     by_key: dict[str, dict[str, Any]] = {}
-    for row, record in zip(failing.tolist(), records, strict=True):
-        by_key[keys[row]] = {
+    for row, key, record in zip(failing.tolist(), failing_keys, records, strict=True):
+        by_key[key] = {
             "failed_checks": checks.get(row, []),
             "record": json.loads(json.dumps({k: _plain(v) for k, v in record.items()})),
         }

@@ -15,6 +15,7 @@ target_metadata = [
     tokens.metadata,
     quality_tables.metadata,
     lineage.metadata,
+    lineage.audit_metadata,
 ]
 
 connection = context.config.attributes["connection"]

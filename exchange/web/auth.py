@@ -13,7 +13,10 @@ import sqlalchemy as sa
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ..tokens import InvalidToken, Principal, authenticate
+import lineage
+
+from ..tokens import InvalidToken, Principal, authenticate, hash_token
+from ..tokens import tokens as token_table
 
 COOKIE = "govex_token"
 COOKIE_MAX_AGE = 12 * 3600  # seconds: a working day, then sign in again
@@ -46,9 +49,26 @@ def store_of(request: Request) -> sa.Engine:
     return engine
 
 
+def _last_used(conn: sa.Connection, token: str) -> object:
+    return conn.execute(
+        sa.select(token_table.c.last_used_at).where(token_table.c.token_hash == hash_token(token))
+    ).scalar()
+
+
 def _check(request: Request, token: str) -> Principal:
     with store_of(request).begin() as conn:
-        return authenticate(conn, token)
+        before = _last_used(conn, token)
+        principal = authenticate(conn, token)
+        # Audit a token's use with the same throttle as last_used_at (once a minute per token,
+        # tokens.LAST_USED_RESOLUTION): when authenticate recorded this use, so does the audit
+        # log, in the same transaction; other requests would only turn reads into writes.
+        if _last_used(conn, token) != before:
+            lineage.append_audit(
+                conn, kind="token_use", subject=principal.token_id,
+                actor=f"{principal.department}/{principal.role}",
+                detail={"method": request.method, "path": request.url.path},
+            )
+        return principal
 
 
 def token_of(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str | None:
