@@ -175,9 +175,8 @@ def _json_detail(detail: Mapping[str, Any]) -> dict[str, Any]:
     """`detail` as the JSON the database will hand back (values JSON lacks, such as datetimes
     or UUIDs, become their `str`), so the hash written is the hash recomputed later."""
     try:
-        text = json.dumps(dict(detail), sort_keys=True, ensure_ascii=False, allow_nan=False,
-                          default=str)
-    except ValueError as error:  # NaN or infinity: JSON has no such numbers
+        text = json.dumps(dict(detail), ensure_ascii=False, allow_nan=False, default=str)
+    except (TypeError, ValueError) as error:  # NaN, infinity, a key that is not a scalar
         msg = f"audit detail must be JSON-serialisable ({error})"
         raise ValueError(msg) from error
     value: dict[str, Any] = json.loads(text)

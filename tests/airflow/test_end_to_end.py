@@ -13,28 +13,9 @@ import sqlalchemy as sa
 
 from exchange.airflow import build_dags
 
-from .conftest import AIRFLOW_BIN, AIRFLOW_ENV, copy_city, store_with
+from .conftest import AIRFLOW_BIN, AIRFLOW_ENV
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def city(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """(workspace, store URL): the demo city generated into a copied workspace, applied."""
-    import catalog
-    from exchange import democity
-
-    for name in ("PSB", "AMR", "HRSS", "HEALTH", "GSC", "HPF", "TAX", "CIVIL", "HOUSING"):
-        os.environ.pop(f"GOVEX_DEMO_{name}_URL", None)  # the SQLite defaults under data/
-    root = tmp_path_factory.mktemp("e2e")
-    ws = catalog.load_workspace(copy_city(root / "city"))
-    targets = {  # as `govex demo` resolves them
-        name: catalog.resolve_connection(name, d.item, ws.root, file=d.file).target
-        for name, d in ws.connections.items()
-        if d.item.kind != "kafka"
-    }
-    democity.generate_city(ws.root, targets)
-    return ws.root, store_with(ws.root, root / "govex.db")
 
 
 def _rows(db: Path, table: str) -> int:
