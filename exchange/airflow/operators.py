@@ -46,8 +46,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from exchange.steps import ParentRun
-
-    from .lineage import DatasetName
+    from lineage.datasets import DatasetName
 
 __all__ = [
     "GovexDeliverOperator",
@@ -172,8 +171,7 @@ class GovexOperator(BaseOperator):
     def lineage_datasets(self) -> tuple[DatasetName, list[DatasetName]]:
         """(source, targets) of this task, read from the catalog."""
         import catalog
-
-        from .lineage import source_dataset, target_dataset
+        from lineage.datasets import source_dataset, target_dataset
 
         wanted = self._lineage_outputs()
         engine = self.open_store()

@@ -20,8 +20,8 @@ from exchange.airflow import (
     GovexReportOperator,
     GovexRunOperator,
 )
-from exchange.airflow.lineage import sql_dataset
 from exchange.airflow.operators import parent_run
+from lineage.datasets import sql_dataset
 
 
 @pytest.fixture(scope="module")
