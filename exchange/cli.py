@@ -11,7 +11,19 @@ from collections.abc import Sequence
 
 from govex.errors import DeclarationErrors, GovexError
 
-from .commands import apply, bench, catalog, db, demo, lineage, quality, run, serve, token
+from .commands import (
+    apply,
+    audit,
+    bench,
+    catalog,
+    db,
+    demo,
+    lineage,
+    quality,
+    run,
+    serve,
+    token,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         "quality gates, lineage).",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (db, apply, catalog, run, quality, lineage, demo, bench, serve, token):
+    for module in (db, apply, catalog, run, quality, lineage, audit, demo, bench, serve, token):
         module.register(sub)
     return parser
 

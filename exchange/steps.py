@@ -446,12 +446,33 @@ def _load_into_target(store: sa.Engine, plan: RunPlan, sub: catalog.Subscription
     cursor = Cursor.from_json(plan.cursor_end) if plan.cursor_end else None
     ledger = LedgerEntry(sub.id, plan.resource.code, plan.run_id, cursor)
 
+    # Provenance of each batch: record keys (from the contract-typed batch: the shaped one may
+    # carry only `_govex_key`) and fingerprints of exactly what the consumer receives.
+    pending: list[tuple[pa.Array[Any], pa.Array[Any]]] = []
+
     def shaped() -> Iterator[pa.Table]:
         for batch in plan.stage.batches("passed"):
             if batch.num_rows:
-                yield shape_batch(
+                out = shape_batch(
                     batch, spec, plan.resource, sub,
                     key=key, run_id=plan.run_id, delivered_at=delivered_at,
+                )
+                pending.append((
+                    _lineage().record_keys(batch, plan.resource.key),
+                    _lineage().value_hashes(out, sub.fields),
+                ))
+                yield out
+
+    def record_provenance() -> None:
+        """Written once the target committed the rows, one store transaction per batch. A
+        crash in between leaves the run unfinished and the watermark unmoved: the rerun
+        delivers and records these rows again."""
+        while pending:
+            keys, hashes = pending.pop(0)
+            with store.begin() as conn:
+                _lineage().record_provenance(
+                    conn, resource=plan.resource.code, subscription=sub.id,
+                    run_id=plan.run_id, delivered_at=delivered_at, keys=keys, hashes=hashes,
                 )
 
     sink = connectors.open_sink(target.kind, target.target, target.format)
@@ -459,13 +480,16 @@ def _load_into_target(store: sa.Engine, plan: RunPlan, sub: catalog.Subscription
         sink.ensure_table(spec)
         # A snapshot target mirrors the source: swapped whole when the run read everything.
         if sub.mode == "snapshot" and (plan.full or not plan.resource.source.watermark):
-            return int(sink.replace(spec, shaped(), ledger))
+            replaced = int(sink.replace(spec, shaped(), ledger))
+            record_provenance()
+            return replaced
         if sub.mode == "append" and stale:
             sink.discard_runs(spec, stale)
         mode: WriteMode = "append" if sub.mode == "append" else "upsert"
         delivered = 0
         for batch in shaped():
             delivered += sink.write(spec, batch, mode, ledger)
+            record_provenance()
         return delivered
     finally:
         sink.close()

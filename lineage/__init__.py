@@ -122,3 +122,56 @@ __all__ = [
     "list_audit",
     "verify_audit",
 ]
+
+# Record provenance, trace and disputes (lineage.provenance, lineage.trace, lineage.disputes).
+from lineage.disputes import STATES as DISPUTE_STATES  # noqa: E402
+from lineage.disputes import (  # noqa: E402
+    DisputeState,
+    DisputeStateError,
+    acknowledge,
+    dispute_days,
+    get_dispute,
+    list_disputes,
+    mark_resolved,
+    open_dispute,
+    reject,
+    require_state,
+    working_days_after,
+)
+from lineage.disputes import metadata as disputes_metadata  # noqa: E402
+from lineage.provenance import (  # noqa: E402
+    deliveries_of,
+    latest_hashes,
+    record_keys,
+    record_provenance,
+    split_key,
+    value_hashes,
+)
+from lineage.provenance import metadata as provenance_metadata  # noqa: E402
+from lineage.trace import read_source_record, source_hash, trace  # noqa: E402
+
+__all__ += [
+    "DISPUTE_STATES",
+    "DisputeState",
+    "DisputeStateError",
+    "acknowledge",
+    "deliveries_of",
+    "dispute_days",
+    "disputes_metadata",
+    "get_dispute",
+    "latest_hashes",
+    "list_disputes",
+    "mark_resolved",
+    "open_dispute",
+    "provenance_metadata",
+    "read_source_record",
+    "record_keys",
+    "record_provenance",
+    "reject",
+    "require_state",
+    "source_hash",
+    "split_key",
+    "trace",
+    "value_hashes",
+    "working_days_after",
+]

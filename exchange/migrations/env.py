@@ -16,6 +16,8 @@ target_metadata = [
     quality_tables.metadata,
     lineage.metadata,
     lineage.audit_metadata,
+    lineage.provenance_metadata,
+    lineage.disputes_metadata,
 ]
 
 connection = context.config.attributes["connection"]

@@ -247,4 +247,202 @@ def accept_lineage(
         raise HTTPException(status_code=400, detail=str(error)) from error
 
 
+# ---- trace and disputes ---------------------------------------------------------------------
+
+
+class TraceSource(_Model):
+    connection: str
+    table: str | None
+    current_hash: str | None = Field(
+        description="fingerprint of the record at the source now; null when it is gone (or "
+        "hidden from a consumer)"
+    )
+
+
+class TraceDelivery(_Model):
+    subscription: str
+    consumer: str | None
+    run_id: str
+    delivered_at: str | None
+    hash: str = Field(description="fingerprint of the values the subscription received")
+    fields: list[str]
+
+
+class TraceQuality(_Model):
+    run_id: str
+    passed: bool
+    failed_checks: list[FailedCheck]
+
+
+class TraceDispute(_Model):
+    id: str
+    state: Literal["open", "acknowledged", "resolved", "rejected"]
+
+
+class TraceOut(_Model):
+    """The object `govex trace --json` prints."""
+
+    resource: str
+    key: str
+    provider: str
+    source: TraceSource
+    deliveries: list[TraceDelivery]
+    quality: list[TraceQuality]
+    disputes: list[TraceDispute]
+
+
+class DisputeOut(_Model):
+    """A dispute, as `govex dispute show --json` prints it."""
+
+    id: str
+    state: Literal["open", "acknowledged", "resolved", "rejected"]
+    resource: str
+    key: str
+    field: str
+    claim: str
+    opened_by: str
+    provider: str
+    due: str
+    overdue: bool
+    reason: str | None
+    evidence: dict[str, Any] | None
+    opened_at: str
+    updated_at: str
+
+
+class DisputeIn(BaseModel):
+    """A consumer's objection to one field of a delivered record."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    resource: str = Field(description="resource code, e.g. PSB-RES-001")
+    key: str = Field(description="record key values joined by ','")
+    field: str = Field(description="the disputed field (of the contract)")
+    claim: str = Field(min_length=1, description="what is wrong with the value")
+    opened_by: str | None = Field(
+        default=None, description="consumer department; default the token's (admin: any)"
+    )
+
+
+class RejectIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, description="why the value stands")
+
+
+def _dispute_http(error: Exception) -> HTTPException:
+    from govex.errors import DataQualityError, FatalError
+    from lineage import DisputeStateError
+
+    if isinstance(error, Denied | Missing):
+        return _http(error)
+    if isinstance(error, DisputeStateError | DataQualityError | FatalError):
+        return HTTPException(status_code=409, detail=str(error))
+    return HTTPException(status_code=400, detail=str(error))
+
+
+_DISPUTE_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "bad input: unknown field, department or record, empty reason"},
+    409: {"description": "the dispute's state does not allow the step, or the corrected "
+          "record fails the quality gate"},
+}
+
+
+@api.get("/trace/{code}/{key:path}", response_model=TraceOut, tags=["lineage"])
+def trace(request: Request, principal: ApiPrincipal, code: str, key: str) -> dict[str, Any]:
+    """Provenance of one record: its source, every delivery (newest first), its quality history
+    and disputes. Consumers see only their own deliveries."""
+    from . import disputes
+
+    try:
+        return disputes.trace_for(_ctx(request).store, principal, code, key)
+    except (Denied, Missing) as error:
+        raise _http(error) from error
+
+
+@api.post("/disputes", response_model=DisputeOut, status_code=201, tags=["disputes"],
+          responses=_DISPUTE_ERRORS)
+def open_dispute(request: Request, principal: ApiPrincipal, body: DisputeIn) -> dict[str, Any]:
+    """Open a dispute (a consumer, on a record of a resource it subscribes to); it is routed
+    to the resource's provider and due in GOVEX_DISPUTE_DAYS working days."""
+    from . import disputes
+
+    try:
+        return disputes.open_for(
+            _ctx(request).store, principal, resource=body.resource, key=body.key,
+            field=body.field, claim=body.claim, opened_by=body.opened_by,
+        )
+    except (Denied, Missing, DeclarationError) as error:
+        raise _dispute_http(error) from error
+
+
+@api.get("/disputes", response_model=list[DisputeOut], tags=["disputes"])
+def list_disputes(
+    request: Request,
+    principal: ApiPrincipal,
+    state: Literal["open", "acknowledged", "resolved", "rejected"] | None = Query(None),
+    resource: str | None = Query(None, description="only disputes on this resource"),
+) -> list[dict[str, Any]]:
+    """Disputes the caller may read, newest first, with `overdue` flags."""
+    from . import disputes
+
+    return disputes.list_for(_ctx(request).store, principal, state=state, resource=resource)
+
+
+@api.get("/disputes/{dispute_id}", response_model=DisputeOut, tags=["disputes"])
+def show_dispute(request: Request, principal: ApiPrincipal, dispute_id: str) -> dict[str, Any]:
+    """One dispute with its history and, once resolved, the re-delivery evidence."""
+    from . import disputes
+
+    try:
+        return disputes.show_for(_ctx(request).store, principal, dispute_id)
+    except (Denied, Missing) as error:
+        raise _http(error) from error
+
+
+@api.post("/disputes/{dispute_id}/ack", response_model=DisputeOut, tags=["disputes"],
+          responses=_DISPUTE_ERRORS)
+def ack_dispute(request: Request, principal: ApiPrincipal, dispute_id: str) -> dict[str, Any]:
+    """The provider acknowledges an open dispute."""
+    from . import disputes
+
+    try:
+        return disputes.step_for(_ctx(request).store, principal, dispute_id, "ack")
+    except (Denied, Missing, DeclarationError) as error:
+        raise _dispute_http(error) from error
+
+
+@api.post("/disputes/{dispute_id}/reject", response_model=DisputeOut, tags=["disputes"],
+          responses=_DISPUTE_ERRORS)
+def reject_dispute(
+    request: Request, principal: ApiPrincipal, dispute_id: str, body: RejectIn
+) -> dict[str, Any]:
+    """The provider rejects an acknowledged dispute, with a reason."""
+    from . import disputes
+
+    try:
+        return disputes.step_for(
+            _ctx(request).store, principal, dispute_id, "reject", body.reason
+        )
+    except (Denied, Missing, DeclarationError) as error:
+        raise _dispute_http(error) from error
+
+
+@api.post("/disputes/{dispute_id}/resolve", response_model=DisputeOut, tags=["disputes"],
+          responses=_DISPUTE_ERRORS)
+def resolve_dispute(
+    request: Request, principal: ApiPrincipal, dispute_id: str
+) -> dict[str, Any]:
+    """The provider resolves an acknowledged dispute: the corrected record is re-read from the
+    source, gated and re-delivered to every subscription holding a different value."""
+    from govex.errors import DataQualityError, FatalError
+
+    from . import disputes
+
+    try:
+        return disputes.step_for(_ctx(request).store, principal, dispute_id, "resolve")
+    except (Denied, Missing, DeclarationError, DataQualityError, FatalError) as error:
+        raise _dispute_http(error) from error
+
+
 router.include_router(api)

@@ -287,3 +287,100 @@ def data_docs(request: Request, principal: PagePrincipal, run_id: str, path: str
     except (Denied, Missing) as error:
         raise _page_error(error) from error
     return FileResponse(target)
+
+
+# ---- trace and disputes ----------------------------------------------------------------------
+
+
+def _dispute_page_error(error: Exception) -> PageError:
+    from govex.errors import DataQualityError, DeclarationError, FatalError
+    from lineage import DisputeStateError
+
+    if isinstance(error, Denied | Missing):
+        return _page_error(error)
+    if isinstance(error, DisputeStateError | DataQualityError | FatalError):
+        return PageError(409, str(error))
+    if isinstance(error, DeclarationError):
+        return PageError(400, str(error))
+    raise error
+
+
+@router.get("/trace/{code}/{key:path}", response_class=HTMLResponse)
+def trace_page(request: Request, principal: PagePrincipal, code: str, key: str) -> HTMLResponse:
+    from . import disputes
+
+    ctx = _ctx(request)
+    try:
+        found = disputes.trace_for(ctx.store, principal, code, key)
+    except (Denied, Missing) as error:
+        raise _page_error(error) from error
+    # A consumer receiving the record may dispute the fields it receives.
+    fields: list[str] = []
+    if principal.role in ("consumer", "admin"):
+        fields = sorted({f for d in found["deliveries"] for f in d["fields"]})
+    return render(request, "trace.html", principal, trace=found, dispute_fields=fields)
+
+
+@router.get("/disputes", response_class=HTMLResponse)
+def disputes_page(request: Request, principal: PagePrincipal,
+                  state: str | None = None) -> HTMLResponse:
+    from . import disputes
+
+    items = disputes.list_for(_ctx(request).store, principal, state=state or None)
+    return render(request, "disputes.html", principal, disputes=items, state=state,
+                  overdue=sum(1 for d in items if d["overdue"]))
+
+
+@router.post("/disputes")
+def open_dispute_form(
+    request: Request,
+    principal: PagePrincipal,
+    resource: Annotated[str, Form()],
+    key: Annotated[str, Form()],
+    field: Annotated[str, Form()],
+    claim: Annotated[str, Form()],
+) -> Response:
+    from govex.errors import DeclarationError
+
+    from . import disputes
+
+    try:
+        opened = disputes.open_for(_ctx(request).store, principal, resource=resource, key=key,
+                                   field=field, claim=claim)
+    except (Denied, Missing, DeclarationError) as error:
+        raise _dispute_page_error(error) from error
+    return RedirectResponse(f"{base_path(request)}/disputes/{opened['id']}", status_code=303)
+
+
+@router.get("/disputes/{dispute_id}", response_class=HTMLResponse)
+def dispute_page(request: Request, principal: PagePrincipal, dispute_id: str) -> HTMLResponse:
+    from . import disputes
+
+    try:
+        found = disputes.show_for(_ctx(request).store, principal, dispute_id)
+    except (Denied, Missing) as error:
+        raise _page_error(error) from error
+    return render(request, "dispute.html", principal, dispute=found,
+                  may_act=disputes.may_act(principal, found))
+
+
+@router.post("/disputes/{dispute_id}/{step}")
+def dispute_step_form(
+    request: Request,
+    principal: PagePrincipal,
+    dispute_id: str,
+    step: str,
+    reason: Annotated[str | None, Form()] = None,
+) -> Response:
+    from govex.errors import DataQualityError, DeclarationError, FatalError
+
+    from . import disputes
+
+    chosen = next((s for s in disputes.STEPS if s == step), None)
+    if chosen is None:
+        raise PageError(404, f"no step '{step}': use ack, reject or resolve")
+    try:
+        disputes.step_for(_ctx(request).store, principal, dispute_id, chosen, reason)
+    except (Denied, Missing, DeclarationError, DataQualityError, FatalError) as error:
+        raise _dispute_page_error(error) from error
+    return RedirectResponse(f"{base_path(request)}/disputes/{dispute_id}", status_code=303)

@@ -41,17 +41,3 @@ def test_connections(tmp_path: Path) -> None:
     assert lineage.connection_dataset(relative, "t").namespace == (
         f"sqlite://{(Path.cwd() / 'data' / 'x.db').resolve()}"
     )
-
-
-def test_the_airflow_lineage_names_agree() -> None:
-    """exchange.airflow.lineage names datasets too until it is re-pointed at this package:
-    both must give the same names."""
-    airflow_lineage = pytest.importorskip("exchange.airflow.lineage")
-    for url, table in [
-        ("postgresql+psycopg://u@db/psb", "residents"),
-        ("mysql+pymysql://root@amr/amr", "entities"),
-        ("sqlite:////srv/gsc.db", "t"),
-    ]:
-        theirs = airflow_lineage.sql_dataset(url, table)
-        ours = lineage.sql_dataset(url, table)
-        assert (theirs.namespace, theirs.name) == (ours.namespace, ours.name)
