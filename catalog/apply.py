@@ -34,10 +34,13 @@ def apply_workspace(
     dry_run: bool = False,
     env: Mapping[str, str] | None = None,
     today: dt.date | None = None,
+    on_applied: Callable[[sa.Connection, Plan], None] | None = None,
 ) -> ApplyResult:
     """Load and check `root`; unless `dry_run`, make the store match it atomically.
 
     Raises DeclarationErrors listing every problem, in which case nothing is written.
+    `on_applied` runs inside the apply's transaction after the writes (the audit log entry),
+    so the catalog change and its record commit together or not at all.
     """
     ws = load_workspace(root)
     env = os.environ if env is None else env
@@ -57,6 +60,8 @@ def apply_workspace(
         if dry_run or plan.empty:
             return ApplyResult(plan, applied=False)
         _write(conn, ws, stored, plan)
+        if on_applied is not None:
+            on_applied(conn, plan)
     return ApplyResult(plan, applied=True)
 
 

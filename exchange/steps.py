@@ -420,12 +420,22 @@ def deliver(store: sa.Engine, run_id: str, subscription: str) -> int:
                 .where(deliveries.c.run_id == run_id, deliveries.c.subscription == subscription)
                 .values(status="failed", ended_at=_now(), message=str(error))
             )
+            _lineage().append_audit(
+                conn, kind="delivery", subject=f"{run_id}/{subscription}",
+                detail={"resource": plan.resource.code, "consumer": sub.consumer,
+                        "target": sub.target.table, "status": "failed", "error": str(error)},
+            )
         raise
     with store.begin() as conn:
         conn.execute(
             sa.update(deliveries)
             .where(deliveries.c.run_id == run_id, deliveries.c.subscription == subscription)
             .values(status="success", delivered=delivered, ended_at=_now())
+        )
+        _lineage().append_audit(
+            conn, kind="delivery", subject=f"{run_id}/{subscription}",
+            detail={"resource": plan.resource.code, "consumer": sub.consumer,
+                    "target": sub.target.table, "delivered": delivered, "status": "success"},
         )
     run_lineage.emit(
         store, lambda: _lineage().delivery_completed(*delivery_info(), delivered)
@@ -534,6 +544,10 @@ def finish(store: sa.Engine, run_id: str) -> RunSummary:
                 if plan.cursor_end and not plan.single_subscription:
                     _advance_watermark(conn, plan.resource.code, plan.cursor_end, run_id, now)
         summary = load_summary(conn, run_id)
+        _lineage().append_audit(  # finish closes the run: its audit entry
+            conn, kind="run", subject=run_id,
+            detail={k: v for k, v in summary.to_json().items() if k != "run_id"},
+        )
     plan.stage.remove()
     if status == "running" or summary.status in ("blocked", "failed"):
         run_lineage.emit(

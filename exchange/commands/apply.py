@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+
+import sqlalchemy as sa
 
 import catalog
 from govex.errors import DeclarationError
@@ -44,6 +47,19 @@ def workspace_path(given: str | None) -> Path:
     return Path(chosen)
 
 
+def audit_apply(root: Path) -> Callable[[sa.Connection, catalog.Plan], None]:
+    """The audit log entry of an apply, written in the apply's own transaction."""
+
+    def record(conn: sa.Connection, plan: catalog.Plan) -> None:
+        import lineage
+
+        lineage.append_audit(
+            conn, kind="apply", subject=str(root.resolve()), detail={"plan": plan.to_json()}
+        )
+
+    return record
+
+
 def print_plan(plan: catalog.Plan) -> None:
     rows = [
         (kind, len(p.added), len(p.changed), len(p.removed)) for kind, p in plan.kinds.items()
@@ -58,7 +74,9 @@ def print_plan(plan: catalog.Plan) -> None:
 def run(args: argparse.Namespace) -> int:
     root = workspace_path(args.workspace)
     engine = open_store(load_settings())
-    result = catalog.apply_workspace(engine, root, dry_run=args.dry_run)
+    result = catalog.apply_workspace(
+        engine, root, dry_run=args.dry_run, on_applied=audit_apply(root)
+    )
     if args.json:
         print_json({"plan": result.plan.to_json(), "applied": result.applied})
         return 0

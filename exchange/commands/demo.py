@@ -19,7 +19,7 @@ import catalog
 from ..runs import RunSummary, load_summary, runs
 from ..settings import load_settings
 from ..store import open_store
-from .apply import print_plan
+from .apply import audit_apply, print_plan
 from .catalog import print_catalog
 from .output import table
 
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     print("[3/5] applying the workspace to the metadata store", flush=True)
     settings = load_settings()
     engine = open_store(settings)
-    result = catalog.apply_workspace(engine, ws.root)
+    result = catalog.apply_workspace(engine, ws.root, on_applied=audit_apply(ws.root))
     print_plan(result.plan)
     with engine.connect() as conn:
         print_catalog(catalog.list_resources(conn))

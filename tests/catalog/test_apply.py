@@ -193,3 +193,15 @@ def test_one_source_is_enforced_by_the_database_too(store_url: str, workspace: A
         raised = True
     engine.dispose()
     assert raised
+
+
+def test_each_apply_is_in_the_audit_log(workspace: Any, govex: Any) -> None:
+    assert govex("apply", str(workspace.root))[0] == 0
+    assert govex("apply", str(workspace.root), "--dry-run")[0] == 0  # nothing applied
+    code, out, _ = govex("audit", "list", "--json")
+    assert code == 0
+    applies = [e for e in json.loads(out) if e["kind"] == "apply"]
+    assert len(applies) == 1
+    assert applies[0]["detail"]["plan"]["resources"]["added"] == ["AMR-RES-001", "PSB-RES-001"]
+    code, out, _ = govex("audit", "verify")
+    assert code == 0

@@ -264,3 +264,24 @@ def test_every_event_of_a_run_is_stored_and_valid_openlineage(
                     and e["job"]["name"] == "exchange.PSB-RES-001")
     assertions = complete["inputs"][0]["inputFacets"]["dataQualityAssertions"]["assertions"]
     assert {"assertion": "pattern", "success": False, "column": "id_no"} in assertions
+
+
+def test_applies_runs_and_deliveries_are_in_the_verified_audit_log(
+    scenario: Any, capsys: Any
+) -> None:
+    import lineage
+
+    code, summary = _run(capsys, "PSB-RES-001")
+    assert code == 0
+    engine = scenario.store()
+    with engine.connect() as conn:
+        entries = lineage.list_audit(conn, limit=100)
+        assert lineage.verify_audit(conn).ok
+    engine.dispose()
+    kinds = [(e.kind, e.subject) for e in entries]
+    assert ("run", summary["run_id"]) in kinds
+    for sub in ("SUB-GSC-001", "SUB-GSC-002", "SUB-HPF-001"):
+        assert ("delivery", f"{summary['run_id']}/{sub}") in kinds
+    capsys.readouterr()
+    assert main(["audit", "verify"]) == 0
+    assert "audit log intact" in capsys.readouterr().out
