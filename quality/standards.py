@@ -318,6 +318,29 @@ def _division_code_ints() -> npt.NDArray[np.int64]:
     return np.array(sorted(int(c) for c in _division_codes() if c.isdigit()), dtype=np.int64)
 
 
+# The ID-based checks (cn_resident_id and the two consistency checks) each parse the same ID
+# column of the same batch. Keep the last parses, keyed by the identity of the array's buffers;
+# holding the array keeps those buffers (and so the key) from being reused meanwhile.
+_ID_PARSES: list[tuple[tuple[int, ...], Any, tuple[Mask, npt.NDArray[np.uint8]]]] = []
+
+
+def _parsed_ids(text: Any) -> tuple[Mask, npt.NDArray[np.uint8]]:
+    """(shaped like an ID, ASCII matrix of the shaped values), parsed once per array."""
+    key: tuple[int, ...] | None = None
+    if isinstance(text, pa.Array):
+        key = (text.offset, len(text), *(b.address if b is not None else 0
+                                         for b in text.buffers()))
+        for cached_key, _array, parsed in _ID_PARSES:
+            if cached_key == key:
+                return parsed
+    shaped = _shaped(text, _RESIDENT_ID_RE2)
+    parsed = (shaped, _char_matrix(text, shaped, 18))
+    if key is not None:
+        _ID_PARSES.insert(0, (key, text, parsed))
+        del _ID_PARSES[2:]
+    return parsed
+
+
 def resident_ids_valid(
     values: Any, *, today: dt.date | None = None, check_division: bool = True
 ) -> Mask:
@@ -326,8 +349,7 @@ def resident_ids_valid(
     text = _as_text(values)
     if text is None:
         return np.zeros(len(values), dtype=np.bool_)
-    shaped = _shaped(text, _RESIDENT_ID_RE2)
-    chars = _char_matrix(text, shaped, 18)
+    shaped, chars = _parsed_ids(text)
     digits = chars[:, :17].astype(np.int64) - 48
     total = digits @ np.array(RESIDENT_ID_WEIGHTS, dtype=np.int64)
     expected = np.frombuffer(RESIDENT_ID_CHECK_CHARS.encode(), dtype=np.uint8)[total % 11]
@@ -350,8 +372,8 @@ def resident_id_birth_keys(values: Any) -> npt.NDArray[np.int64]:
     out = np.full(len(values), -1, dtype=np.int64)
     if text is None:
         return out
-    shaped = _shaped(text, _RESIDENT_ID_RE2)
-    out[shaped] = _digits_value(_char_matrix(text, shaped, 18)[:, 6:14])
+    shaped, chars = _parsed_ids(text)
+    out[shaped] = _digits_value(chars[:, 6:14])
     return out
 
 
@@ -361,8 +383,8 @@ def resident_id_male(values: Any) -> npt.NDArray[np.int8]:
     out = np.full(len(values), -1, dtype=np.int8)
     if text is None:
         return out
-    shaped = _shaped(text, _RESIDENT_ID_RE2)
-    out[shaped] = (_char_matrix(text, shaped, 18)[:, 16] - 48) % 2
+    shaped, chars = _parsed_ids(text)
+    out[shaped] = (chars[:, 16] - 48) % 2
     return out
 
 
