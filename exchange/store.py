@@ -1,9 +1,10 @@
 """The metadata store: one SQLAlchemy engine, schema managed by Alembic migrations.
 
 Every package owns its tables (`catalog.metadata`, …); the migrations in `exchange/migrations`
-create them in order. A brand-new store is created on first use so `govex apply` works on a
-fresh machine; an existing store that is behind the code asks for `govex db upgrade` instead of
-changing a production schema by surprise.
+create them in order. A brand-new store, and an embedded SQLite store, are migrated on first
+use so `govex apply` works on a fresh machine and after an update; a server store (PostgreSQL)
+that is behind the code asks for `govex db upgrade` instead of changing a shared production
+schema by surprise.
 """
 
 from __future__ import annotations
@@ -90,7 +91,9 @@ def open_store(settings: Settings) -> sa.Engine:
         raise FatalError(
             msg
         ) from error
-    if revision is None:
+    if revision is None or (revision != head_revision() and engine.dialect.name == "sqlite"):
+        # New stores, and the embedded SQLite store of one machine, follow the code by
+        # themselves; a shared server store is migrated on purpose with `govex db upgrade`.
         upgrade(engine)
     elif revision != head_revision():
         msg = (

@@ -205,3 +205,28 @@ def test_each_apply_is_in_the_audit_log(workspace: Any, govex: Any) -> None:
     assert applies[0]["detail"]["plan"]["resources"]["added"] == ["AMR-RES-001", "PSB-RES-001"]
     code, out, _ = govex("audit", "verify")
     assert code == 0
+
+
+def test_a_store_behind_the_code(store_url: str) -> None:
+    """SQLite (the embedded store) follows the code by itself; a server store asks first."""
+    from alembic import command
+
+    from exchange.settings import Settings
+    from exchange.store import _alembic_config, current_revision, head_revision, open_store
+    from govex.errors import FatalError
+
+    engine = create_store_engine(store_url)
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0001_catalog")
+    if engine.dialect.name == "sqlite":
+        open_store(Settings(db_url=store_url)).dispose()
+        assert current_revision(engine) == head_revision()
+    else:
+        try:
+            open_store(Settings(db_url=store_url))
+            raised = ""
+        except FatalError as error:
+            raised = str(error)
+        assert "run `govex db upgrade`" in raised
+        assert current_revision(engine) == "0001_catalog"
+    engine.dispose()
