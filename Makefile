@@ -8,7 +8,8 @@ PYTHON  ?= python3
 .PHONY: install demo test lint unit tools
 
 # Debian tools the tests drive for real: docker-compose validates docker-compose.yml;
-# headless Chromium (with CJK fonts) runs the dashboard browser test through Playwright.
+# headless Chromium (with CJK fonts) runs the dashboard browser test through Playwright;
+# kcat is the second, independent Kafka client of the broker tests.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): pyproject.toml
@@ -37,6 +38,9 @@ tools:
 	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    $(SUDO) apt-get install -y -qq --no-install-recommends chromium chromium-driver \
 	    fonts-noto-cjk; }
+	@command -v kcat >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    $(SUDO) apt-get install -y -qq --no-install-recommends kcat; }
 
 test: lint tools
 	$(BIN)/pytest

@@ -15,14 +15,17 @@ from .commands import (
     apply,
     audit,
     bench,
+    broker,
     catalog,
     db,
     demo,
+    dispute,
     lineage,
     quality,
     run,
     serve,
     token,
+    trace,
 )
 
 
@@ -33,7 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
         "quality gates, lineage).",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (db, apply, catalog, run, quality, lineage, audit, demo, bench, serve, token):
+    for module in (
+        db, apply, catalog, run, quality, trace, lineage, audit, dispute, serve, token, broker,
+        demo, bench,
+    ):
         module.register(sub)
     return parser
 

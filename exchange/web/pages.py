@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -243,8 +244,15 @@ def run_page(request: Request, principal: PagePrincipal, run_id: str) -> HTMLRes
     except (Denied, Missing) as error:
         raise _page_error(error) from error
     point = next((p for p in report["runs"] if p["run_id"] == run_id), None)
+    import lineage
+
+    from .lineage_graph import lineage_svg
+
+    with ctx.store.connect() as conn:
+        events = lineage.list_events(conn, run_id)
+    graph = lineage_svg(run, events, base=base_path(request))
     return render(request, "run.html", principal, run=run, checks=point["checks"] if point
-                  else [], data_docs=ctx.data_docs_link(run_id))
+                  else [], data_docs=ctx.data_docs_link(run_id), graph=graph)
 
 
 @router.get("/quality", response_class=HTMLResponse)
@@ -303,6 +311,16 @@ def _dispute_page_error(error: Exception) -> PageError:
     if isinstance(error, DeclarationError):
         return PageError(400, str(error))
     raise error
+
+
+@router.get("/trace", response_class=HTMLResponse)
+def trace_lookup(
+    request: Request, principal: PagePrincipal, resource: str, key: str
+) -> RedirectResponse:
+    """The run page's "trace a record" form: GET with resource and key, to the trace page."""
+    del principal  # the trace page itself authorises
+    target = f"{base_path(request)}/trace/{quote(resource, safe='')}/{quote(key, safe='')}"
+    return RedirectResponse(target, status_code=303)
 
 
 @router.get("/trace/{code}/{key:path}", response_class=HTMLResponse)

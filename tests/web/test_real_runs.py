@@ -92,3 +92,20 @@ def test_real_runs_feed_the_quality_report_and_dashboard(real: Any) -> None:
     own = client.get("/api/v1/runs", headers={"Authorization": f"Bearer {secrets['psb']}"})
     assert [r["run_id"] for r in own.json()] == [run_ids[0]]
 
+
+
+def test_run_page_draws_the_lineage_and_offers_trace(real: Any) -> None:
+    client, secrets, run_ids = real
+    client.cookies.clear()
+    headers = {"Authorization": f"Bearer {secrets['owner']}"}
+    page = client.get(f"/runs/{run_ids[0]}", headers=headers)
+    assert page.status_code == 200
+    html = page.text
+    assert '<svg class="lineage"' in html
+    for sub in ("SUB-GSC-001", "SUB-HPF-001"):  # the PSB-RES-001 deliveries
+        assert sub in html.split('<svg class="lineage"', 1)[1].split("</svg>", 1)[0]
+    assert 'action="/trace"' in html
+    jump = client.get("/trace", params={"resource": "PSB-RES-001", "key": "1,2"},
+                      headers=headers, follow_redirects=False)
+    assert jump.status_code == 303
+    assert jump.headers["location"] == "/trace/PSB-RES-001/1%2C2"
