@@ -6,9 +6,11 @@ where the absence is a failure: CI must never go green by skipping the real thin
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -55,3 +57,41 @@ def pg_url() -> Iterator[str]:
 def mariadb_url() -> Iterator[str]:
     """URL of a fresh, empty MariaDB database, dropped after the test."""
     yield from _fresh_database(MARIADB_ADMIN_URL, "MariaDB", "`")
+
+
+@functools.lru_cache(maxsize=1)
+def _spec_validator() -> Any:
+    """The official-spec validator, or None outside CI when the schemas are not beside us."""
+    from tests.lineage.spec_validation import load_validator
+
+    try:
+        return load_validator()
+    except pytest.skip.Exception:
+        return None
+
+
+@pytest.fixture(autouse=True)
+def _every_emitted_event_is_valid_openlineage(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Whatever govex builds and emits during any test — facets included — must validate
+    against the official OpenLineage schemas: `lineage.emit` is wrapped to check each RunEvent.
+    (Plain mappings are what tests hand-craft, broken on purpose, to exercise the emitter.)"""
+    from openlineage.client.serde import Serde
+
+    import lineage
+
+    invalid: list[str] = []
+    emit = lineage.emit
+
+    def checked(target: Any, event: Any, **kwargs: Any) -> Any:
+        validator = _spec_validator()
+        if validator is not None and not isinstance(event, dict):
+            payload = Serde.to_dict(event)
+            try:
+                validator.validate(payload)
+            except AssertionError as error:
+                invalid.append(f"{payload.get('job', {}).get('name')}: {error}")
+        return emit(target, event, **kwargs)
+
+    monkeypatch.setattr(lineage, "emit", checked)
+    yield
+    assert not invalid, "emitted OpenLineage events that break the spec:\n" + "\n".join(invalid)

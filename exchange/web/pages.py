@@ -263,8 +263,14 @@ def dashboard_page(request: Request, principal: PagePrincipal,
         departments = ctx.dashboard(principal, department or None)
     except (Denied, Missing) as error:
         raise _page_error(error) from error
+    from . import disputes
+
+    overdue = [
+        d for d in disputes.list_for(ctx.store, principal, state=None)
+        if d["overdue"] and (not department or d["provider"] == department)
+    ]
     return render(request, "quality.html", principal, departments=departments,
-                  department=department, now=dt.datetime.now(dt.UTC))
+                  department=department, now=dt.datetime.now(dt.UTC), overdue=overdue)
 
 
 @router.get("/quality/{code}", response_class=HTMLResponse)

@@ -109,3 +109,23 @@ def test_run_page_draws_the_lineage_and_offers_trace(real: Any) -> None:
                       headers=headers, follow_redirects=False)
     assert jump.status_code == 303
     assert jump.headers["location"] == "/trace/PSB-RES-001/1%2C2"
+
+
+def test_dashboard_flags_overdue_disputes(real: Any) -> None:
+    import datetime as dt
+
+    from lineage.disputes import disputes as dispute_rows
+
+    client, secrets, _ = real
+    client.cookies.clear()
+    engine = client.app.state.context.store
+    opened = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
+    with engine.begin() as conn:
+        conn.execute(dispute_rows.insert().values(
+            id="D-OVERDUE-1", resource="PSB-RES-001", record_key="110105199001010001",
+            field="name", claim="姓名有误", opened_by="gsc", provider="psb", state="open",
+            due=opened + dt.timedelta(days=7), opened_at=opened, updated_at=opened,
+        ))
+    html = client.get("/quality", headers={"Authorization": f"Bearer {secrets['owner']}"}).text
+    assert "Overdue disputes" in html
+    assert "D-OVERDUE-1" in html
