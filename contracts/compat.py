@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from contracts.model import Contract
+from contracts.model import ANNOTATION_KEYWORDS, Contract
 
 ChangeKind = Literal[
     "property_added",
@@ -71,22 +71,7 @@ BREAKING_KINDS: frozenset[str] = frozenset(
     }
 )
 
-_ANNOTATIONS = frozenset(
-    {
-        "title",
-        "description",
-        "examples",
-        "default",
-        "$comment",
-        "deprecated",
-        "readOnly",
-        "writeOnly",
-        "$schema",
-        "$id",
-        "contentMediaType",
-        "contentEncoding",
-    }
-)
+_ANNOTATIONS = ANNOTATION_KEYWORDS
 # Keywords handled by a dedicated rule below; anything else falls to the conservative rule.
 _HANDLED = frozenset(
     {

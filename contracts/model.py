@@ -13,6 +13,24 @@ _SEMVER = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)", re.AS
 
 SemVer = tuple[int, int, int]
 
+# Keywords that never reject a value nor change what a schema accepts.
+ANNOTATION_KEYWORDS = frozenset(
+    {
+        "title",
+        "description",
+        "examples",
+        "default",
+        "$comment",
+        "deprecated",
+        "readOnly",
+        "writeOnly",
+        "$schema",
+        "$id",
+        "contentMediaType",
+        "contentEncoding",
+    }
+)
+
 
 def parse_semver(text: str, *, file: str | None = None) -> SemVer:
     """`"1.2.3"` -> `(1, 2, 3)`; anything but strict MAJOR.MINOR.PATCH is a declaration error."""

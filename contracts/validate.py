@@ -21,7 +21,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as _compute
 
-from contracts.model import Contract, property_types
+from contracts.model import ANNOTATION_KEYWORDS, Contract, property_types
 from contracts.patterns import to_re2
 from contracts.reference import to_json_scalar
 from govex.errors import DeclarationError, FatalError
@@ -34,22 +34,7 @@ Kind = Literal["int", "float", "bool", "string", "date", "timestamp", "null"]
 
 SCALAR_TYPES = frozenset({"string", "integer", "number", "boolean", "null"})
 # Keywords that never reject a value: accepted and ignored.
-_ANNOTATIONS = frozenset(
-    {
-        "title",
-        "description",
-        "examples",
-        "default",
-        "$comment",
-        "deprecated",
-        "readOnly",
-        "writeOnly",
-        "$schema",
-        "$id",
-        "contentMediaType",
-        "contentEncoding",
-    }
-)
+_ANNOTATIONS = ANNOTATION_KEYWORDS
 _PROPERTY_KEYWORDS = (
     frozenset(
         {
