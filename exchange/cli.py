@@ -20,6 +20,7 @@ from .commands import (
     db,
     demo,
     dispute,
+    ingest,
     lineage,
     quality,
     run,
@@ -37,8 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (
-        db, apply, catalog, run, quality, trace, lineage, audit, dispute, serve, token, broker,
-        demo, bench,
+        db, apply, catalog, run, ingest, quality, trace, lineage, audit, dispute, serve, token,
+        broker, demo, bench,
     ):
         module.register(sub)
     return parser

@@ -6,7 +6,7 @@ from alembic import context
 
 import catalog
 import lineage
-from exchange import runs, tokens
+from exchange import ingest_tables, runs, tokens
 from quality import tables as quality_tables
 
 target_metadata = [
@@ -18,6 +18,7 @@ target_metadata = [
     lineage.audit_metadata,
     lineage.provenance_metadata,
     lineage.disputes_metadata,
+    ingest_tables.metadata,
 ]
 
 connection = context.config.attributes["connection"]

@@ -1,0 +1,657 @@
+"""The Kafka ingestion worker behind `govex ingest`: vertical systems push, govex lands.
+
+For every Kafka-fed resource (`source.kafka`) the worker reads topic `source.kafka.topic`
+(default `govex.ingest.<CODE>`) with kafka-python, assigning every partition by hand and
+seeking to the offsets stored in `ingest_offsets` (no consumer group: the database is the one
+truth of what was consumed). Each poll is a micro-batch, bounded by size (`batch_size`
+records) and time (`batch_wait` seconds). Per message:
+
+1. UTF-8 JSON of at most `max_message_bytes`, exactly the INTERFACES.md envelope
+   (message_id, resource == the resource's code, contract_version == the pinned version,
+   op upsert|delete, key = the resource's key fields, data, source_system, event_time);
+2. for upserts, the contract (jsonschema, per record) and then the resource's quality gate
+   (`quality.QualityGate`) on an Arrow table of the batch's `data`, row by row.
+
+Accepted records land in `landing_<code>`; deletes land as `op = delete` rows; a message id
+already landed is skipped. Rejected messages go to `govex.dlq.<CODE>` (headers `govex-error`
+and `govex-message-id`) and to `quality_quarantine`. Nothing a producer sends crashes the
+worker.
+
+Exactly-once landing: the landed rows, the quarantine rows and the next offsets of the batch
+are written in ONE database transaction. A crash before the commit leaves neither rows nor
+offsets, and the restarted worker seeks to the stored offsets and reads the batch again; a
+crash after it leaves both, and the batch is not read again. So a record never lands twice
+and is never skipped. The DLQ messages of a batch are produced and flushed BEFORE that commit:
+a crash between the flush and the commit re-sends them on restart (a DLQ message may be
+duplicated) but none is ever lost. Per-key order holds because a record's Kafka message key is
+its record key (one partition per key, read in offset order) and rows land in that order with
+an increasing `_govex_seq`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+import catalog
+import contracts
+from govex.errors import FatalError
+
+from .ingest_tables import landing_table, offsets
+
+DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+MAX_MESSAGE_BYTES = 1024 * 1024
+BATCH_SIZE = 500
+BATCH_WAIT = 1.0
+# Without --idle-timeout, how long to keep retrying a broker that is not there at start.
+CONNECT_RETRY_LIMIT = 60.0
+ENVELOPE_FIELDS = frozenset(
+    {"message_id", "resource", "contract_version", "op", "key", "data", "source_system",
+     "event_time"}
+)
+_JSON_TYPES: dict[str, pa.DataType] = {
+    "string": pa.string(), "integer": pa.int64(), "number": pa.float64(), "boolean": pa.bool_(),
+}
+
+Progress = Callable[[str], None]
+
+
+def ingest_topic(resource: catalog.Resource) -> str:
+    """The topic a Kafka-fed resource is read from."""
+    kafka = resource.source.kafka
+    return (kafka.topic if kafka is not None and kafka.topic else None) or (
+        f"govex.ingest.{resource.code}"
+    )
+
+
+def dlq_topic(code: str) -> str:
+    return f"govex.dlq.{code}"
+
+
+@dataclass
+class IngestStats:
+    """What one worker run did for one resource (the command prints these)."""
+
+    resource: str
+    consumed: int = 0
+    landed: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"resource": self.resource, "consumed": self.consumed, "landed": self.landed,
+                "rejected": self.rejected, "duplicates": self.duplicates}
+
+
+@dataclass(frozen=True)
+class _Message:
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass
+class _Reject:
+    message: _Message
+    reason: str
+    message_id: str
+    record_key: str
+    checks: list[dict[str, str]]
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Accepted:
+    message: _Message
+    envelope: dict[str, Any]
+    record_key: str
+
+
+class _Bad(Exception):  # noqa: N818 - a verdict on one message, never shown as an error
+    def __init__(self, reason: str, check: str, column: str = "") -> None:
+        super().__init__(reason)
+        self.reason, self.check, self.column = reason, check, column
+
+
+class _Resource:
+    """One Kafka-fed resource as the worker needs it: declaration, contract, gate, tables."""
+
+    def __init__(self, resource: catalog.Resource, contract: contracts.Contract) -> None:
+        import quality
+
+        self.resource = resource
+        self.code = resource.code
+        self.key = list(resource.key)
+        self.contract = contract
+        self.topic = ingest_topic(resource)
+        self.landing = landing_table(resource.code, contract)
+        self.validator = contracts.reference_validator(contract)
+        # No key uniqueness here: a stream legitimately carries several versions of one
+        # record in one micro-batch (in order); the landing sequence keeps the latest.
+        self.gate = quality.QualityGate(
+            contract, resource.quality.model_dump(mode="json"), key=()
+        )
+        self.schema = _json_arrow_schema(contract)
+        self.stats = IngestStats(resource.code)
+
+
+def _json_arrow_schema(contract: contracts.Contract) -> pa.Schema:
+    """`contracts.arrow_schema` as the JSON arrives: dates and date-times stay strings (the
+    contract gate judges text dates with jsonschema's semantics), other types as declared."""
+    typed = contracts.arrow_schema(contract)
+    fields = []
+    for f in typed:
+        kind = f.type
+        if pa.types.is_date(kind) or pa.types.is_timestamp(kind):
+            kind = pa.string()
+        fields.append(pa.field(f.name, kind, nullable=True))
+    return pa.schema(fields)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _text(value: Any) -> str | None:
+    """A contract field as typed text: strings unchanged, other scalars in JSON spelling."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _key_text(values: Sequence[Any]) -> str:
+    return ",".join("None" if v is None else str(_text(v)) for v in values)
+
+
+# -- one message -------------------------------------------------------------------------------
+
+
+def _decode(value: bytes | None, limit: int) -> Any:
+    """The JSON in a message's value; _Bad when it is empty, too big, not UTF-8 or not JSON."""
+    if value is None:
+        msg = "empty message (no value)"
+        raise _Bad(msg, "envelope")
+    if len(value) > limit:
+        msg = f"message of {len(value)} bytes exceeds the {limit}-byte limit"
+        raise _Bad(msg, "size")
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError as error:
+        msg = f"message is not UTF-8 ({error.reason} at byte {error.start})"
+        raise _Bad(msg, "encoding") from None
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        msg = f"message is not valid JSON ({error})"
+        raise _Bad(msg, "json") from None
+
+
+def _parse(res: _Resource, message: _Message, limit: int) -> _Accepted | _Reject:
+    """The envelope of one message, or the reason it is rejected (never raises)."""
+    fallback_id = f"{res.topic}/{message.partition}/{message.offset}"
+    envelope: Any = None
+    try:
+        envelope = _decode(message.value, limit)
+        accepted = _check_envelope(res, envelope)
+    except _Bad as bad:
+        message_id = fallback_id
+        key = f"message:{fallback_id}"
+        record: dict[str, Any] = {}
+        if isinstance(envelope, dict):
+            if isinstance(envelope.get("message_id"), str) and envelope["message_id"]:
+                message_id = envelope["message_id"]
+                key = f"message:{message_id}"
+            if isinstance(envelope.get("key"), dict):
+                key = _key_text([envelope["key"].get(k) for k in res.key])
+            if isinstance(envelope.get("data"), dict):
+                record = envelope["data"]
+        return _Reject(message, bad.reason, message_id, key,
+                       [{"check": bad.check, "column": bad.column}], record)
+    return _Accepted(message, accepted, _key_text([accepted["key"][k] for k in res.key]))
+
+
+def _check_envelope(res: _Resource, envelope: Any) -> dict[str, Any]:
+    if not isinstance(envelope, dict):
+        msg = "message is not a JSON object (the govex envelope)"
+        raise _Bad(msg, "envelope")
+    missing = sorted(ENVELOPE_FIELDS - envelope.keys())
+    extra = sorted(envelope.keys() - ENVELOPE_FIELDS)
+    if missing or extra:
+        parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
+            [f"unknown {', '.join(extra)}"] if extra else [])
+        msg = f"not the govex envelope ({'; '.join(parts)})"
+        raise _Bad(msg, "envelope")
+    for name in ("message_id", "resource", "contract_version", "source_system", "event_time"):
+        if not isinstance(envelope[name], str) or not envelope[name]:
+            msg = f"envelope field {name} must be a non-empty string"
+            raise _Bad(msg, "envelope", name)
+    if len(envelope["message_id"]) > 200:  # noqa: PLR2004 - the landing column's width
+        msg = "envelope message_id is longer than 200 characters"
+        raise _Bad(msg, "envelope",
+                   "message_id")
+    if envelope["resource"] != res.code:
+        msg = f"message is for resource {envelope['resource']}, not {res.code}"
+        raise _Bad(msg, "resource", "resource")
+    if envelope["contract_version"] != res.contract.version:
+        msg = (f"contract_version {envelope['contract_version']} is not the version "
+               f"{res.contract.ref} that {res.code} pins")
+        raise _Bad(msg, "contract_version", "contract_version")
+    if envelope["op"] not in ("upsert", "delete"):
+        msg = f"op {envelope['op']!r} is not upsert or delete"
+        raise _Bad(msg, "envelope", "op")
+    try:
+        dt.datetime.fromisoformat(envelope["event_time"])
+    except ValueError:
+        msg = f"event_time {envelope['event_time']!r} is not an ISO 8601 date-time"
+        raise _Bad(msg,
+                   "envelope", "event_time") from None
+    key, data = envelope["key"], envelope["data"]
+    if not isinstance(key, dict) or not isinstance(data, dict):
+        msg = "envelope key and data must be JSON objects"
+        raise _Bad(msg, "envelope", "key")
+    if set(key) != set(res.key):
+        msg = f"key must hold exactly the key fields {', '.join(res.key)} (got {sorted(key)})"
+        raise _Bad(msg, "key", ",".join(res.key))
+    for name in res.key:
+        value = key[name]
+        if value is None or isinstance(value, dict | list):
+            msg = f"key field {name} must be a non-null scalar"
+            raise _Bad(msg, "key", name)
+    if envelope["op"] == "upsert":
+        for name in res.key:
+            if data.get(name) != key[name]:
+                msg = f"data.{name} does not match key.{name}"
+                raise _Bad(msg, "key", name)
+        errors = sorted(res.validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+        if errors:
+            first = errors[0]
+            column = str(first.absolute_path[0]) if first.absolute_path else ""
+            where = f" on {column}" if column else ""
+            msg = f"contract {res.contract.ref}: {first.validator}{where}: {first.message}"
+            raise _Bad(msg[:500], f"contract:{first.validator}", column)
+    return envelope
+
+
+def _arrow_value(kind: pa.DataType, value: Any) -> Any:
+    if pa.types.is_integer(kind) and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if pa.types.is_floating(kind) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def _gate(res: _Resource, upserts: list[_Accepted]) -> list[_Reject]:
+    """The quality gate on the batch's upserts, row by row; returns (and removes) failures."""
+    rejects: list[_Reject] = []
+    rows = [
+        {f.name: _arrow_value(f.type, item.envelope["data"].get(f.name)) for f in res.schema}
+        for item in upserts
+    ]
+    try:
+        batch = pa.Table.from_pylist(rows, schema=res.schema)
+    except (pa.ArrowException, OverflowError, TypeError, ValueError):
+        # Some value passed jsonschema yet does not fit its Arrow column (an integer beyond
+        # 64 bits, say): find those rows one by one and reject only them.
+        fits = []
+        for values, item in zip(rows, upserts, strict=True):
+            try:
+                pa.Table.from_pylist([values], schema=res.schema)
+            except (pa.ArrowException, OverflowError, TypeError, ValueError) as error:
+                reason = f"contract {res.contract.ref}: a value does not fit its type ({error})"
+                rejects.append(_Reject(item.message, reason[:500], item.envelope["message_id"],
+                                       item.record_key, [{"check": "contract:type",
+                                                          "column": ""}],
+                                       item.envelope["data"]))
+            else:
+                fits.append((values, item))
+        rows = [values for values, _ in fits]
+        upserts[:] = [item for _, item in fits]
+        batch = pa.Table.from_pylist(rows, schema=res.schema)
+    if not upserts:
+        return rejects
+    result = res.gate.evaluate(batch)
+    if not result.num_failed:
+        return rejects
+    checks: dict[int, list[dict[str, str]]] = {}
+    messages: dict[int, str] = {}
+    for failure in result.failures.to_pylist():
+        row = int(failure["row"])
+        checks.setdefault(row, []).append(
+            {"check": str(failure["check"]), "column": str(failure["column"] or "")}
+        )
+        messages.setdefault(row, str(failure["message"] or failure["check"]))
+    keep = []
+    for row, item in enumerate(upserts):
+        if bool(result.passed[row]):
+            keep.append(item)
+            continue
+        named = ", ".join(
+            f"{c['check']} on {c['column']}" if c["column"] else c["check"]
+            for c in checks.get(row, [])
+        ) or "a batch-level check"
+        reason = f"quality gate of {res.code}: {named} ({messages.get(row, 'failed')})"
+        rejects.append(_Reject(item.message, reason[:500], item.envelope["message_id"],
+                               item.record_key, checks.get(row, []), item.envelope["data"]))
+    upserts[:] = keep
+    return rejects
+
+
+# -- one batch -----------------------------------------------------------------------------------
+
+
+def _quarantine(conn: sa.Connection, res: _Resource, batch_id: str,
+                rejects: Iterable[_Reject]) -> None:
+    from quality.tables import quarantine_table as q
+
+    now = _now()
+    by_key: dict[str, _Reject] = {}
+    for item in rejects:
+        by_key[item.record_key[:500]] = item
+    for key, item in by_key.items():
+        first = conn.execute(
+            sa.select(q.c.first_seen).where(q.c.resource == res.code, q.c.record_key == key)
+        ).scalar_one_or_none()
+        conn.execute(sa.delete(q).where(q.c.resource == res.code, q.c.record_key == key))
+        record = json.loads(json.dumps(item.record, ensure_ascii=False, default=str))
+        conn.execute(sa.insert(q), {
+            "resource": res.code, "record_key": key, "run_id": batch_id,
+            "failed_checks": [*item.checks, {"check": "ingest", "column": "",
+                                             "message": item.reason}],
+            "record": record, "first_seen": first or now, "last_seen": now,
+        })
+
+
+def _headers(item: _Reject) -> list[tuple[str, bytes]]:
+    return [
+        ("govex-error", item.reason.encode("utf-8")),
+        ("govex-message-id", item.message_id.encode("utf-8")),
+        ("govex-source", f"{item.message.partition}/{item.message.offset}".encode()),
+    ]
+
+
+def _dead_letter(producer: Any, res: _Resource, rejects: Sequence[_Reject],
+                 max_message_bytes: int) -> None:
+    """Produce the rejected messages to the DLQ and wait until the broker has them all."""
+    from kafka.errors import KafkaError
+
+    try:
+        futures = [
+            producer.send(dlq_topic(res.code), key=item.message.key,
+                          value=item.message.value if item.message.value is not None
+                          and len(item.message.value) <= max_message_bytes else None,
+                          headers=_headers(item))
+            for item in rejects
+        ]
+        producer.flush(timeout=30)
+        for future in futures:
+            future.get(timeout=30)
+    except KafkaError as error:
+        msg = (f"cannot write {len(rejects)} rejected message(s) to {dlq_topic(res.code)} "
+               f"({error}); nothing of this batch was committed, so a restart reads it again "
+               "from the stored offsets")
+        raise FatalError(msg) from None
+
+
+def _process(
+    store: sa.Engine, producer: Any, res: _Resource, messages: Sequence[_Message],
+    *, max_message_bytes: int,
+) -> None:
+    """Judge, dead-letter and land one micro-batch of one resource; store its offsets."""
+    parsed = [_parse(res, m, max_message_bytes) for m in messages]
+    rejects = [p for p in parsed if isinstance(p, _Reject)]
+    accepted = [p for p in parsed if isinstance(p, _Accepted)]
+    upserts = [a for a in accepted if a.envelope["op"] == "upsert"]
+    rejects += _gate(res, upserts)
+    passed = {id(a) for a in upserts}
+    accepted = [a for a in accepted if a.envelope["op"] == "delete" or id(a) in passed]
+    accepted.sort(key=lambda a: (a.message.partition, a.message.offset))
+    # Dead letters first, flushed: see the module docstring for why this order is safe.
+    if rejects:
+        _dead_letter(producer, res, rejects, max_message_bytes)
+    next_offsets: dict[int, int] = {}
+    for m in messages:
+        next_offsets[m.partition] = max(next_offsets.get(m.partition, 0), m.offset + 1)
+    now = _now()
+    batch_id = str(uuid.uuid4())
+    with store.begin() as conn:
+        ids = [a.envelope["message_id"] for a in accepted]
+        known: set[str] = set()
+        for start in range(0, len(ids), 500):
+            known.update(conn.execute(
+                sa.select(res.landing.c._govex_message_id).where(
+                    res.landing.c._govex_message_id.in_(ids[start:start + 500]))
+            ).scalars())
+        rows = []
+        for item in accepted:
+            env = item.envelope
+            if env["message_id"] in known:
+                res.stats.duplicates += 1
+                continue
+            known.add(env["message_id"])
+            values = env["data"] if env["op"] == "upsert" else env["key"]
+            row: dict[str, Any] = {name: _text(values.get(name)) for name in res.contract.fields}
+            row.update({
+                "_govex_key": item.record_key[:500], "_govex_op": env["op"],
+                "_govex_message_id": env["message_id"],
+                "_govex_source_system": env["source_system"][:200],
+                "_govex_event_time": env["event_time"][:64],
+                "_govex_partition": item.message.partition,
+                "_govex_offset": item.message.offset, "_govex_landed_at": now,
+            })
+            rows.append(row)
+        if rows:
+            conn.execute(sa.insert(res.landing), rows)
+        if rejects:
+            _quarantine(conn, res, batch_id, rejects)
+        for partition, next_offset in next_offsets.items():
+            where = (offsets.c.resource == res.code, offsets.c.topic == res.topic,
+                     offsets.c.partition == partition)
+            updated = conn.execute(
+                sa.update(offsets).where(*where).values(next_offset=next_offset, updated_at=now)
+            ).rowcount
+            if not updated:
+                conn.execute(sa.insert(offsets), {
+                    "resource": res.code, "topic": res.topic, "partition": partition,
+                    "next_offset": next_offset, "updated_at": now,
+                })
+    res.stats.consumed += len(messages)
+    res.stats.landed += len(rows)
+    res.stats.rejected += len(rejects)
+
+
+# -- the worker ------------------------------------------------------------------------------------
+
+
+def kafka_resources(store: sa.Engine, code: str | None = None) -> list[catalog.Resource]:
+    """Every Kafka-fed resource in the catalog (or just `code`, which must be Kafka-fed)."""
+    with store.connect() as conn:
+        if code is not None:
+            resource = catalog.load_resource(conn, code)
+            if resource.source.kind != "kafka":
+                msg = (f"resource {code} is not fed by Kafka (its source is a "
+                       f"{resource.source.kind}); `govex ingest` only reads Kafka sources")
+                raise FatalError(msg)
+            return [resource]
+        declared = catalog.resource_declarations(conn)
+    found = [catalog.Resource.model_validate(d) for d in declared.values()]
+    return [r for r in found if r.source.kind == "kafka"]
+
+
+def resolve_bootstrap(store: sa.Engine, resources: Sequence[catalog.Resource],
+                      env: Mapping[str, str] | None = None) -> str:
+    """GOVEX_KAFKA_BOOTSTRAP, else the resources' kafka connection, else 127.0.0.1:9092."""
+    env = os.environ if env is None else env
+    if env.get("GOVEX_KAFKA_BOOTSTRAP"):
+        return env["GOVEX_KAFKA_BOOTSTRAP"]
+    with store.connect() as conn:
+        for resource in resources:
+            resolved = catalog.load_connection(conn, resource.source.connection, env)
+            if resolved.kind == "kafka" and resolved.target:
+                return resolved.target
+    return DEFAULT_BOOTSTRAP
+
+
+def _connect(bootstrap: str, limit: float, progress: Progress) -> tuple[Any, Any]:
+    """A consumer (no group) and a producer, retrying with backoff for at most `limit` s."""
+    from kafka import KafkaConsumer, KafkaProducer
+    from kafka.errors import KafkaError
+
+    deadline = time.monotonic() + limit
+    delay = 0.25
+    while True:
+        # kafka-python retries the bootstrap itself; cap each attempt so the whole wait stays
+        # within `limit` and the user sees progress between attempts.
+        attempt_ms = int(max(0.5, min(deadline - time.monotonic(), limit / 3, 5.0)) * 1000)
+        try:
+            consumer = KafkaConsumer(
+                bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                auto_offset_reset="earliest", client_id="govex-ingest",
+                request_timeout_ms=10_000, bootstrap_timeout_ms=attempt_ms,
+            )
+            try:
+                producer = KafkaProducer(
+                    bootstrap_servers=bootstrap, acks="all", client_id="govex-ingest-dlq",
+                    max_request_size=MAX_MESSAGE_BYTES + 64 * 1024,
+                    bootstrap_timeout_ms=max(attempt_ms, 5000),
+                )
+            except BaseException:
+                consumer.close()
+                raise
+        except KafkaError as error:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                msg = (f"cannot reach the Kafka broker at {bootstrap} ({error}); start it "
+                       "(`govex broker` for development) or set GOVEX_KAFKA_BOOTSTRAP")
+                raise FatalError(msg) from None
+            progress(f"govex ingest: Kafka broker at {bootstrap} is not reachable yet "
+                     f"({error}); retrying in {min(delay, remaining):.2g}s")
+            time.sleep(min(delay, remaining))
+            delay = min(delay * 2, 5.0)
+        else:
+            return consumer, producer
+
+
+def _assign(store: sa.Engine, consumer: Any, by_topic: Mapping[str, _Resource],
+            assigned: set[tuple[str, int]]) -> None:
+    """Assign partitions not assigned yet (topics may appear later) and seek each to its
+    stored next offset, or to the beginning for a partition never read."""
+    from kafka import TopicPartition
+
+    new: list[Any] = []
+    for topic in by_topic:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        new += [TopicPartition(topic, p) for p in sorted(partitions)
+                if (topic, p) not in assigned]
+    if not new:
+        return
+    with store.connect() as conn:
+        stored = {
+            (row.topic, row.partition): row.next_offset
+            for row in conn.execute(sa.select(offsets).where(
+                offsets.c.resource.in_([r.code for r in by_topic.values()])))
+        }
+    current = list(consumer.assignment())
+    consumer.assign(current + new)
+    for tp in new:
+        assigned.add((tp.topic, tp.partition))
+        if (tp.topic, tp.partition) in stored:
+            consumer.seek(tp, stored[(tp.topic, tp.partition)])
+        else:
+            consumer.seek_to_beginning(tp)
+
+
+def run_ingest(
+    store: sa.Engine,
+    *,
+    resource: str | None = None,
+    max_messages: int | None = None,
+    idle_timeout: float | None = None,
+    bootstrap: str | None = None,
+    batch_size: int = BATCH_SIZE,
+    batch_wait: float = BATCH_WAIT,
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
+    progress: Progress | None = None,
+) -> list[IngestStats]:
+    """Consume, judge and land until `max_messages` were consumed or nothing arrived for
+    `idle_timeout` seconds (neither: until interrupted). Returns per resource stats."""
+    say: Progress = progress or (lambda _message: None)
+    declared = kafka_resources(store, resource)
+    if not declared:
+        say("govex ingest: no Kafka-fed resource in the catalog; nothing to do")
+        return []
+    bootstrap = bootstrap or resolve_bootstrap(store, declared)
+    with store.connect() as conn:
+        ready = [_Resource(r, catalog.load_contract_version(conn, r.contract))
+                 for r in declared]
+    by_topic = {r.topic: r for r in ready}
+    if len(by_topic) != len(ready):
+        msg = "two Kafka-fed resources read the same topic; give each its own source.kafka.topic"
+        raise FatalError(msg)
+    for r in ready:
+        with store.begin() as conn:
+            r.landing.create(conn, checkfirst=True)
+    limit = CONNECT_RETRY_LIMIT if idle_timeout is None else idle_timeout
+    consumer, producer = _connect(bootstrap, limit, say)
+    say(f"govex ingest: reading {', '.join(by_topic)} from {bootstrap}")
+    assigned: set[tuple[str, int]] = set()
+    total = 0
+    last_message = time.monotonic()
+    last_assign = 0.0
+    try:
+        while max_messages is None or total < max_messages:
+            if time.monotonic() - last_assign >= 1.0 or not assigned:
+                _assign(store, consumer, by_topic, assigned)
+                last_assign = time.monotonic()
+            want = batch_size if max_messages is None else min(batch_size, max_messages - total)
+            polled = consumer.poll(timeout_ms=int(batch_wait * 1000), max_records=want) \
+                if assigned else {}
+            if not assigned:
+                time.sleep(min(batch_wait, 0.2))
+            got = 0
+            for tp, fetched in sorted(polled.items(),
+                                      key=lambda kv: (kv[0].topic, kv[0].partition)):
+                records = fetched[: want - got]
+                if records:
+                    _process(store, producer, by_topic[tp.topic],
+                             [_Message(tp.partition, r.offset, r.key, r.value)
+                              for r in records],
+                             max_message_bytes=max_message_bytes)
+                    got += len(records)
+                if len(records) < len(fetched):
+                    # Fetched but not processed (--max-messages reached): read it again.
+                    consumer.seek(tp, fetched[len(records)].offset)
+            total += got
+            now = time.monotonic()
+            if got:
+                last_message = now
+            elif idle_timeout is not None and now - last_message >= idle_timeout:
+                break
+    finally:
+        consumer.close()
+        producer.close(timeout=5)
+    return [r.stats for r in ready]
+
+
+__all__ = [
+    "BATCH_SIZE",
+    "DEFAULT_BOOTSTRAP",
+    "MAX_MESSAGE_BYTES",
+    "IngestStats",
+    "dlq_topic",
+    "ingest_topic",
+    "kafka_resources",
+    "resolve_bootstrap",
+    "run_ingest",
+]
