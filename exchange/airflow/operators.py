@@ -202,14 +202,9 @@ class GovexOperator(BaseOperator):
         )
 
 
-class GovexExtractOperator(GovexOperator):
-    """Start a govex run of `resource` and read its source into the run's staged batches.
-    Returns (XCom) the run id only.
-
-    :param subscription: deliver only to this subscription (the watermark then stays).
-    :param full: ignore the watermark and read everything; a DAG run's `full` param also
-        turns it on (`airflow dags trigger govex__X --conf '{"full": true}'`).
-    """
+class _StartsRuns(GovexOperator):
+    """What the operators that start a run share: the subscription filter and `full`, which a
+    DAG run's `full` param also turns on."""
 
     template_fields: Sequence[str] = ("resource", "subscription")
 
@@ -220,11 +215,25 @@ class GovexExtractOperator(GovexOperator):
         self.subscription = subscription
         self.full = full
 
+    def wants_full(self, context: Context) -> bool:
+        params = context.get("params") or {}
+        return self.full or bool(params.get("full", False))
+
+
+class GovexExtractOperator(_StartsRuns):
+    """Start a govex run of `resource` and read its source into the run's staged batches.
+    Returns (XCom) the run id only.
+
+    :param subscription: deliver only to this subscription (the watermark then stays).
+    :param full: ignore the watermark and read everything; a DAG run's `full` param also
+        turns it on (`airflow dags trigger govex__X --conf '{"full": true}'`).
+    """
+
+
     def execute(self, context: Context) -> str:
         from exchange.steps import extract, start_run
 
-        params = context.get("params") or {}
-        full = self.full or bool(params.get("full", False))
+        full = self.wants_full(context)
         with airflow_errors():
             store = self.open_store()
             try:
@@ -345,18 +354,10 @@ class GovexReportOperator(GovexOperator):
         return _judge(summary, self.log, retry_failed=False)
 
 
-class GovexRunOperator(GovexOperator):
+class GovexRunOperator(_StartsRuns):
     """One whole exchange run in a single task (`govex run` inside Airflow). Returns the run
     summary. A blocked gate fails without retry; a failed run raises so retries apply."""
 
-    template_fields: Sequence[str] = ("resource", "subscription")
-
-    def __init__(
-        self, *, subscription: str | None = None, full: bool = False, **kwargs: Any
-    ) -> None:
-        super().__init__(**kwargs)
-        self.subscription = subscription
-        self.full = full
 
     def _lineage_outputs(self) -> list[str] | None:
         if self._delivered_to is not None:
@@ -366,8 +367,7 @@ class GovexRunOperator(GovexOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from exchange.steps import run_resource
 
-        params = context.get("params") or {}
-        full = self.full or bool(params.get("full", False))
+        full = self.wants_full(context)
         with airflow_errors():
             store = self.open_store()
             try:
