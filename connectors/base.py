@@ -158,5 +158,12 @@ class SinkConnector(ABC):
         msg = f"{type(self).__name__} cannot discard runs"
         raise NotImplementedError(msg)
 
+    def delete_keys(self, spec: TargetSpec, keys: pa.Table, ledger: LedgerEntry) -> int:
+        """Delete the rows whose primary key (without `_govex_run_id`) is one of `keys`' rows,
+        and save `ledger`, in one transaction; returns how many rows went. Deletes pushed by
+        a vertical system reach upsert targets this way."""
+        msg = f"{type(self).__name__} cannot delete rows"
+        raise NotImplementedError(msg)
+
     def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release connections; the default has nothing to release."""

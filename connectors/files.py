@@ -510,6 +510,16 @@ class FileSink(SinkConnector):
         self._publish(dataset, spec, kept, None, 0)
         return existing.num_rows - kept.num_rows
 
+    def delete_keys(self, spec: TargetSpec, keys: pa.Table, ledger: LedgerEntry) -> int:
+        self.ensure_table(spec)
+        dataset = _Dataset(self.directory, self.fmt, spec.table)
+        existing = self._existing(dataset, spec)
+        names = keys.column_names
+        kept = existing.join(keys.cast(existing.select(names).schema), keys=names,
+                             join_type="left anti").select(spec.column_names)
+        self._publish(dataset, spec, kept.cast(existing.schema), ledger, 0)
+        return existing.num_rows - kept.num_rows
+
     # -- reading -----------------------------------------------------------------------------
     def read_ledger(self, subscription: str) -> LedgerEntry | None:
         """The entry from whichever dataset's sidecar holds it (a subscription has one

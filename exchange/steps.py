@@ -34,14 +34,14 @@ import sqlalchemy as sa
 
 import catalog
 import contracts
-from govex.errors import DataQualityError, DeclarationError, FatalError
+from govex.errors import DataQualityError, DeclarationError
 
-from . import masking, run_lineage
+from . import landing, masking, run_lineage
 from .conform import conform, contract_columns
 from .runs import Delivery, RunSummary, deliveries, load_summary, runs, watermarks
 from .secrets import master_key
 from .staging import Stage
-from .targets import shape_batch, target_spec
+from .targets import shape_batch, shape_keys, target_spec
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -130,6 +130,12 @@ def _load_plan(store: sa.Engine, run_id: str) -> RunPlan:
     )
 
 
+def _is_incremental(resource: catalog.Resource) -> bool:
+    """Whether runs read only what is new since the watermark: a declared watermark column,
+    or a Kafka-fed resource (its landing table is read by landing sequence)."""
+    return bool(resource.source.watermark) or resource.source.kafka is not None
+
+
 def _is_active(sub: catalog.Subscription, today: dt.date) -> bool:
     return sub.valid_from <= today and (sub.valid_until is None or today <= sub.valid_until)
 
@@ -173,7 +179,7 @@ def start_run(
             )
         )
         cursor = None
-        if not full and resource.source.watermark:
+        if not full and _is_incremental(resource):
             cursor = conn.execute(
                 sa.select(watermarks.c.cursor).where(watermarks.c.resource == code)
             ).scalar_one_or_none()
@@ -225,13 +231,8 @@ def extract(store: sa.Engine, run_id: str) -> int:
         plan = _load_plan(store, run_id)
         source_decl = plan.resource.source
         if source_decl.kafka is not None:
-            msg = (
-                f"resource {plan.resource.code} is fed over Kafka: its records reach govex "
-                "through `govex ingest` into a landing table, which this version cannot run yet"
-            )
-            raise FatalError(
-                msg
-            )
+            read = _extract_landing(store, plan)
+            return read
         with store.connect() as conn:
             resolved = catalog.load_connection(conn, source_decl.connection)
         source = connectors.open_source(resolved.kind, resolved.target, resolved.format)
@@ -269,6 +270,33 @@ def extract(store: sa.Engine, run_id: str) -> int:
                     read=read, cursor_end=cursor.to_json() if cursor else plan.cursor_start
                 )
             )
+    return read
+
+
+def _extract_landing(store: sa.Engine, plan: RunPlan) -> int:
+    """A Kafka-fed resource reads its landing table (see exchange.landing): upserts stage as
+    `raw` batches like any source's, deletes as `deletes` key batches."""
+    schema = contracts.arrow_schema(plan.contract)
+    plan.stage.clear("raw")
+    plan.stage.clear("deletes")
+    read, last = 0, None
+    for index, batch in enumerate(landing.read_landing(
+        store, plan.resource.code, plan.contract, tuple(plan.resource.key),
+        after=landing.seq_after(plan.cursor_start), batch_rows=batch_rows(),
+    )):
+        if batch.upserts.num_rows:
+            plan.stage.write("raw", index, contract_columns(batch.upserts, schema))
+        if batch.deletes.num_rows:
+            plan.stage.write("deletes", index, batch.deletes)
+        read += batch.upserts.num_rows + batch.deletes.num_rows
+        last = batch.last_seq
+    with store.begin() as conn:
+        conn.execute(
+            sa.update(runs).where(runs.c.run_id == plan.run_id).values(
+                read=read,
+                cursor_end=landing.seq_cursor(last) if last is not None else plan.cursor_start,
+            )
+        )
     return read
 
 
@@ -327,9 +355,11 @@ def gate(store: sa.Engine, run_id: str) -> int:
                 quality.record_check_totals(conn, run_id, plan.resource.code, run_report)
             _data_docs(run_report, run_id)
         quarantined = read - passed
+        # Deletes (Kafka-fed resources) carry only a key, checked when it landed: they pass.
+        deletes = sum(b.num_rows for b in plan.stage.batches("deletes"))
         limit = plan.resource.quality.max_error_rate
         rate = quarantined / read if read else 0.0
-        values: dict[str, Any] = {"passed": passed, "quarantined": quarantined}
+        values: dict[str, Any] = {"passed": passed + deletes, "quarantined": quarantined}
         blocked = rate > limit
         if blocked:
             message = (
@@ -345,7 +375,7 @@ def gate(store: sa.Engine, run_id: str) -> int:
     if blocked:
         plan.stage.remove()
         raise DataQualityError(message)
-    return passed
+    return passed + deletes
 
 
 def _data_docs(report: Any, run_id: str) -> None:
@@ -489,7 +519,7 @@ def _load_into_target(store: sa.Engine, plan: RunPlan, sub: catalog.Subscription
     try:
         sink.ensure_table(spec)
         # A snapshot target mirrors the source: swapped whole when the run read everything.
-        if sub.mode == "snapshot" and (plan.full or not plan.resource.source.watermark):
+        if sub.mode == "snapshot" and (plan.full or not _is_incremental(plan.resource)):
             replaced = int(sink.replace(spec, shaped(), ledger))
             record_provenance()
             return replaced
@@ -500,6 +530,11 @@ def _load_into_target(store: sa.Engine, plan: RunPlan, sub: catalog.Subscription
         for batch in shaped():
             delivered += sink.write(spec, batch, mode, ledger)
             record_provenance()
+        if mode == "upsert":  # an append target keeps its history: deletes do not rewrite it
+            for keys in plan.stage.batches("deletes"):
+                delivered += sink.delete_keys(
+                    spec, shape_keys(keys, spec, plan.resource, sub, key=key), ledger
+                )
         return delivered
     finally:
         sink.close()

@@ -86,3 +86,24 @@ def shape_batch(
     for name, value in constants.items():
         shaped = shaped.append_column(name, pa.repeat(value, n))
     return shaped.select(list(spec.column_names)).cast(spec.arrow_schema())
+
+
+def shape_keys(
+    keys: pa.Table,
+    spec: TargetSpec,
+    resource: catalog.Resource,
+    sub: catalog.Subscription,
+    *,
+    key: bytes,
+) -> pa.Table:
+    """Record keys (the resource's key columns) as the target identifies its rows: the key
+    fields as delivered (masked the same way) or the `_govex_key` stand-in; never the run id,
+    since a delete removes the record whichever run delivered it."""
+    if "_govex_key" in spec.primary_key:
+        parts = [pc.cast(keys.column(k), pa.string()) for k in resource.key]
+        joined = pc.binary_join_element_wise(*parts, ",") if len(parts) > 1 else parts[0]
+        return pa.table({"_govex_key": masking.mask("hash", joined, key=key)})
+    key_masking = {k: f for k, f in sub.masking.items() if k in resource.key}
+    shaped = masking.mask_table(keys.select(list(resource.key)), key_masking, key=key)
+    types = {c.name: c.type for c in spec.columns}
+    return shaped.cast(pa.schema([pa.field(k, types[k]) for k in resource.key]))

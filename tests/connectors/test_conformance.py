@@ -333,6 +333,18 @@ class TestConformance:
         assert sink.discard_runs(spec, ["r2", "r3"]) == 6
         assert set(sink.read_table(spec).column("_govex_run_id").to_pylist()) == {"r1"}
 
+    def test_delete_keys_removes_exactly_those_records_with_the_ledger(self, sink: Any) -> None:
+        sink.ensure_table(COMPOSITE)
+        ts = dt.datetime(2026, 1, 1, tzinfo=UTC)
+        sink.write(COMPOSITE, pa.table({"region": ["a", "a", "b"], "seq": [1, 2, 1],
+                                        "updated": pa.array([ts] * 3, TS), "value": [1, 2, 3]},
+                                       schema=COMPOSITE.arrow_schema()), "upsert", ledger("r1"))
+        gone = pa.table({"region": ["a", "b", "z"], "seq": [2, 1, 9]})
+        assert sink.delete_keys(COMPOSITE, gone, ledger("r2")) == 2
+        got = [(r["region"], r["seq"]) for r in sink.read_table(COMPOSITE).to_pylist()]
+        assert got == [("a", 1)]
+        assert sink.read_ledger("SUB-1").run_id == "r2"
+
     # -- ensure_table ---------------------------------------------------------------------
     def test_ensure_table_creates_and_accepts_a_matching_table(self, backend: Any) -> None:
         first = connectors.open_sink(backend.kind, backend.target, backend.fmt)

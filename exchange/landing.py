@@ -1,0 +1,149 @@
+"""The landing table of a Kafka-fed resource as the source of its exchange run.
+
+`govex ingest` lands every accepted message as one row of `landing_<code>` with an increasing
+`_govex_seq`; the exchange run then reads that table like any incremental source, with the
+landing sequence as its watermark (`{"columns": ["_govex_seq"], "values": [n]}`), so each run
+delivers exactly what landed since the last successful one.
+
+Why the latest row per key: a stream carries every version of a record in order, but a
+subscriber wants the record's state. Among the rows of one run's range, only the one with the
+highest sequence per `_govex_key` counts; it is an upsert (its data, typed back from the landed
+text) or a delete (its key, which upsert targets then remove). The range is fixed when the read
+starts (`upto`), so rows landing while the run reads wait for the next run instead of racing it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as _pc
+import sqlalchemy as sa
+
+import contracts
+from govex.errors import FatalError
+
+from .ingest_tables import landing_table
+
+pc: Any = _pc
+
+SEQ_COLUMN = "_govex_seq"
+
+
+@dataclass(frozen=True)
+class LandingBatch:
+    """One bounded slice of a run's range: upserts in contract columns, deletes as keys."""
+
+    upserts: pa.Table
+    deletes: pa.Table
+    last_seq: int
+
+
+def seq_cursor(seq: int) -> dict[str, Any]:
+    """The run cursor (same JSON shape as a SQL source's) after landing sequence `seq`."""
+    return {"columns": [SEQ_COLUMN], "values": [seq]}
+
+
+def seq_after(cursor: dict[str, Any] | None) -> int:
+    """The landing sequence a stored cursor points after (0: from the beginning)."""
+    if not cursor:
+        return 0
+    if list(cursor.get("columns", [])) != [SEQ_COLUMN]:
+        msg = (f"the stored watermark {cursor} is not a landing sequence; run the resource "
+               "once with --full to start over from its landing table")
+        raise FatalError(msg)
+    return int(cursor["values"][0])
+
+
+def landing_schema(contract: contracts.Contract) -> pa.Schema:
+    """The contract's Arrow types as read back from landed text: dates and date-times stay
+    text (the gate judges them as text, as for any untyped source); `conform` types them."""
+    fields = []
+    for f in contracts.arrow_schema(contract):
+        kind = f.type
+        if pa.types.is_date(kind) or pa.types.is_timestamp(kind) or pa.types.is_time(kind):
+            kind = pa.string()
+        fields.append(pa.field(f.name, kind, nullable=True))
+    return pa.schema(fields)
+
+
+def _typed(values: list[str | None], kind: pa.DataType, name: str) -> pa.Array[Any]:
+    """Landed text (JSON spelling for numbers and booleans) as Arrow `kind`, vectorised."""
+    text = pa.array(values, pa.string())
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return text
+    typed: pa.Array[Any]
+    try:
+        typed = pc.cast(text, kind)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        if pa.types.is_integer(kind):  # 1.0 is a JSON integer too
+            try:
+                typed = pc.cast(pc.cast(text, pa.float64()), kind)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                pass
+            else:
+                return typed
+        msg = f"landed column '{name}' cannot be read back as {kind}"
+        raise FatalError(msg) from None
+    return typed
+
+
+def _latest_rows(table: sa.Table, after: int, upto: int) -> sa.Select[Any]:
+    newer = table.alias("newer")
+    superseded = sa.exists(
+        sa.select(sa.literal(1)).where(
+            newer.c._govex_key == table.c._govex_key,
+            newer.c._govex_seq > table.c._govex_seq,
+            newer.c._govex_seq <= upto,
+        )
+    )
+    return sa.select(table).where(
+        table.c._govex_seq > after, table.c._govex_seq <= upto, ~superseded
+    )
+
+
+def read_landing(
+    store: sa.Engine,
+    code: str,
+    contract: contracts.Contract,
+    key: tuple[str, ...],
+    *,
+    after: int,
+    batch_rows: int,
+) -> Iterator[LandingBatch]:
+    """The latest landed row per key with a sequence after `after`, in sequence order, in
+    batches of at most `batch_rows` rows. Nothing when nothing has landed yet."""
+    if not sa.inspect(store).has_table(landing_table(code, contract).name):
+        return
+    table = landing_table(code, contract)
+    schema = landing_schema(contract)
+    with store.connect() as conn:
+        upto = conn.execute(sa.select(sa.func.max(table.c._govex_seq))).scalar()
+        if upto is None or upto <= after:
+            return
+        last = after
+        while True:
+            rows = conn.execute(
+                _latest_rows(table, after, upto)
+                .where(table.c._govex_seq > last)
+                .order_by(table.c._govex_seq)
+                .limit(batch_rows)
+            ).mappings().all()
+            if not rows:
+                return
+            last = int(rows[-1][SEQ_COLUMN])
+            yield LandingBatch(
+                upserts=_columns([r for r in rows if r["_govex_op"] == "upsert"], schema),
+                deletes=_columns([r for r in rows if r["_govex_op"] == "delete"],
+                                 pa.schema([schema.field(k) for k in key])),
+                last_seq=last,
+            )
+
+
+def _columns(rows: list[Any], schema: pa.Schema) -> pa.Table:
+    return pa.table(
+        [_typed([r[f.name] for r in rows], f.type, f.name) for f in schema],
+        schema=schema,
+    )

@@ -1,0 +1,213 @@
+"""A Kafka-fed resource's landing table is the source of its exchange run.
+
+Rows are landed the way `govex ingest` lands them (contract fields as JSON-spelled text, one row
+per message, increasing `_govex_seq`), then `govex run` delivers the latest state per key to
+PostgreSQL subscribers: upserts and deletes to upsert and snapshot targets, history to append
+targets, and on the next run exactly what landed since.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+import yaml
+
+import catalog
+from exchange import steps
+from exchange.ingest_tables import landing_table
+from exchange.store import create_store_engine, upgrade
+
+pytestmark = pytest.mark.integration
+
+CODE = "TAX-RES-001"
+CONTRACT: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["uscc", "name", "capital"],
+    "properties": {
+        "uscc": {"type": "string", "pattern": "^[0-9A-Z]{18}$"},
+        "name": {"type": "string", "maxLength": 50},
+        "capital": {"type": "integer", "minimum": 0},
+        "registered_on": {"type": "string", "format": "date"},
+        "active": {"type": "boolean"},
+    },
+}
+SUBSCRIPTIONS = [
+    {"id": "SUB-UPSERT", "consumer": "gsc", "mode": "upsert",
+     "fields": ["uscc", "name", "capital", "registered_on", "active"],
+     "masking": {"name": "mask_name"}, "target": {"connection": "gsc_db", "table": "t_upsert"}},
+    {"id": "SUB-SNAPSHOT", "consumer": "gsc", "mode": "snapshot", "fields": ["uscc", "capital"],
+     "target": {"connection": "gsc_db", "table": "t_snapshot"}},
+    {"id": "SUB-APPEND", "consumer": "gsc", "mode": "append", "fields": ["uscc", "capital"],
+     "target": {"connection": "gsc_db", "table": "t_append"}},
+    {"id": "SUB-HIDDEN-KEY", "consumer": "gsc", "mode": "upsert", "fields": ["capital"],
+     "target": {"connection": "gsc_db", "table": "t_hidden"}},
+]
+
+
+def uscc(i: int) -> str:
+    return f"91110000{i:010d}"
+
+
+def write_workspace(root: Path, target_url: str) -> None:
+    root.mkdir(parents=True)
+    (root / "departments.yaml").write_text(yaml.safe_dump({"departments": [
+        {"code": "tax", "name": "市税务局"}, {"code": "gsc", "name": "政务服务中心"},
+    ]}, allow_unicode=True))
+    (root / "connections.yaml").write_text(yaml.safe_dump({"connections": {
+        "tax_kafka": {"kafka": "127.0.0.1:9"}, "gsc_db": {"url": target_url},
+    }}))
+    (root / "contracts" / "taxpayer").mkdir(parents=True)
+    (root / "contracts" / "taxpayer" / "1.0.0.json").write_text(json.dumps(CONTRACT))
+    (root / "resources").mkdir()
+    (root / "resources" / "tax.yaml").write_text(yaml.safe_dump({
+        "code": CODE, "name": "纳税人登记信息", "provider": "tax",
+        "contract": "taxpayer@1.0.0", "key": ["uscc"], "elements": {"uscc": "enterprise.uscc"},
+        "source": {"connection": "tax_kafka", "kafka": {}},
+        "sharing": "conditional", "classification": "L2", "update_frequency": "PT1M",
+        "quality": {"max_error_rate": 0.5},
+    }, allow_unicode=True))
+    (root / "subscriptions").mkdir()
+    for sub in SUBSCRIPTIONS:
+        body = {"resource": CODE, "purpose": "测试", "valid_from": "2026-01-01",
+                "valid_until": "2030-12-31", "approved_by": "tax", **sub}
+        (root / "subscriptions" / f"{sub['id']}.yaml").write_text(
+            yaml.safe_dump(body, allow_unicode=True))
+
+
+class Landing:
+    """Lands rows exactly as the ingest worker writes them."""
+
+    def __init__(self, store: sa.Engine) -> None:
+        with store.connect() as conn:
+            contract = catalog.load_contract_version(conn, "taxpayer@1.0.0")
+        self.store = store
+        self.table = landing_table(CODE, contract)
+        with store.begin() as conn:
+            self.table.create(conn, checkfirst=True)
+        self.offset = 0
+
+    def land(self, *items: tuple[str, int, dict[str, Any] | None]) -> None:
+        rows = []
+        for op, i, data in items:
+            values = data or {}
+            row: dict[str, Any] = {name: None for name in CONTRACT["properties"]}
+            row["uscc"] = uscc(i)
+            for name, value in values.items():
+                row[name] = value if isinstance(value, str) else json.dumps(value)
+            row |= {"_govex_key": uscc(i), "_govex_op": op,
+                    "_govex_message_id": str(uuid.uuid4()), "_govex_source_system": "tax-vertical",
+                    "_govex_event_time": "2026-11-27T08:00:00Z", "_govex_partition": 0,
+                    "_govex_offset": self.offset, "_govex_landed_at": dt.datetime.now(dt.UTC)}
+            self.offset += 1
+            rows.append(row)
+        with self.store.begin() as conn:
+            conn.execute(sa.insert(self.table), rows)
+
+
+def upsert(i: int, capital: int, **extra: Any) -> tuple[str, int, dict[str, Any]]:
+    return ("upsert", i, {"name": f"企业{i}", "capital": capital, "registered_on": "2020-01-02",
+                          "active": True, **extra})
+
+
+def delete(i: int) -> tuple[str, int, None]:
+    return ("delete", i, None)
+
+
+@pytest.fixture
+def setup(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> tuple[sa.Engine, Landing]:
+    monkeypatch.setenv("GOVEX_STAGING_DIR", str(tmp_path / "staging"))
+    write_workspace(tmp_path / "ws", pg_url)
+    store = create_store_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    upgrade(store)
+    catalog.apply_workspace(store, tmp_path / "ws")
+    return store, Landing(store)
+
+
+def rows(pg_url: str, table: str) -> list[dict[str, Any]]:
+    engine = sa.create_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            return [dict(r) for r in conn.execute(sa.text(f"SELECT * FROM {table}")).mappings()]
+    finally:
+        engine.dispose()
+
+
+def capitals(pg_url: str, table: str) -> dict[str, int]:
+    return {r["uscc"]: r["capital"] for r in rows(pg_url, table)}
+
+
+def test_nothing_landed_yet_is_an_empty_successful_run(
+    setup: tuple[sa.Engine, Landing],
+) -> None:
+    store, _ = setup
+    summary = steps.run_resource(store, CODE)
+    assert (summary.status, summary.read, summary.passed) == ("success", 0, 0)
+
+
+def test_landed_records_reach_every_subscriber_then_only_the_changes(
+    setup: tuple[sa.Engine, Landing], pg_url: str,
+) -> None:
+    store, landing = setup
+    # Two versions of record 1 in one run: only the latest counts.
+    landing.land(upsert(1, 100), upsert(2, 200), upsert(3, 300), upsert(1, 150))
+    first = steps.run_resource(store, CODE)
+    assert (first.status, first.read, first.passed, first.quarantined) == ("success", 3, 3, 0)
+    assert {d.subscription: d.delivered for d in first.deliveries} == {
+        "SUB-UPSERT": 3, "SUB-SNAPSHOT": 3, "SUB-APPEND": 3, "SUB-HIDDEN-KEY": 3}
+    expected = {uscc(1): 150, uscc(2): 200, uscc(3): 300}
+    assert capitals(pg_url, "t_upsert") == expected
+    assert capitals(pg_url, "t_snapshot") == expected
+    upserted = {r["uscc"]: r for r in rows(pg_url, "t_upsert")}
+    assert upserted[uscc(1)]["name"] != "企业1"  # masked for this subscriber
+    assert upserted[uscc(1)]["registered_on"] == dt.date(2020, 1, 2)
+    assert upserted[uscc(1)]["active"] is True
+    assert len(rows(pg_url, "t_hidden")) == 3
+
+    # Nothing new: nothing read, nothing delivered.
+    idle = steps.run_resource(store, CODE)
+    assert (idle.status, idle.read) == ("success", 0)
+
+    # An update, a delete, a new record, and a record deleted then re-created.
+    landing.land(upsert(2, 250), delete(3), upsert(4, 400), delete(1), upsert(1, 175))
+    second = steps.run_resource(store, CODE)
+    assert (second.status, second.read, second.passed) == ("success", 4, 4)
+    expected = {uscc(1): 175, uscc(2): 250, uscc(4): 400}
+    assert capitals(pg_url, "t_upsert") == expected
+    assert capitals(pg_url, "t_snapshot") == expected
+    assert len(rows(pg_url, "t_hidden")) == 3  # the hashed stand-in key finds record 3 too
+    appended = sorted((r["uscc"], r["capital"]) for r in rows(pg_url, "t_append"))
+    assert appended == sorted([(uscc(1), 150), (uscc(2), 200), (uscc(3), 300),
+                               (uscc(2), 250), (uscc(4), 400), (uscc(1), 175)])
+
+
+def test_a_full_run_rebuilds_snapshots_from_the_latest_state(
+    setup: tuple[sa.Engine, Landing], pg_url: str,
+) -> None:
+    store, landing = setup
+    landing.land(upsert(1, 100), upsert(2, 200))
+    steps.run_resource(store, CODE)
+    landing.land(delete(2), upsert(5, 500))
+    steps.run_resource(store, CODE)
+    full = steps.run_resource(store, CODE, full=True)
+    assert (full.status, full.read) == ("success", 3)  # 1 and 5 upserted, 2 deleted
+    assert capitals(pg_url, "t_snapshot") == {uscc(1): 100, uscc(5): 500}
+    assert capitals(pg_url, "t_upsert") == {uscc(1): 100, uscc(5): 500}
+
+
+def test_a_landed_record_failing_the_gate_is_quarantined_not_delivered(
+    setup: tuple[sa.Engine, Landing], pg_url: str,
+) -> None:
+    store, landing = setup
+    landing.land(upsert(1, 100), upsert(2, -5))  # minimum 0: landed before a stricter gate
+    summary = steps.run_resource(store, CODE)
+    assert (summary.read, summary.passed, summary.quarantined) == (2, 1, 1)
+    assert capitals(pg_url, "t_upsert") == {uscc(1): 100}
