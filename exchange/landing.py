@@ -25,7 +25,7 @@ import sqlalchemy as sa
 import contracts
 from govex.errors import FatalError
 
-from .ingest_tables import landing_table
+from .ingest_tables import landing_table, landing_table_name
 
 pc: Any = _pc
 
@@ -147,3 +147,25 @@ def _columns(rows: list[Any], schema: pa.Schema) -> pa.Table:
         [_typed([r[f.name] for r in rows], f.type, f.name) for f in schema],
         schema=schema,
     )
+
+
+def landing_progress(store: sa.Engine, code: str) -> tuple[int, int]:
+    """(highest landed sequence, highest sequence delivered by a successful run) of a
+    Kafka-fed resource; (0, 0) before anything landed. The Airflow landing watcher fires when
+    the first passes the second."""
+    from .runs import watermarks
+
+    name = landing_table_name(code)
+    if not sa.inspect(store).has_table(name):
+        return 0, 0
+    seq = sa.table(name, sa.column(SEQ_COLUMN)).c[SEQ_COLUMN]
+    with store.connect() as conn:
+        landed = conn.execute(sa.select(sa.func.max(seq))).scalar()
+        cursor = conn.execute(
+            sa.select(watermarks.c.cursor).where(watermarks.c.resource == code)
+        ).scalar_one_or_none()
+    try:
+        delivered = seq_after(cursor)
+    except FatalError:
+        delivered = 0  # not a landing sequence (declared otherwise before): all is new
+    return int(landed or 0), delivered

@@ -3,8 +3,8 @@
 A resource DAG runs on, in this order of precedence:
 
 1. an Airflow asset, ``Asset("govex://landing/<CODE>")``, when the resource is fed over Kafka
-   (``source.kafka``): `govex ingest` raises the asset event when new records land, so the run
-   follows the data instead of a clock;
+   (``source.kafka``): its watcher (`landing_trigger.LandingTrigger`) raises the asset event
+   when `govex ingest` has landed new records, so the run follows the data instead of a clock;
 2. the schedule of one of its subscriptions, when any active subscription declares one: the
    *most frequent* of them (ties broken by the lowest subscription id), because one run of the
    resource delivers to every subscription and the most demanding consumer must be served;
@@ -109,6 +109,17 @@ def landing_asset_uri(code: str) -> str:
     return f"govex://landing/{code}"
 
 
+def landing_asset(code: str) -> Any:
+    """The landing asset of a Kafka-fed resource, watched by a `LandingTrigger` so that the
+    triggerer raises its events when records land."""
+    from airflow.sdk import Asset, AssetWatcher
+
+    from .landing_trigger import LandingTrigger
+
+    watcher = AssetWatcher(name=f"govex_landing_{code}", trigger=LandingTrigger(code))
+    return Asset(landing_asset_uri(code), watchers=[watcher])
+
+
 def resource_schedule(
     resource: Mapping[str, Any],
     subscriptions: Iterable[Mapping[str, Any]],
@@ -117,9 +128,7 @@ def resource_schedule(
     """The `schedule=` value for the resource's DAG (see the module docstring)."""
     source = resource.get("source") or {}
     if source.get("kafka"):
-        from airflow.sdk import Asset
-
-        return Asset(landing_asset_uri(str(resource["code"])))
+        return landing_asset(str(resource["code"]))
     chosen = subscription_schedule(subscriptions, today or dt.datetime.now(dt.UTC).date())
     if chosen is not None:
         return chosen[1]

@@ -4,6 +4,7 @@ schedules and failure-tolerant parsing. No Airflow database needed."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from pathlib import Path
 
@@ -92,6 +93,16 @@ def test_kafka_resource_is_asset_scheduled(dags: dict) -> None:
     schedule = dags["govex__TAX-RES-001"].schedule
     assert isinstance(schedule, Asset)
     assert schedule.uri == "govex://landing/TAX-RES-001"
+
+
+def test_kafka_resource_dag_serializes_with_its_landing_watcher(dags: dict) -> None:
+    """What the scheduler stores and the triggerer runs: the watcher survives serialization."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    data = DagSerialization.to_dict(dags["govex__TAX-RES-001"])
+    text = json.dumps(data)
+    assert "exchange.airflow.landing_trigger.LandingTrigger" in text
+    assert "govex_landing_TAX-RES-001" in text
 
 
 def test_missing_store_gives_no_dags(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -79,7 +79,13 @@ def test_kafka_resources_follow_their_landing_asset() -> None:
     resource = {"code": "TAX-RES-001", "source": {"kafka": {"topic": "t"}},
                 "update_frequency": "P1D"}
     schedule = resource_schedule(resource, [_sub("SUB-A", "@hourly")], TODAY)
-    assert schedule == Asset("govex://landing/TAX-RES-001")
+    assert isinstance(schedule, Asset)
+    assert schedule.uri == "govex://landing/TAX-RES-001"
+    [watcher] = schedule.watchers
+    assert watcher.trigger.serialize() == (
+        "exchange.airflow.landing_trigger.LandingTrigger",
+        {"resource": "TAX-RES-001", "poke_interval": 5.0},
+    )
 
 
 @pytest.mark.parametrize(

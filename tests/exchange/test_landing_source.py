@@ -8,6 +8,7 @@ targets, and on the next run exactly what landed since.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import uuid
@@ -211,3 +212,57 @@ def test_a_landed_record_failing_the_gate_is_quarantined_not_delivered(
     summary = steps.run_resource(store, CODE)
     assert (summary.read, summary.passed, summary.quarantined) == (2, 1, 1)
     assert capitals(pg_url, "t_upsert") == {uscc(1): 100}
+
+
+def test_the_landing_watcher_fires_when_records_land_beyond_what_was_delivered(
+    setup: tuple[sa.Engine, Landing],
+) -> None:
+    from exchange.airflow.landing_trigger import LandingTrigger
+
+    store, landing = setup
+    url = store.url.render_as_string(hide_password=False)
+
+    async def scenario() -> None:
+        events: list[dict[str, Any]] = []
+
+        async def collect(trigger: LandingTrigger) -> None:
+            async for event in trigger.run():
+                events.append(event.payload)
+
+        async def settle(count: int) -> None:
+            for _ in range(100):
+                if len(events) >= count:
+                    break
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.2)  # and nothing more comes
+            assert len(events) == count, events
+
+        watching = asyncio.create_task(collect(LandingTrigger(CODE, 0.02, url)))
+        await settle(0)  # nothing landed: silence
+        landing.land(upsert(1, 100), upsert(2, 200))
+        await settle(1)
+        assert events[0] == {"resource": CODE, "landed_through": 2, "delivered_through": 0}
+        steps.run_resource(store, CODE)  # the run the event started delivers through 2
+        await settle(1)
+        landing.land(upsert(3, 300))
+        await settle(2)
+        assert events[1]["landed_through"] == 3
+        watching.cancel()
+
+        # A restarted watcher fires at once for what still waits, and only then.
+        events.clear()
+        restarted = asyncio.create_task(collect(LandingTrigger(CODE, 0.02, url)))
+        await settle(1)
+        assert events[0] == {"resource": CODE, "landed_through": 3, "delivered_through": 2}
+        restarted.cancel()
+
+    asyncio.run(scenario())
+
+
+def test_the_landing_watcher_serializes_without_credentials() -> None:
+    from exchange.airflow.landing_trigger import LandingTrigger
+
+    path, kwargs = LandingTrigger(CODE).serialize()
+    assert path == "exchange.airflow.landing_trigger.LandingTrigger"
+    assert kwargs == {"resource": CODE, "poke_interval": 5.0}
+    assert LandingTrigger(**kwargs).serialize() == (path, kwargs)
