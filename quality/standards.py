@@ -235,19 +235,37 @@ def is_known_division_code(code: str) -> bool:
 # Vectorised variants: Arrow arrays in, one numpy bool per element out
 # ---------------------------------------------------------------------------------------------
 #
-# The same rules as the predicates above, over a whole column at once: shapes are checked with
-# RE2 (Arrow), then the well-shaped values are viewed as a fixed-width uint8 matrix and the check
-# characters computed with numpy. A null, or a value that is not a string, is never valid here;
-# callers that skip nulls (Great Expectations does) mask them out themselves.
+# The same rules as the predicates above, over a whole column at once: the values' bytes are
+# viewed as a fixed-width uint8 matrix straight from the Arrow buffers, the shape checked with a
+# byte class per position and the check characters computed with numpy. A null, or a value
+# that is not a string, is never valid here; callers that skip nulls (Great Expectations does)
+# mask them out themselves.
 
 _vc: Any = _pc  # pyarrow-stubs' overloads do not follow generic column code
 Mask = npt.NDArray[np.bool_]
 
-_RESIDENT_ID_RE2 = r"\A[0-9]{17}[0-9X]\z"
-_USCC_RE2 = rf"\A{_USCC_CLASS}{{2}}[0-9]{{6}}{_USCC_CLASS}{{10}}\z"
-_MOBILE_RE2 = r"\A1[3-9][0-9]{9}\z"
-_DIVISION_RE2 = r"\A[0-9]{6}\z"
 _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+
+
+def _byte_class(chars: str) -> Mask:
+    """A 256-entry lookup: True for the bytes of the ASCII characters in `chars`."""
+    table = np.zeros(256, dtype=np.bool_)
+    table[np.frombuffer(chars.encode("ascii"), dtype=np.uint8)] = True
+    return table
+
+
+# Each shape is one byte class per position, i.e. the fixed-width regexes of the predicates
+# (`[0-9]{17}[0-9X]`, ...). A value matches when it is exactly that many bytes long and every
+# byte is in its class: the classes hold ASCII only, so a multi-byte UTF-8 character (every one
+# of its bytes is >= 0x80) never matches, exactly as with the regex over code points.
+_DIGIT = _byte_class("0123456789")
+_USCC_BYTE = _byte_class(USCC_ALPHABET)
+_RESIDENT_ID_SHAPE = (_DIGIT,) * 17 + (_byte_class("0123456789X"),)
+_USCC_SHAPE = (_USCC_BYTE,) * 2 + (_DIGIT,) * 6 + (_USCC_BYTE,) * 10
+_MOBILE_SHAPE = (_byte_class("1"), _byte_class("3456789")) + (_DIGIT,) * 9
+_DATE_SHAPE = (_DIGIT,) * 4 + (_byte_class("-"),) + (_DIGIT,) * 2 + (_byte_class("-"),) + (
+    _DIGIT,
+) * 2
 
 
 def _as_text(values: Any) -> Any:
@@ -269,24 +287,45 @@ def _as_text(values: Any) -> Any:
     return None
 
 
-def _shaped(text: Any, pattern: str) -> Mask:
-    return np.asarray(
-        _vc.match_substring_regex(text, pattern=pattern).fill_null(False).to_numpy(
-            zero_copy_only=False
-        ),
-        dtype=np.bool_,
-    )
+def _shape_matrix(
+    text: Any, shape: tuple[Mask, ...], *, prefix: bool = False
+) -> tuple[Mask, npt.NDArray[np.uint8]]:
+    """(which values of the pa.string() array `text` have `shape`, the ASCII bytes of those
+    values as a matrix: one row per matching value, one column per position).
 
-
-def _char_matrix(text: Any, shaped: Mask, width: int) -> npt.NDArray[np.uint8]:
-    """The ASCII bytes of the well-shaped values, one row each (shape: shaped.sum() x width)."""
-    picked = _vc.filter(text, pa.array(shaped))
-    if len(picked) == 0:
-        return np.zeros((0, width), dtype=np.uint8)
-    fixed = _vc.cast(picked, pa.binary(width))
-    data = np.frombuffer(fixed.buffers()[1], dtype=np.uint8)
-    start = fixed.offset * width
-    return data[start : start + len(fixed) * width].reshape(len(fixed), width)
+    `prefix=True` matches values that start with the shape (longer values allowed). Reads the
+    offsets and data buffers directly: no regex, no per-row Python, and no copy at all when
+    every value has the shape's width (the usual case of an ID or phone column).
+    """
+    n, width = len(text), len(shape)
+    empty = np.zeros((0, width), dtype=np.uint8)
+    _validity, offsets_buf, data_buf = text.buffers()
+    if n == 0 or data_buf is None:
+        return np.zeros(n, dtype=np.bool_), empty
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[text.offset : text.offset + n + 1]
+    data = np.frombuffer(data_buf, dtype=np.uint8)
+    lengths = np.diff(offsets)
+    sized = lengths >= width if prefix else lengths == width
+    if text.null_count:
+        sized &= np.asarray(text.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
+    if sized.all() and not prefix:
+        # Every value is `width` bytes and they sit back to back: view the buffer as the matrix.
+        start = int(offsets[0])
+        chars = data[start : start + n * width].reshape(n, width)
+    else:
+        starts = offsets[:-1][sized]
+        if not len(starts):
+            return np.zeros(n, dtype=np.bool_), empty
+        chars = np.lib.stride_tricks.sliding_window_view(data, width)[starts]
+    ok = np.ones(len(chars), dtype=np.bool_)
+    for j, allowed in enumerate(shape):
+        ok &= allowed[chars[:, j]]
+    shaped = sized
+    if not ok.all():
+        shaped = sized.copy()
+        shaped[sized] = ok
+        chars = chars[ok]
+    return shaped, chars
 
 
 def _digits_value(chars: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]:
@@ -333,8 +372,7 @@ def _parsed_ids(text: Any) -> tuple[Mask, npt.NDArray[np.uint8]]:
         for cached_key, _array, parsed in _ID_PARSES:
             if cached_key == key:
                 return parsed
-    shaped = _shaped(text, _RESIDENT_ID_RE2)
-    parsed = (shaped, _char_matrix(text, shaped, 18))
+    parsed = _shape_matrix(text, _RESIDENT_ID_SHAPE)
     if key is not None:
         _ID_PARSES.insert(0, (key, text, parsed))
         del _ID_PARSES[2:]
@@ -401,8 +439,7 @@ def usccs_valid(values: Any, *, check_org_code: bool = True) -> Mask:
     text = _as_text(values)
     if text is None:
         return np.zeros(len(values), dtype=np.bool_)
-    shaped = _shaped(text, _USCC_RE2)
-    chars = _char_matrix(text, shaped, 18)
+    shaped, chars = _shape_matrix(text, _USCC_SHAPE)
     vals = _USCC_LOOKUP[chars[:, :17]]
     total = vals @ np.array(USCC_WEIGHTS, dtype=np.int64)
     alphabet = np.frombuffer(USCC_ALPHABET.encode(), dtype=np.uint8)
@@ -420,7 +457,7 @@ def mobile_phones_valid(values: Any) -> Mask:
     text = _as_text(values)
     if text is None:
         return np.zeros(len(values), dtype=np.bool_)
-    return _shaped(text, _MOBILE_RE2)
+    return _shape_matrix(text, _MOBILE_SHAPE)[0]
 
 
 def division_codes_known(values: Any) -> Mask:
@@ -459,8 +496,7 @@ def date_keys(values: Any) -> npt.NDArray[np.int64]:
     text = _as_text(values)
     if text is None:
         return out
-    shaped = _shaped(text, r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}")
-    chars = _char_matrix(_vc.utf8_slice_codeunits(text, 0, 10), shaped, 10)
+    shaped, chars = _shape_matrix(text, _DATE_SHAPE, prefix=True)
     year, month, day = (_digits_value(chars[:, a:b]) for a, b in ((0, 4), (5, 7), (8, 10)))
     real = _real_dates(year, month, day)
     keys = np.where(real, year * 10_000 + month * 100 + day, -1)

@@ -67,6 +67,46 @@ def test_vectorised_phone_division_dates() -> None:
     assert s.date_keys(text).tolist() == [18761126, 18761127, -1]
 
 
+def test_vectorised_shapes_agree_with_the_scalar_regexes() -> None:
+    # The vectorised checks read the Arrow buffers as fixed-width bytes instead of running a
+    # regex: every length, a multi-byte character, nulls, and offsets into a sliced array.
+    phone, uscc = "13800138000", GOOD_USCC
+    values = [GOOD_ID, phone, uscc, "2000-02-29", "2000-02-29T10:00", "1949-12-31 ", None, ""]
+    values += [GOOD_ID[:k] for k in (1, 17)] + [GOOD_ID + "1", "男" + GOOD_ID[3:], phone + "男"]
+    values += [v[:i] + c + v[i + 1:] for v in (GOOD_ID, phone, uscc, "1876-11-26")
+               for i in range(len(v)) for c in "0X-aI男"]
+    whole = pa.array(values, pa.string())
+    for arr in (whole, whole.slice(3), pa.array([GOOD_ID] * 3), pa.array([phone, phone])):
+        py = arr.to_pylist()
+        assert s.resident_ids_valid(arr, today=TODAY, check_division=False).tolist() == [
+            v is not None and s.is_valid_resident_id(v, today=TODAY) for v in py]
+        assert s.usccs_valid(arr).tolist() == [v is not None and s.is_valid_uscc(v) for v in py]
+        assert s.mobile_phones_valid(arr).tolist() == [
+            v is not None and s.is_valid_cn_mobile_phone(v) for v in py]
+        assert s.resident_id_birth_keys(arr).tolist() == [_id_birth_key(v) for v in py]
+        assert s.date_keys(arr).tolist() == [_date_key(v) for v in py]
+
+
+def _id_birth_key(value: str | None) -> int:
+    # The reference is the regex: the birth digits of anything shaped like an ID number.
+    import re
+
+    shaped = value is not None and re.fullmatch(r"[0-9]{17}[0-9X]", value)
+    return int(value[6:14]) if shaped and value is not None else -1
+
+
+def _date_key(value: str | None) -> int:
+    import re
+
+    if value is None or not re.match(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        return -1
+    try:
+        day = dt.date.fromisoformat(value[:10])
+    except ValueError:
+        return -1
+    return day.year * 10_000 + day.month * 100 + day.day
+
+
 @pytest.fixture(scope="module")
 def batch_definition() -> Any:
     import great_expectations as gx
