@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import time
 import uuid
@@ -50,7 +51,7 @@ from .ingest_tables import landing_table, offsets
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 MAX_MESSAGE_BYTES = 1024 * 1024
-BATCH_SIZE = 500
+BATCH_SIZE = 5000
 BATCH_WAIT = 1.0
 # Without --idle-timeout, how long to keep retrying a broker that is not there at start.
 CONNECT_RETRY_LIMIT = 60.0
@@ -61,6 +62,13 @@ ENVELOPE_FIELDS = frozenset(
 _JSON_TYPES: dict[str, pa.DataType] = {
     "string": pa.string(), "integer": pa.int64(), "number": pa.float64(), "boolean": pa.bool_(),
 }
+
+_PYTHON_TYPES: dict[pa.DataType, type] = {
+    pa.string(): str, pa.int64(): int, pa.float64(): float, pa.bool_(): bool,
+}
+# Integers a float64 holds exactly: an integer in a `number` column within this range compares
+# and divides the same as its float.
+_EXACT_INT = 2**53
 
 Progress = Callable[[str], None]
 
@@ -142,6 +150,16 @@ class _Resource:
             contract, resource.quality.model_dump(mode="json"), key=()
         )
         self.schema = _json_arrow_schema(contract)
+        self.batch_validator = contracts.BatchValidator(contract)
+        self.required = contract.required
+        self.field_set = frozenset(contract.fields)
+        self.nullable = frozenset(
+            name for name in contract.fields if contracts.allows_null(contract.property(name))
+        )
+        # The one Python type a value of each column must have to round-trip exactly.
+        self.exact_types: dict[str, type | None] = {
+            f.name: _PYTHON_TYPES.get(f.type) for f in self.schema
+        }
         self.stats = IngestStats(resource.code)
 
 
@@ -164,6 +182,13 @@ def _now() -> dt.datetime:
 
 def _text(value: Any) -> str | None:
     """A contract field as typed text: strings unchanged, other scalars in JSON spelling."""
+    kind = type(value)  # exact types first: this runs for every field of every landed record
+    if kind is str:
+        return value  # type: ignore[no-any-return]
+    if kind is int:
+        return str(value)  # what json.dumps writes for an int
+    if kind is bool:
+        return "true" if value else "false"
     if value is None:
         return None
     if isinstance(value, str):
@@ -172,6 +197,8 @@ def _text(value: Any) -> str | None:
 
 
 def _key_text(values: Sequence[Any]) -> str:
+    if len(values) == 1 and type(values[0]) is str:
+        return values[0]  # type: ignore[no-any-return]
     return ",".join("None" if v is None else str(_text(v)) for v in values)
 
 
@@ -192,10 +219,19 @@ def _decode(value: bytes | None, limit: int) -> Any:
         msg = f"message is not UTF-8 ({error.reason} at byte {error.start})"
         raise _Bad(msg, "encoding") from None
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_no_constant)
     except ValueError as error:
         msg = f"message is not valid JSON ({error})"
         raise _Bad(msg, "json") from None
+    except RecursionError:
+        msg = "message is not usable JSON (nested too deeply)"
+        raise _Bad(msg, "json") from None
+
+
+def _no_constant(name: str) -> Any:
+    """Python's json accepts NaN, Infinity and -Infinity; JSON (RFC 8259) does not."""
+    msg = f"{name} is not a JSON value"
+    raise ValueError(msg)
 
 
 def _parse(res: _Resource, message: _Message, limit: int) -> _Accepted | _Reject:
@@ -274,14 +310,107 @@ def _check_envelope(res: _Resource, envelope: Any) -> dict[str, Any]:
             if data.get(name) != key[name]:
                 msg = f"data.{name} does not match key.{name}"
                 raise _Bad(msg, "key", name)
-        errors = sorted(res.validator.iter_errors(data), key=lambda e: list(e.absolute_path))
-        if errors:
-            first = errors[0]
-            column = str(first.absolute_path[0]) if first.absolute_path else ""
-            where = f" on {column}" if column else ""
-            msg = f"contract {res.contract.ref}: {first.validator}{where}: {first.message}"
-            raise _Bad(msg[:500], f"contract:{first.validator}", column)
     return envelope
+
+
+def _contract_reject(res: _Resource, item: _Accepted) -> _Reject | None:
+    """jsonschema's verdict on one upsert's data: the reject naming its first error, or None."""
+    data = item.envelope["data"]
+    try:
+        errors = sorted(res.validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    except (ArithmeticError, ValueError, TypeError, RecursionError) as error:
+        # jsonschema itself fails on some numbers (multipleOf of an infinity, say: JSON text
+        # like 1e999 parses to one): a record it cannot judge is not a valid one.
+        reason = f"contract {res.contract.ref}: cannot be checked ({error.__class__.__name__}: " \
+            f"{error})"
+        return _Reject(item.message, reason[:500], item.envelope["message_id"],
+                       item.record_key, [{"check": "contract", "column": ""}], data)
+    if not errors:
+        return None
+    first = errors[0]
+    column = str(first.absolute_path[0]) if first.absolute_path else ""
+    where = f" on {column}" if column else ""
+    reason = f"contract {res.contract.ref}: {first.validator}{where}: {first.message}"
+    return _Reject(item.message, reason[:500], item.envelope["message_id"], item.record_key,
+                   [{"check": f"contract:{first.validator}", "column": column}], data)
+
+
+def _projects_back(res: _Resource, data: Mapping[str, Any]) -> bool:
+    """Whether `data` survives the trip to an Arrow row of `res.schema` and back through
+    `contracts.json_projection` unchanged in every way jsonschema could tell apart, so that
+    the vectorised validator (which agrees with jsonschema on that projection row for row)
+    can stand in for jsonschema on `data` itself.
+
+    That needs: every required field present (an absent nullable field becomes a present null,
+    which only ever fails *more* keywords, never `required`); no undeclared field (Arrow would
+    drop it); null only where the property allows null (elsewhere a NULL projects to absent);
+    every value of exactly its column's Python type (bool is not an int), floats finite, and an
+    integer in a number column within 2**53 (where float64 holds it exactly)."""
+    keys = data.keys()
+    if not res.required <= keys or not keys <= res.field_set:
+        return False
+    for name, value in data.items():
+        if value is None:
+            if name not in res.nullable:
+                return False
+            continue
+        kind = type(value)
+        expected = res.exact_types[name]
+        if kind is expected:
+            if kind is float and not math.isfinite(value):
+                return False
+        elif not (expected is float and kind is int and -_EXACT_INT <= value <= _EXACT_INT):
+            return False
+    return True
+
+
+def _contract(res: _Resource,
+              upserts: list[_Accepted]) -> tuple[list[_Reject], pa.Table | None]:
+    """The contract on the batch's upserts; returns (and removes) the ones jsonschema refuses,
+    and the Arrow batch of the remaining upserts when it has it already (else None).
+
+    jsonschema per record costs more than everything else a message goes through, so it runs
+    only where the answer is not already known: a record that projects back exactly
+    (`_projects_back`) and that the vectorised validator passes is valid for jsonschema too.
+    Every other record (and every record the vectorised validator flags) is judged by
+    jsonschema itself, so verdicts and reasons are exactly those of jsonschema per record."""
+    fast = [item for item in upserts if _projects_back(res, item.envelope["data"])]
+    suspects: set[int] = {id(item) for item in upserts} - {id(item) for item in fast}
+    table: pa.Table | None = None
+    if fast:
+        try:
+            table = pa.Table.from_arrays(
+                [pa.array([item.envelope["data"].get(f.name) for item in fast], type=f.type)
+                 for f in res.schema], schema=res.schema)
+        except (pa.ArrowException, OverflowError, TypeError, ValueError):
+            suspects = {id(item) for item in upserts}
+        else:
+            valid = res.batch_validator.validate(table).valid
+            suspects.update(id(item) for item, ok in zip(fast, valid, strict=True) if not ok)
+    rejects: list[_Reject] = []
+    keep: list[_Accepted] = []
+    for item in upserts:
+        reject = _contract_reject(res, item) if id(item) in suspects else None
+        if reject is None:
+            keep.append(item)
+        else:
+            rejects.append(reject)
+    if table is not None and len(fast) == len(upserts):
+        # Every record went the fast way: the gate's batch is this table minus the rejects.
+        if rejects:
+            kept = {id(item) for item in keep}
+            table = table.filter(pa.array([id(item) in kept for item in fast], pa.bool_()))
+    else:
+        table = None
+    upserts[:] = keep
+    return rejects, table
+
+
+def _arrow_rows(res: _Resource, items: Sequence[_Accepted]) -> list[dict[str, Any]]:
+    return [
+        {f.name: _arrow_value(f.type, item.envelope["data"].get(f.name)) for f in res.schema}
+        for item in items
+    ]
 
 
 def _arrow_value(kind: pa.DataType, value: Any) -> Any:
@@ -292,15 +421,14 @@ def _arrow_value(kind: pa.DataType, value: Any) -> Any:
     return value
 
 
-def _gate(res: _Resource, upserts: list[_Accepted]) -> list[_Reject]:
-    """The quality gate on the batch's upserts, row by row; returns (and removes) failures."""
+def _gate(res: _Resource, upserts: list[_Accepted],
+          table: pa.Table | None = None) -> list[_Reject]:
+    """The quality gate on the batch's upserts (`table`: their Arrow batch, when known), row
+    by row; returns (and removes) failures."""
     rejects: list[_Reject] = []
-    rows = [
-        {f.name: _arrow_value(f.type, item.envelope["data"].get(f.name)) for f in res.schema}
-        for item in upserts
-    ]
+    rows = [] if table is not None else _arrow_rows(res, upserts)
     try:
-        batch = pa.Table.from_pylist(rows, schema=res.schema)
+        batch = table if table is not None else pa.Table.from_pylist(rows, schema=res.schema)
     except (pa.ArrowException, OverflowError, TypeError, ValueError):
         # Some value passed jsonschema yet does not fit its Arrow column (an integer beyond
         # 64 bits, say): find those rows one by one and reject only them.
@@ -413,7 +541,10 @@ def _process(
     rejects = [p for p in parsed if isinstance(p, _Reject)]
     accepted = [p for p in parsed if isinstance(p, _Accepted)]
     upserts = [a for a in accepted if a.envelope["op"] == "upsert"]
-    rejects += _gate(res, upserts)
+    refused, table = _contract(res, upserts)
+    # In message order, as if each message had been judged alone; the gate's come after.
+    rejects = sorted(rejects + refused, key=lambda r: (r.message.partition, r.message.offset))
+    rejects += _gate(res, upserts, table)
     passed = {id(a) for a in upserts}
     accepted = [a for a in accepted if a.envelope["op"] == "delete" or id(a) in passed]
     accepted.sort(key=lambda a: (a.message.partition, a.message.offset))
@@ -620,18 +751,22 @@ def run_ingest(
             if not assigned:
                 time.sleep(min(batch_wait, 0.2))
             got = 0
+            # One micro-batch (one transaction, one gate evaluation) per topic, holding every
+            # partition polled: the gate's cost is mostly per call, not per row.
+            batches: dict[str, list[_Message]] = {}
             for tp, fetched in sorted(polled.items(),
                                       key=lambda kv: (kv[0].topic, kv[0].partition)):
                 records = fetched[: want - got]
-                if records:
-                    _process(store, producer, by_topic[tp.topic],
-                             [_Message(tp.partition, r.offset, r.key, r.value)
-                              for r in records],
-                             max_message_bytes=max_message_bytes)
-                    got += len(records)
+                batches.setdefault(tp.topic, []).extend(
+                    _Message(tp.partition, r.offset, r.key, r.value) for r in records)
+                got += len(records)
                 if len(records) < len(fetched):
                     # Fetched but not processed (--max-messages reached): read it again.
                     consumer.seek(tp, fetched[len(records)].offset)
+            for topic, batch in batches.items():
+                if batch:
+                    _process(store, producer, by_topic[topic], batch,
+                             max_message_bytes=max_message_bytes)
             total += got
             now = time.monotonic()
             if got:
