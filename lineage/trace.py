@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import re
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -92,8 +93,7 @@ def read_source_record(
     values = split_key(key, resource.key)
     decl = resource.source
     if decl.kafka is not None:
-        msg = f"resource {resource.code} is fed over Kafka: its source cannot be read by key"
-        raise NotImplementedError(msg)
+        return _landed_record(conn, resource, contract, key)
     resolved = catalog.load_connection(conn, decl.connection)
     schema = contracts.arrow_schema(contract)
     source = connectors.open_source(resolved.kind, resolved.target, resolved.format)
@@ -120,6 +120,27 @@ def read_source_record(
     if not parts:
         return schema.empty_table()
     return _contract_columns(pa.concat_tables(parts, promote_options="permissive"), schema)
+
+
+def _landed_record(
+    conn: sa.Connection, resource: catalog.Resource, contract: contracts.Contract, key: str
+) -> pa.Table:
+    """A Kafka-fed resource's source is its landing table in the store (exchange.ingest_tables,
+    named `landing_<code>`): the record is the latest landed row of the key, gone when that
+    row is a delete. Values are the landed text; `_conformed` types them like the exchange."""
+    schema = contracts.arrow_schema(contract)
+    name = "landing_" + re.sub(r"[^a-z0-9_]", "_", resource.code.lower())
+    if not sa.inspect(conn).has_table(name):
+        return schema.empty_table()
+    landed = sa.table(name, *(sa.column(f) for f in contract.fields), sa.column("_govex_key"),
+                      sa.column("_govex_op"), sa.column("_govex_seq"))
+    row = conn.execute(
+        sa.select(landed).where(landed.c._govex_key == key)
+        .order_by(landed.c._govex_seq.desc()).limit(1)
+    ).mappings().first()
+    if row is None or row["_govex_op"] == "delete":
+        return schema.empty_table()
+    return pa.table({f: pa.array([row[f]], pa.string()) for f in contract.fields})
 
 
 def _conformed(batch: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -228,6 +249,8 @@ def trace(
     }
     if resource.source.query is not None:
         source["query"] = resource.source.query
+    if resource.source.kafka is not None:
+        source["topic"] = resource.source.kafka.topic or f"govex.ingest.{code}"
     if read_source:
         try:
             source["current_hash"] = source_hash(

@@ -182,8 +182,8 @@ def run(args: argparse.Namespace) -> int:
             note = "" if summary is None else summary.message[:60]
             summaries.append((code, summary, note))
         for code in pushed:
-            note = vertical.ingest(engine, code)
-            if note is None:
+            landed = vertical.ingest(engine, code)
+            if landed is None:
                 summaries.append((code, None, vertical.unavailable))
                 continue
             print(f"      {code}: DAG govex__{code} (its landing asset) …", end="", flush=True)
@@ -191,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
             summary = _latest_run(engine, code)
             print(f" {state} (govex run {summary.status if summary else 'no run'})",
                   flush=True)
-            summaries.append((code, summary, note))
+            summaries.append((code, summary, landed))
     summaries.sort(key=lambda item: item[0])
     print("[5/5] summary", flush=True)
     print_run_table(summaries)

@@ -266,3 +266,28 @@ def test_the_landing_watcher_serializes_without_credentials() -> None:
     assert path == "exchange.airflow.landing_trigger.LandingTrigger"
     assert kwargs == {"resource": CODE, "poke_interval": 5.0}
     assert LandingTrigger(**kwargs).serialize() == (path, kwargs)
+
+
+def test_trace_reads_a_pushed_record_from_the_landing_table(
+    setup: tuple[sa.Engine, Landing],
+) -> None:
+    import lineage
+
+    store, landing = setup
+    landing.land(upsert(1, 100), upsert(2, 200))
+    steps.run_resource(store, CODE)
+    first = lineage.trace(store, CODE, uscc(1))
+    assert first["source"]["topic"] == f"govex.ingest.{CODE}"
+    assert first["source"]["current_hash"] is not None
+    assert {d["subscription"] for d in first["deliveries"]} == {
+        "SUB-UPSERT", "SUB-SNAPSHOT", "SUB-APPEND", "SUB-HIDDEN-KEY"}
+    assert lineage.trace(store, CODE, uscc(2))["source"]["current_hash"] not in (
+        None, first["source"]["current_hash"])
+
+    landing.land(upsert(1, 111))  # a newer version landed, not yet delivered
+    assert lineage.trace(store, CODE, uscc(1))["source"]["current_hash"] not in (
+        None, first["source"]["current_hash"])
+    landing.land(delete(1))
+    gone = lineage.trace(store, CODE, uscc(1))["source"]
+    assert gone["current_hash"] is None
+    assert "error" not in gone
