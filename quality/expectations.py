@@ -57,6 +57,7 @@ __all__ = [
     "ExpectColumnValuesToBeValidCnResidentId",
     "ExpectColumnValuesToBeValidCnUscc",
     "ExpectColumnValuesToNotBeInTheFuture",
+    "without_row_dropping",
 ]
 
 # Values a gender column may hold, by what they say: GB/T 2261.1 names and codes, and M/F.
@@ -70,7 +71,25 @@ def _arrow(column: pd.Series) -> Any:  # type: ignore[type-arg]
 
 
 def _series(column: pd.Series, mask: npt.NDArray[np.bool_]) -> pd.Series:  # type: ignore[type-arg]
+    """The metric's answer: `mask`, and True (expected) wherever the value is missing."""
+    if column.hasnans:
+        mask = mask | np.asarray(column.isna(), dtype=np.bool_)
     return pd.Series(mask, index=column.index, dtype=bool)
+
+
+class _NullsPass(ColumnMapMetricProvider):  # type: ignore[misc]
+    """A column map metric that answers True for a missing value itself.
+
+    GE's default (`filter_column_isnull = True`) drops the rows where the column is null before
+    each metric of the expectation (the condition, the unexpected values, the unexpected
+    indices): a copy of every column of the batch, three times per expectation, when a single
+    value is null. Missing values are the business of `required`, never of a national check, so
+    the metric passes them instead and GE leaves the frame alone. The expectation's results do
+    not change: the same rows are unexpected, and GE takes the nonnull count for `mostly` from
+    its own `column_values.nonnull` metric either way.
+    """
+
+    filter_column_isnull = False
 
 
 def _as_of(value: str | None) -> dt.date | None:
@@ -82,7 +101,7 @@ def _as_of(value: str | None) -> dt.date | None:
 # ---------------------------------------------------------------------------------------------
 
 
-class ColumnValuesValidCnResidentId(ColumnMapMetricProvider):  # type: ignore[misc]
+class ColumnValuesValidCnResidentId(_NullsPass):
     condition_metric_name = "column_values.govex_valid_cn_resident_id"
     condition_value_keys = ("as_of", "check_division")
 
@@ -97,7 +116,7 @@ class ColumnValuesValidCnResidentId(ColumnMapMetricProvider):  # type: ignore[mi
         return _series(column, mask)
 
 
-class ColumnValuesValidCnUscc(ColumnMapMetricProvider):  # type: ignore[misc]
+class ColumnValuesValidCnUscc(_NullsPass):
     condition_metric_name = "column_values.govex_valid_cn_uscc"
     condition_value_keys = ("check_org_code",)
 
@@ -108,7 +127,7 @@ class ColumnValuesValidCnUscc(ColumnMapMetricProvider):  # type: ignore[misc]
         return _series(column, standards.usccs_valid(_arrow(column), check_org_code=check_org_code))
 
 
-class ColumnValuesValidCnMobilePhone(ColumnMapMetricProvider):  # type: ignore[misc]
+class ColumnValuesValidCnMobilePhone(_NullsPass):
     condition_metric_name = "column_values.govex_valid_cn_mobile_phone"
 
     @column_condition_partial(engine=PandasExecutionEngine)  # type: ignore[misc,untyped-decorator]
@@ -116,7 +135,7 @@ class ColumnValuesValidCnMobilePhone(ColumnMapMetricProvider):  # type: ignore[m
         return _series(column, standards.mobile_phones_valid(_arrow(column)))
 
 
-class ColumnValuesValidCnDivisionCode(ColumnMapMetricProvider):  # type: ignore[misc]
+class ColumnValuesValidCnDivisionCode(_NullsPass):
     condition_metric_name = "column_values.govex_valid_cn_division_code"
 
     @column_condition_partial(engine=PandasExecutionEngine)  # type: ignore[misc,untyped-decorator]
@@ -124,7 +143,7 @@ class ColumnValuesValidCnDivisionCode(ColumnMapMetricProvider):  # type: ignore[
         return _series(column, standards.division_codes_known(_arrow(column)))
 
 
-class ColumnValuesNotFutureDate(ColumnMapMetricProvider):  # type: ignore[misc]
+class ColumnValuesNotFutureDate(_NullsPass):
     condition_metric_name = "column_values.govex_not_future_date"
     condition_value_keys = ("as_of",)
 
@@ -135,7 +154,7 @@ class ColumnValuesNotFutureDate(ColumnMapMetricProvider):  # type: ignore[misc]
         return _series(column, standards.dates_not_future(_arrow(column), today=_as_of(as_of)))
 
 
-class ColumnValuesBirthDateWithinMaxAge(ColumnMapMetricProvider):  # type: ignore[misc]
+class ColumnValuesBirthDateWithinMaxAge(_NullsPass):
     condition_metric_name = "column_values.govex_birth_date_within_max_age"
     condition_value_keys = ("max_age", "as_of")
 
@@ -275,6 +294,26 @@ class ExpectColumnPairValuesToBeConsistentIdGender(ColumnPairMapExpectation):  #
     map_metric = "column_pair_values.govex_id_gender_consistent"
     success_keys = ("column_A", "column_B", "ignore_row_if", "mostly")
     library_metadata: ClassVar[dict[str, Any]] = {"tags": ["govex", "GB 11643"]}
+
+
+def without_row_dropping(expectation: Any) -> Any:
+    """`expectation` as the gate runs it: a copy of a govex ID-pair expectation with
+    `ignore_row_if="neither"` when that cannot change its result, else `expectation` itself.
+
+    The pair metrics judge a row only where both values are readable, so a missing ID or value
+    is consistent already; GE's `either_value_is_missing` (the default) would in addition drop
+    those rows from a copy of the whole frame before each of the expectation's four metrics.
+    Dropping them only changes the denominator of `mostly`, so the copy is made only when
+    `mostly` is 1 (the default): then success means no unexpected row, whatever the denominator.
+    """
+    pairs = (ExpectColumnPairValuesToBeConsistentIdBirthDate,
+             ExpectColumnPairValuesToBeConsistentIdGender)
+    if not isinstance(expectation, pairs) or expectation.ignore_row_if == "neither":
+        return expectation
+    mostly = getattr(expectation, "mostly", 1.0)
+    if isinstance(mostly, bool) or not isinstance(mostly, int | float) or mostly != 1:
+        return expectation
+    return expectation.copy(update={"ignore_row_if": "neither"}, deep=True)
 
 
 #: Single-column checks: govex check name -> expectation class.

@@ -32,6 +32,7 @@ import pyarrow.compute as _compute
 import contracts
 from govex.errors import FatalError
 
+from .expectations import without_row_dropping
 from .gate import FAILURE_SCHEMA, ContractGate, GateResult
 from .report import SAMPLE_SIZE, CheckResult, ColumnStats, QualityReport
 from .suite import CheckSpec, CompiledSuite, compile_suite
@@ -98,7 +99,7 @@ class QualityGate:
         copies = []
         for index, spec in enumerate(ge):
             assert spec.expectation is not None  # noqa: S101 - filtered above
-            copy = spec.expectation.copy(deep=True)
+            copy = without_row_dropping(spec.expectation.copy(deep=True))
             copy.meta = {**(copy.meta or {}), "govex_index": index}
             copies.append(copy)
         self._ge_suite = gx.ExpectationSuite(

@@ -167,3 +167,31 @@ def test_id_consistency_expectations(batch_definition: Any, as_text: bool) -> No
     assert _unexpected(batch_definition, frame, birth) == [1]
     gender = qe.ExpectColumnPairValuesToBeConsistentIdGender(column_A="id", column_B="gender")
     assert _unexpected(batch_definition, frame, gender) == [1]
+
+
+def test_pairs_without_row_dropping_fail_the_same_rows(batch_definition: Any) -> None:
+    # The gate runs the ID pairs with ignore_row_if="neither" (no copy of the frame per metric);
+    # on rows missing either value that must change nothing.
+    male_id = _fix_check("11010519491231001")
+    frame = pd.DataFrame(
+        {
+            "id": [GOOD_ID, GOOD_ID, None, male_id, male_id, None, "not an id", GOOD_ID],
+            "birth": ["1949-12-31", "1949-12-30", "1949-12-30", None, "1950-01-01", None,
+                      "2000-01-01", "1949-12-31"],
+            "gender": ["女", "男", "男", "女", None, None, "男", "男"],
+        }
+    ).astype("string[pyarrow]")
+    for cls in (qe.ExpectColumnPairValuesToBeConsistentIdBirthDate,
+                qe.ExpectColumnPairValuesToBeConsistentIdGender):
+        column_b = "birth" if "Birth" in cls.__name__ else "gender"
+        declared = cls(column_A="id", column_B=column_b)
+        fast = qe.without_row_dropping(declared)
+        assert fast.ignore_row_if == "neither"
+        assert declared.ignore_row_if == "either_value_is_missing"
+        assert _unexpected(batch_definition, frame, fast) == _unexpected(
+            batch_definition, frame, declared
+        )
+        assert _unexpected(batch_definition, frame, fast)  # the frame does hold failures
+        # With `mostly` the denominator matters: the expectation is left as declared.
+        loose = cls(column_A="id", column_B=column_b, mostly=0.5)
+        assert qe.without_row_dropping(loose) is loose
