@@ -269,19 +269,20 @@ _DATE_SHAPE = (_DIGIT,) * 4 + (_byte_class("-"),) + (_DIGIT,) * 2 + (_byte_class
 
 
 def _as_text(values: Any) -> Any:
-    """A pa.string() array of `values` (chunked arrays combined); None when not text at all."""
+    """A string or large_string array of `values` (chunked arrays combined, dictionaries and
+    string views decoded); None when not text at all. Arrow-backed pandas strings are
+    large_string: kept as they are, so the hand-over is zero-copy and the buffers (the parse
+    cache's key) are the column's own."""
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     elif not isinstance(values, pa.Array):
         values = pa.array(values, from_pandas=True)
     if pa.types.is_dictionary(values.type):
         values = values.dictionary_decode()
-    if (
-        pa.types.is_string(values.type)
-        or pa.types.is_large_string(values.type)
-        or pa.types.is_string_view(values.type)
-    ):
-        return _vc.cast(values, pa.string())
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        return values
+    if pa.types.is_string_view(values.type):
+        return _vc.cast(values, pa.large_string())
     if pa.types.is_null(values.type):
         return pa.array([None] * len(values), pa.string())
     return None
@@ -290,8 +291,8 @@ def _as_text(values: Any) -> Any:
 def _shape_matrix(
     text: Any, shape: tuple[Mask, ...], *, prefix: bool = False
 ) -> tuple[Mask, npt.NDArray[np.uint8]]:
-    """(which values of the pa.string() array `text` have `shape`, the ASCII bytes of those
-    values as a matrix: one row per matching value, one column per position).
+    """(which values of the string/large_string array `text` have `shape`, the ASCII bytes of
+    those values as a matrix: one row per matching value, one column per position).
 
     `prefix=True` matches values that start with the shape (longer values allowed). Reads the
     offsets and data buffers directly: no regex, no per-row Python, and no copy at all when
@@ -302,7 +303,8 @@ def _shape_matrix(
     _validity, offsets_buf, data_buf = text.buffers()
     if n == 0 or data_buf is None:
         return np.zeros(n, dtype=np.bool_), empty
-    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[text.offset : text.offset + n + 1]
+    kind = np.int64 if pa.types.is_large_string(text.type) else np.int32
+    offsets = np.frombuffer(offsets_buf, dtype=kind)[text.offset : text.offset + n + 1]
     data = np.frombuffer(data_buf, dtype=np.uint8)
     lengths = np.diff(offsets)
     sized = lengths >= width if prefix else lengths == width
@@ -465,7 +467,7 @@ def division_codes_known(values: Any) -> Mask:
     text = _as_text(values)
     if text is None:
         return np.zeros(len(values), dtype=np.bool_)
-    member = _vc.is_in(text, value_set=pa.array(sorted(_division_codes()), pa.string()))
+    member = _vc.is_in(text, value_set=pa.array(sorted(_division_codes()), text.type))
     return np.asarray(member.fill_null(False).to_numpy(zero_copy_only=False), dtype=np.bool_)
 
 

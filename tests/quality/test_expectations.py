@@ -76,7 +76,9 @@ def test_vectorised_shapes_agree_with_the_scalar_regexes() -> None:
     values += [v[:i] + c + v[i + 1:] for v in (GOOD_ID, phone, uscc, "1876-11-26")
                for i in range(len(v)) for c in "0X-aI男"]
     whole = pa.array(values, pa.string())
-    for arr in (whole, whole.slice(3), pa.array([GOOD_ID] * 3), pa.array([phone, phone])):
+    large = whole.cast(pa.large_string())  # what Arrow-backed pandas strings hold
+    for arr in (whole, whole.slice(3), large, large.slice(5), pa.array([GOOD_ID] * 3),
+                pa.array([phone, phone], pa.large_string())):
         py = arr.to_pylist()
         assert s.resident_ids_valid(arr, today=TODAY, check_division=False).tolist() == [
             v is not None and s.is_valid_resident_id(v, today=TODAY) for v in py]
