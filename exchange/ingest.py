@@ -38,14 +38,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import sqlalchemy as sa
 
 import catalog
 import contracts
-from govex.errors import FatalError
+from govex.errors import FatalError, TransientError
 
 from .ingest_tables import landing_table, offsets
 
@@ -71,6 +71,7 @@ _PYTHON_TYPES: dict[pa.DataType, type] = {
 _EXACT_INT = 2**53
 
 Progress = Callable[[str], None]
+_T = TypeVar("_T")
 
 
 def ingest_topic(resource: catalog.Resource) -> str:
@@ -534,9 +535,12 @@ def _dead_letter(producer: Any, res: _Resource, rejects: Sequence[_Reject],
 
 def _process(
     store: sa.Engine, producer: Any, res: _Resource, messages: Sequence[_Message],
-    *, max_message_bytes: int,
+    *, max_message_bytes: int, retry_limit: float = 0.0, progress: Progress | None = None,
 ) -> None:
-    """Judge, dead-letter and land one micro-batch of one resource; store its offsets."""
+    """Judge, dead-letter and land one micro-batch of one resource; store its offsets.
+
+    The landing transaction is retried while the store is unreachable, for at most
+    `retry_limit` seconds; the dead letters are not sent again for that."""
     parsed = [_parse(res, m, max_message_bytes) for m in messages]
     rejects = [p for p in parsed if isinstance(p, _Reject)]
     accepted = [p for p in parsed if isinstance(p, _Accepted)]
@@ -554,8 +558,30 @@ def _process(
     next_offsets: dict[int, int] = {}
     for m in messages:
         next_offsets[m.partition] = max(next_offsets.get(m.partition, 0), m.offset + 1)
+    landed, duplicates = _store_retries(
+        store, lambda: _land(store, res, accepted, rejects, next_offsets),
+        limit=retry_limit, progress=progress,
+        failed=f"{len(messages)} message(s) of {res.code} were read but not landed. Nothing "
+        "of them was committed: the stored offsets are still those of the last landed batch, "
+        "and `govex ingest` continues from there once the store is back",
+    )
+    res.stats.consumed += len(messages)
+    res.stats.landed += landed
+    res.stats.duplicates += duplicates
+    res.stats.rejected += len(rejects)
+
+
+def _land(store: sa.Engine, res: _Resource, accepted: Sequence[_Accepted],
+          rejects: Sequence[_Reject], next_offsets: Mapping[int, int]) -> tuple[int, int]:
+    """The one transaction of a micro-batch: landed rows, quarantine rows and next offsets.
+    Returns (rows landed, messages skipped as already landed).
+
+    Safe to run again after a failure, even one where the commit reached the database but
+    its answer did not reach us: message ids already landed are skipped, and the offsets and
+    quarantine rows are set, not added to."""
     now = _now()
     batch_id = str(uuid.uuid4())
+    duplicates = 0
     with store.begin() as conn:
         ids = [a.envelope["message_id"] for a in accepted]
         known: set[str] = set()
@@ -565,14 +591,15 @@ def _process(
                     res.landing.c._govex_message_id.in_(ids[start:start + 500]))
             ).scalars())
         rows = []
+        fields = res.contract.fields
         for item in accepted:
             env = item.envelope
             if env["message_id"] in known:
-                res.stats.duplicates += 1
+                duplicates += 1
                 continue
             known.add(env["message_id"])
             values = env["data"] if env["op"] == "upsert" else env["key"]
-            row: dict[str, Any] = {name: _text(values.get(name)) for name in res.contract.fields}
+            row: dict[str, Any] = {name: _text(values.get(name)) for name in fields}
             row.update({
                 "_govex_key": item.record_key[:500], "_govex_op": env["op"],
                 "_govex_message_id": env["message_id"],
@@ -597,9 +624,48 @@ def _process(
                     "resource": res.code, "topic": res.topic, "partition": partition,
                     "next_offset": next_offset, "updated_at": now,
                 })
-    res.stats.consumed += len(messages)
-    res.stats.landed += len(rows)
-    res.stats.rejected += len(rejects)
+    return len(rows), duplicates
+
+
+# Errors of the store's connection (refused, dropped, timed out, locked): worth a retry.
+# Anything else the database says (a constraint, a missing table) is not.
+_STORE_DOWN = (sa.exc.OperationalError, sa.exc.InterfaceError)
+
+
+def _store_name(store: sa.Engine) -> str:
+    return store.url.render_as_string(hide_password=True)
+
+
+def _reason(error: sa.exc.DBAPIError) -> str:
+    """The driver's own words, first line only (psycopg adds advice on further lines)."""
+    text = str(error.orig if error.orig is not None else error).strip()
+    return text.splitlines()[0] if text else error.__class__.__name__
+
+
+def _store_unreachable(store: sa.Engine, error: sa.exc.DBAPIError, failed: str) -> TransientError:
+    msg = f"cannot reach the metadata store at {_store_name(store)} ({_reason(error)}); {failed}"
+    return TransientError(msg)
+
+
+def _store_retries(store: sa.Engine, action: Callable[[], _T], *, limit: float,
+                   progress: Progress | None, failed: str) -> _T:
+    """`action()`, retried with backoff (0.25 s doubling to 5 s) while the store is
+    unreachable, for at most `limit` seconds; then a TransientError naming the store."""
+    deadline = time.monotonic() + limit
+    delay = 0.25
+    while True:
+        try:
+            return action()
+        except _STORE_DOWN as error:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _store_unreachable(store, error, failed) from error
+            wait = min(delay, remaining)
+            if progress is not None:
+                progress(f"govex ingest: the metadata store at {_store_name(store)} is not "
+                         f"reachable ({_reason(error)}); retrying in {wait:.2g}s")
+            time.sleep(wait)
+            delay = min(delay * 2, 5.0)
 
 
 # -- the worker ------------------------------------------------------------------------------------
@@ -718,23 +784,41 @@ def run_ingest(
     """Consume, judge and land until `max_messages` were consumed or nothing arrived for
     `idle_timeout` seconds (neither: until interrupted). Returns per resource stats."""
     say: Progress = progress or (lambda _message: None)
-    declared = kafka_resources(store, resource)
-    if not declared:
-        say("govex ingest: no Kafka-fed resource in the catalog; nothing to do")
-        return []
-    bootstrap = bootstrap or resolve_bootstrap(store, declared)
-    with store.connect() as conn:
-        ready = [_Resource(r, catalog.load_contract_version(conn, r.contract))
-                 for r in declared]
-    by_topic = {r.topic: r for r in ready}
-    if len(by_topic) != len(ready):
-        msg = "two Kafka-fed resources read the same topic; give each its own source.kafka.topic"
-        raise FatalError(msg)
-    for r in ready:
-        with store.begin() as conn:
-            r.landing.create(conn, checkfirst=True)
+    try:
+        declared = kafka_resources(store, resource)
+        if not declared:
+            say("govex ingest: no Kafka-fed resource in the catalog; nothing to do")
+            return []
+        if len({ingest_topic(r) for r in declared}) != len(declared):
+            msg = ("two Kafka-fed resources read the same topic; give each its own "
+                   "source.kafka.topic")
+            raise FatalError(msg)
+        bootstrap = bootstrap or resolve_bootstrap(store, declared)
+        with store.connect() as conn:
+            pinned = [catalog.load_contract_version(conn, r.contract) for r in declared]
+    except _STORE_DOWN as error:
+        raise _store_unreachable(
+            store, error, "start `govex ingest` again once it is back") from error
+    # How long to wait for the broker at start, and for the store once running: without
+    # --idle-timeout a minute, else the idle timeout (a worker told to stop when idle for N s
+    # should not hang much longer than that on an outage either).
     limit = CONNECT_RETRY_LIMIT if idle_timeout is None else idle_timeout
+    # The broker before the quality gates: building those loads Great Expectations (seconds),
+    # and an operator who forgot to start the broker should hear about that first.
     consumer, producer = _connect(bootstrap, limit, say)
+    try:
+        ready = [_Resource(r, contract) for r, contract in zip(declared, pinned, strict=True)]
+        by_topic = {r.topic: r for r in ready}
+        for r in ready:
+            with store.begin() as conn:
+                r.landing.create(conn, checkfirst=True)
+    except BaseException as error:
+        consumer.close()
+        producer.close(timeout=5)
+        if isinstance(error, _STORE_DOWN):
+            raise _store_unreachable(
+                store, error, "start `govex ingest` again once it is back") from error
+        raise
     say(f"govex ingest: reading {', '.join(by_topic)} from {bootstrap}")
     assigned: set[tuple[str, int]] = set()
     total = 0
@@ -743,7 +827,10 @@ def run_ingest(
     try:
         while max_messages is None or total < max_messages:
             if time.monotonic() - last_assign >= 1.0 or not assigned:
-                _assign(store, consumer, by_topic, assigned)
+                _store_retries(store, lambda: _assign(store, consumer, by_topic, assigned),
+                               limit=limit, progress=say,
+                               failed="the stored offsets of new partitions cannot be read; "
+                               "start `govex ingest` again once it is back")
                 last_assign = time.monotonic()
             want = batch_size if max_messages is None else min(batch_size, max_messages - total)
             polled = consumer.poll(timeout_ms=int(batch_wait * 1000), max_records=want) \
@@ -766,7 +853,8 @@ def run_ingest(
             for topic, batch in batches.items():
                 if batch:
                     _process(store, producer, by_topic[topic], batch,
-                             max_message_bytes=max_message_bytes)
+                             max_message_bytes=max_message_bytes, retry_limit=limit,
+                             progress=say)
             total += got
             now = time.monotonic()
             if got:
