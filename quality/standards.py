@@ -247,11 +247,18 @@ Mask = npt.NDArray[np.bool_]
 _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
 
 
-def _byte_class(chars: str) -> Mask:
-    """A 256-entry lookup: True for the bytes of the ASCII characters in `chars`."""
-    table = np.zeros(256, dtype=np.bool_)
-    table[np.frombuffer(chars.encode("ascii"), dtype=np.uint8)] = True
-    return table
+ByteClass = tuple[tuple[int, int], ...]
+
+
+def _byte_class(chars: str) -> ByteClass:
+    """The ASCII characters `chars` as runs of consecutive byte values (lo, hi), inclusive."""
+    runs: list[tuple[int, int]] = []
+    for code in sorted(set(chars.encode("ascii"))):
+        if runs and runs[-1][1] == code - 1:
+            runs[-1] = (runs[-1][0], code)
+        else:
+            runs.append((code, code))
+    return tuple(runs)
 
 
 # Each shape is one byte class per position, i.e. the fixed-width regexes of the predicates
@@ -266,6 +273,25 @@ _MOBILE_SHAPE = (_byte_class("1"), _byte_class("3456789")) + (_DIGIT,) * 9
 _DATE_SHAPE = (_DIGIT,) * 4 + (_byte_class("-"),) + (_DIGIT,) * 2 + (_byte_class("-"),) + (
     _DIGIT,
 ) * 2
+
+
+def _in_shape(chars: npt.NDArray[np.uint8], shape: tuple[ByteClass, ...]) -> Mask:
+    """Whether each value's bytes (position-major) are in the shape's classes. A run test is
+    one wrapping uint8 subtraction and compare (SIMD, no table lookup), over the whole block
+    of consecutive positions that share a class."""
+    ok = np.ones(chars.shape[1], dtype=np.bool_)
+    start = 0
+    while start < len(shape):
+        stop = start + 1
+        while stop < len(shape) and shape[stop] == shape[start]:
+            stop += 1
+        block = chars[start:stop]
+        member = np.zeros(block.shape, dtype=np.bool_)
+        for lo, hi in shape[start]:
+            member |= (block - np.uint8(lo)) <= np.uint8(hi - lo)
+        ok &= member.all(axis=0)
+        start = stop
+    return ok
 
 
 def _as_text(values: Any) -> Any:
@@ -289,17 +315,18 @@ def _as_text(values: Any) -> Any:
 
 
 def _shape_matrix(
-    text: Any, shape: tuple[Mask, ...], *, prefix: bool = False
+    text: Any, shape: tuple[ByteClass, ...], *, prefix: bool = False
 ) -> tuple[Mask, npt.NDArray[np.uint8]]:
     """(which values of the string/large_string array `text` have `shape`, the ASCII bytes of
-    those values as a matrix: one row per matching value, one column per position).
+    those values position-major: `chars[j]` holds byte j of every matching value, in order).
 
     `prefix=True` matches values that start with the shape (longer values allowed). Reads the
-    offsets and data buffers directly: no regex, no per-row Python, and no copy at all when
-    every value has the shape's width (the usual case of an ID or phone column).
+    offsets and data buffers directly: no regex and no per-row Python. Position-major because
+    every later step works one position at a time: a contiguous vector per position is several
+    times faster to look up and add than a strided column of a row-major matrix.
     """
     n, width = len(text), len(shape)
-    empty = np.zeros((0, width), dtype=np.uint8)
+    empty = np.zeros((width, 0), dtype=np.uint8)
     _validity, offsets_buf, data_buf = text.buffers()
     if n == 0 or data_buf is None:
         return np.zeros(n, dtype=np.bool_), empty
@@ -311,30 +338,38 @@ def _shape_matrix(
     if text.null_count:
         sized &= np.asarray(text.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
     if sized.all() and not prefix:
-        # Every value is `width` bytes and they sit back to back: view the buffer as the matrix.
+        # Every value is `width` bytes and they sit back to back: the buffer is the matrix.
         start = int(offsets[0])
-        chars = data[start : start + n * width].reshape(n, width)
+        rows = data[start : start + n * width].reshape(n, width)
     else:
         starts = offsets[:-1][sized]
         if not len(starts):
             return np.zeros(n, dtype=np.bool_), empty
-        chars = np.lib.stride_tricks.sliding_window_view(data, width)[starts]
-    ok = np.ones(len(chars), dtype=np.bool_)
-    for j, allowed in enumerate(shape):
-        ok &= allowed[chars[:, j]]
+        # Every byte offset viewed as the start of a `width`-byte item: one gather copies
+        # each value's bytes as a single item (twice as fast as gathering rows of a
+        # sliding_window_view, which copies byte by byte).
+        items = np.ndarray(
+            (len(data) - width + 1,), dtype=np.dtype((np.void, width)), buffer=data, strides=(1,)
+        )
+        rows = items[starts].view(np.uint8).reshape(len(starts), width)
+    chars = np.ascontiguousarray(rows.T)
+    ok = _in_shape(chars, shape)
     shaped = sized
     if not ok.all():
         shaped = sized.copy()
         shaped[sized] = ok
-        chars = chars[ok]
+        chars = chars.take(np.flatnonzero(ok), axis=1)
     return shaped, chars
 
 
 def _digits_value(chars: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]:
-    """Decimal value of rows of ASCII digit bytes."""
-    out = np.zeros(len(chars), dtype=np.int64)
-    for j in range(chars.shape[1]):
-        out = out * 10 + (chars[:, j].astype(np.int64) - 48)
+    """Decimal value of ASCII digit bytes given position-major (`chars[j]`: digit j of every
+    value)."""
+    out = np.zeros(chars.shape[1], dtype=np.int64)
+    for digit in chars:
+        out *= 10
+        out += digit
+        out -= 48
     return out
 
 
@@ -366,7 +401,7 @@ _ID_PARSES: list[tuple[tuple[int, ...], Any, tuple[Mask, npt.NDArray[np.uint8]]]
 
 
 def _parsed_ids(text: Any) -> tuple[Mask, npt.NDArray[np.uint8]]:
-    """(shaped like an ID, ASCII matrix of the shaped values), parsed once per array."""
+    """(shaped like an ID, their bytes position-major), parsed once per array."""
     key: tuple[int, ...] | None = None
     if isinstance(text, pa.Array):
         key = (text.offset, len(text), *(b.address if b is not None else 0
@@ -390,15 +425,17 @@ def resident_ids_valid(
     if text is None:
         return np.zeros(len(values), dtype=np.bool_)
     shaped, chars = _parsed_ids(text)
-    digits = chars[:, :17].astype(np.int64) - 48
-    total = digits @ np.array(RESIDENT_ID_WEIGHTS, dtype=np.int64)
+    total = np.zeros(chars.shape[1], dtype=np.int64)
+    for weight, digit in zip(RESIDENT_ID_WEIGHTS, chars[:17], strict=True):
+        total += weight * digit.astype(np.int64)
+    total -= 48 * sum(RESIDENT_ID_WEIGHTS)
     expected = np.frombuffer(RESIDENT_ID_CHECK_CHARS.encode(), dtype=np.uint8)[total % 11]
-    ok = expected == chars[:, 17]
-    year, month, day = (_digits_value(chars[:, a:b]) for a, b in ((6, 10), (10, 12), (12, 14)))
+    ok = expected == chars[17]
+    year, month, day = (_digits_value(chars[a:b]) for a, b in ((6, 10), (10, 12), (12, 14)))
     ok &= _real_dates(year, month, day) & (year >= _MIN_BIRTH_YEAR)
     ok &= year * 10_000 + month * 100 + day <= _yyyymmdd(_today(today))
     if check_division:
-        ok &= np.isin(_digits_value(chars[:, :6]), _division_code_ints())
+        ok &= np.isin(_digits_value(chars[:6]), _division_code_ints())
     out = np.zeros(len(text), dtype=np.bool_)
     out[shaped] = ok
     return out
@@ -413,7 +450,7 @@ def resident_id_birth_keys(values: Any) -> npt.NDArray[np.int64]:
     if text is None:
         return out
     shaped, chars = _parsed_ids(text)
-    out[shaped] = _digits_value(chars[:, 6:14])
+    out[shaped] = _digits_value(chars[6:14])
     return out
 
 
@@ -424,7 +461,7 @@ def resident_id_male(values: Any) -> npt.NDArray[np.int8]:
     if text is None:
         return out
     shaped, chars = _parsed_ids(text)
-    out[shaped] = (chars[:, 16] - 48) % 2
+    out[shaped] = (chars[16] - 48) % 2
     return out
 
 
@@ -442,13 +479,12 @@ def usccs_valid(values: Any, *, check_org_code: bool = True) -> Mask:
     if text is None:
         return np.zeros(len(values), dtype=np.bool_)
     shaped, chars = _shape_matrix(text, _USCC_SHAPE)
-    vals = _USCC_LOOKUP[chars[:, :17]]
-    total = vals @ np.array(USCC_WEIGHTS, dtype=np.int64)
+    total = np.array(USCC_WEIGHTS, dtype=np.int64) @ _USCC_LOOKUP[chars[:17]]
     alphabet = np.frombuffer(USCC_ALPHABET.encode(), dtype=np.uint8)
-    ok = alphabet[(31 - total % 31) % 31] == chars[:, 17]
+    ok = alphabet[(31 - total % 31) % 31] == chars[17]
     if check_org_code:
-        body = _ORG_LOOKUP[chars[:, 8:16]] @ np.array(ORG_CODE_WEIGHTS, dtype=np.int64)
-        ok &= _ORG_CHECK_CHARS[11 - body % 11] == chars[:, 16]
+        body = np.array(ORG_CODE_WEIGHTS, dtype=np.int64) @ _ORG_LOOKUP[chars[8:16]]
+        ok &= _ORG_CHECK_CHARS[11 - body % 11] == chars[16]
     out = np.zeros(len(text), dtype=np.bool_)
     out[shaped] = ok
     return out
@@ -499,7 +535,7 @@ def date_keys(values: Any) -> npt.NDArray[np.int64]:
     if text is None:
         return out
     shaped, chars = _shape_matrix(text, _DATE_SHAPE, prefix=True)
-    year, month, day = (_digits_value(chars[:, a:b]) for a, b in ((0, 4), (5, 7), (8, 10)))
+    year, month, day = (_digits_value(chars[a:b]) for a, b in ((0, 4), (5, 7), (8, 10)))
     real = _real_dates(year, month, day)
     keys = np.where(real, year * 10_000 + month * 100 + day, -1)
     out[shaped] = keys
