@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as _pc
 from great_expectations.execution_engine import (  # type: ignore[attr-defined]
     PandasExecutionEngine,
 )
@@ -61,6 +62,7 @@ __all__ = [
 ]
 
 # Values a gender column may hold, by what they say: GB/T 2261.1 names and codes, and M/F.
+pc: Any = _pc  # pyarrow-stubs' overloads do not follow generic column code
 _MALE = ("男", "1", "M", "m", "male", "Male")
 _FEMALE = ("女", "2", "F", "f", "female", "Female")
 
@@ -90,6 +92,19 @@ class _NullsPass(ColumnMapMetricProvider):  # type: ignore[misc]
     """
 
     filter_column_isnull = False
+
+
+def _stated_gender(column: pd.Series) -> npt.NDArray[np.int64]:  # type: ignore[type-arg]
+    """1 male, 0 female, -1 neither (or missing), from what the gender column says."""
+    try:
+        text = standards.as_text(_arrow(column))
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed Python objects
+        text = None
+    if text is None:  # e.g. GB/T 2261.1 codes stored as integers: judged as their text
+        text = pa.array(column.astype("string"), pa.large_string(), from_pandas=True)
+    said = (pc.is_in(text, value_set=pa.array(values, text.type)) for values in (_MALE, _FEMALE))
+    male, female = (np.asarray(m.fill_null(False).to_numpy(zero_copy_only=False)) for m in said)
+    return np.where(male, 1, np.where(female, 0, -1))
 
 
 def _as_of(value: str | None) -> dt.date | None:
@@ -207,8 +222,7 @@ class ColumnPairIdGenderConsistent(ColumnPairMapMetricProvider):  # type: ignore
         cls, column_A: pd.Series, column_B: pd.Series, **_kwargs: Any  # type: ignore[type-arg]  # noqa: N803
     ) -> pd.Series:  # type: ignore[type-arg]
         male = standards.resident_id_male(_arrow(column_A))
-        text = column_B.astype("string")
-        stated = np.where(text.isin(_MALE), 1, np.where(text.isin(_FEMALE), 0, -1))
+        stated = _stated_gender(column_B)
         ok = (male < 0) | (stated < 0) | (male == stated)
         return _series(column_A, np.asarray(ok))
 

@@ -46,6 +46,7 @@ __all__ = [
     "uscc_check_char",
     # vectorised
     "ages_at_most",
+    "as_text",
     "date_keys",
     "dates_not_future",
     "division_codes_known",
@@ -277,24 +278,18 @@ _DATE_SHAPE = (_DIGIT,) * 4 + (_byte_class("-"),) + (_DIGIT,) * 2 + (_byte_class
 
 def _in_shape(chars: npt.NDArray[np.uint8], shape: tuple[ByteClass, ...]) -> Mask:
     """Whether each value's bytes (position-major) are in the shape's classes. A run test is
-    one wrapping uint8 subtraction and compare (SIMD, no table lookup), over the whole block
-    of consecutive positions that share a class."""
+    one wrapping uint8 subtraction and compare over a contiguous vector: SIMD, no table."""
     ok = np.ones(chars.shape[1], dtype=np.bool_)
-    start = 0
-    while start < len(shape):
-        stop = start + 1
-        while stop < len(shape) and shape[stop] == shape[start]:
-            stop += 1
-        block = chars[start:stop]
-        member = np.zeros(block.shape, dtype=np.bool_)
-        for lo, hi in shape[start]:
-            member |= (block - np.uint8(lo)) <= np.uint8(hi - lo)
-        ok &= member.all(axis=0)
-        start = stop
+    for position, runs in zip(chars, shape, strict=True):
+        (lo, hi), *more = runs
+        member = (position - np.uint8(lo)) <= np.uint8(hi - lo)
+        for lo, hi in more:
+            member |= (position - np.uint8(lo)) <= np.uint8(hi - lo)
+        ok &= member
     return ok
 
 
-def _as_text(values: Any) -> Any:
+def as_text(values: Any) -> Any:
     """A string or large_string array of `values` (chunked arrays combined, dictionaries and
     string views decoded); None when not text at all. Arrow-backed pandas strings are
     large_string: kept as they are, so the hand-over is zero-copy and the buffers (the parse
@@ -373,9 +368,16 @@ def _digits_value(chars: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]:
     return out
 
 
+# Leap years among the years four digits can write: a lookup instead of three int64 divisions
+# per value.
+_YEARS = np.arange(10_000)
+_LEAP = (_YEARS % 4 == 0) & ((_YEARS % 100 != 0) | (_YEARS % 400 == 0))
+
+
 def _real_dates(year: npt.NDArray[np.int64], month: npt.NDArray[np.int64],
                 day: npt.NDArray[np.int64]) -> Mask:
-    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    """Real calendar dates; `year` comes from four digits (0-9999)."""
+    leap = _LEAP[year]
     month_ok = (month >= 1) & (month <= 12)
     days = _DAYS_IN_MONTH[np.where(month_ok, month, 0)] + ((month == 2) & leap)
     return np.asarray(month_ok & (day >= 1) & (day <= days))
@@ -421,7 +423,7 @@ def resident_ids_valid(
 ) -> Mask:
     """`is_valid_resident_id` over a column, plus (unless `check_division=False`) the area
     prefix (positions 1-6) being a known GB/T 2260 code."""
-    text = _as_text(values)
+    text = as_text(values)
     if text is None:
         return np.zeros(len(values), dtype=np.bool_)
     shaped, chars = _parsed_ids(text)
@@ -445,7 +447,7 @@ def resident_id_birth_keys(values: Any) -> npt.NDArray[np.int64]:
     """YYYYMMDD (as an int) encoded in each ID-shaped value; -1 where the value is not shaped
     like an 18-character ID number (the check character is not verified, as in
     `birth_date_from_resident_id`)."""
-    text = _as_text(values)
+    text = as_text(values)
     out = np.full(len(values), -1, dtype=np.int64)
     if text is None:
         return out
@@ -456,7 +458,7 @@ def resident_id_birth_keys(values: Any) -> npt.NDArray[np.int64]:
 
 def resident_id_male(values: Any) -> npt.NDArray[np.int8]:
     """1 where the ID number says male (odd 17th digit), 0 female, -1 not shaped like an ID."""
-    text = _as_text(values)
+    text = as_text(values)
     out = np.full(len(values), -1, dtype=np.int8)
     if text is None:
         return out
@@ -475,7 +477,7 @@ _ORG_CHECK_CHARS = np.frombuffer(b"?123456789X0", dtype=np.uint8)
 
 def usccs_valid(values: Any, *, check_org_code: bool = True) -> Mask:
     """`is_valid_uscc` over a column."""
-    text = _as_text(values)
+    text = as_text(values)
     if text is None:
         return np.zeros(len(values), dtype=np.bool_)
     shaped, chars = _shape_matrix(text, _USCC_SHAPE)
@@ -492,7 +494,7 @@ def usccs_valid(values: Any, *, check_org_code: bool = True) -> Mask:
 
 def mobile_phones_valid(values: Any) -> Mask:
     """`is_valid_cn_mobile_phone` over a column."""
-    text = _as_text(values)
+    text = as_text(values)
     if text is None:
         return np.zeros(len(values), dtype=np.bool_)
     return _shape_matrix(text, _MOBILE_SHAPE)[0]
@@ -500,7 +502,7 @@ def mobile_phones_valid(values: Any) -> Mask:
 
 def division_codes_known(values: Any) -> Mask:
     """`is_known_division_code` over a column."""
-    text = _as_text(values)
+    text = as_text(values)
     if text is None:
         return np.zeros(len(values), dtype=np.bool_)
     member = _vc.is_in(text, value_set=pa.array(sorted(_division_codes()), text.type))
@@ -531,7 +533,7 @@ def date_keys(values: Any) -> npt.NDArray[np.int64]:
         day = (days - months.astype("datetime64[D]")).astype(np.int64) + 1
         out[present] = (year * 10_000 + month * 100 + day)[present]
         return out
-    text = _as_text(values)
+    text = as_text(values)
     if text is None:
         return out
     shaped, chars = _shape_matrix(text, _DATE_SHAPE, prefix=True)
