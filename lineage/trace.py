@@ -127,7 +127,7 @@ def _landed_record(
 ) -> pa.Table:
     """A Kafka-fed resource's source is its landing table in the store (exchange.ingest_tables,
     named `landing_<code>`): the record is the latest landed row of the key, gone when that
-    row is a delete. Values are the landed text; `_conformed` types them like the exchange."""
+    row is a delete."""
     schema = contracts.arrow_schema(contract)
     name = "landing_" + re.sub(r"[^a-z0-9_]", "_", resource.code.lower())
     if not sa.inspect(conn).has_table(name):
@@ -140,7 +140,15 @@ def _landed_record(
     ).mappings().first()
     if row is None or row["_govex_op"] == "delete":
         return schema.empty_table()
-    return pa.table({f: pa.array([row[f]], pa.string()) for f in contract.fields})
+    return pa.table({f.name: _landed_value(row[f.name], f.type) for f in schema})
+
+
+def _landed_value(text: str | None, kind: pa.DataType) -> pa.Array[Any]:
+    """One landed value: text as landed for strings, dates and times (the gate judges them as
+    text, as for any untyped source); numbers and booleans from their JSON spelling."""
+    if text is None or pa.types.is_string(kind) or pa.types.is_temporal(kind):
+        return pa.array([text], pa.string())
+    return pa.array([json.loads(text)], kind)
 
 
 def _conformed(batch: pa.Table, schema: pa.Schema) -> pa.Table:

@@ -291,3 +291,31 @@ def test_trace_reads_a_pushed_record_from_the_landing_table(
     gone = lineage.trace(store, CODE, uscc(1))["source"]
     assert gone["current_hash"] is None
     assert "error" not in gone
+
+
+def test_a_dispute_on_a_pushed_record_is_resolved_by_the_corrected_message(
+    setup: tuple[sa.Engine, Landing], pg_url: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from exchange.cli import main
+
+    store, landing = setup
+    monkeypatch.setenv("GOVEX_DB_URL", store.url.render_as_string(hide_password=False))
+    landing.land(upsert(1, 100), upsert(2, 200))
+    steps.run_resource(store, CODE)
+    capsys.readouterr()
+    assert main(["dispute", "open", CODE, uscc(1), "--field", "capital",
+                 "--claim", "注册资本应为 120", "--by", "gsc"]) == 0
+    dispute_id = capsys.readouterr().out.strip().splitlines()[-1]
+    assert main(["dispute", "ack", dispute_id]) == 0
+
+    landing.land(upsert(1, 120))  # the vertical system pushes the correction
+    assert main(["dispute", "resolve", dispute_id]) == 0
+    assert capitals(pg_url, "t_upsert")[uscc(1)] == 120
+    assert capitals(pg_url, "t_snapshot")[uscc(1)] == 120
+    capsys.readouterr()
+    assert main(["dispute", "show", dispute_id, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["state"] == "resolved"
+    assert {e["subscription"] for e in shown["evidence"]["redelivered"]} >= {
+        "SUB-UPSERT", "SUB-SNAPSHOT"}
