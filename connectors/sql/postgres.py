@@ -6,9 +6,11 @@ Python objects. In PostgreSQL CSV a NULL is an unquoted empty field and an empty
 hence `quoted_strings_can_be_null=False`. timestamptz arrives with an offset (the session is
 UTC anyway); timestamp without time zone is UTC by govex convention.
 
-Writing: pyarrow.csv.write_csv produces the same dialect (nulls unquoted-empty, strings quoted),
-which `COPY … FROM STDIN (FORMAT csv)` loads; upserts go through a temporary staging table and
-one `INSERT … SELECT … ON CONFLICT … DO UPDATE`.
+Writing: binary COPY (`pgcopy`: vectorised, no text to format or parse) whenever every column
+has an exact binary form for its target column; otherwise pyarrow.csv.write_csv produces the
+dialect above (nulls unquoted-empty, strings quoted), which `COPY … FROM STDIN (FORMAT csv)`
+loads. Upserts go through a temporary staging table and one
+`INSERT … SELECT … ON CONFLICT … DO UPDATE`.
 """
 
 from __future__ import annotations
@@ -177,12 +179,22 @@ class PostgresDialect(Dialect):
             yield from rebatch(reader, batch_rows)
 
     def copy_in(self, cur: Any, table: str, batch: pa.Table) -> None:
-        """COPY `batch` into `table` (columns named, so the table may have more)."""
+        """COPY `batch` into `table` (columns named, so the table may have more): binary when
+        every column has an exact binary form for its target column (see pgcopy), else CSV."""
+        from . import pgcopy
+
         cols = ", ".join(self.quote(c) for c in batch.column_names)
+        target = self.quote_table(table)
+        columns = pgcopy.encoder(batch, pgcopy.column_types(cur, target))
+        if columns is not None:
+            with cur.copy(f"COPY {target} ({cols}) FROM STDIN (FORMAT binary)") as cp:
+                for piece in pgcopy.encode(batch, columns):
+                    cp.write(piece)
+            return
         buffer = io.BytesIO()
         pacsv.write_csv(batch, buffer, pacsv.WriteOptions(include_header=False))
         data = buffer.getbuffer()
-        with cur.copy(f"COPY {self.quote_table(table)} ({cols}) FROM STDIN (FORMAT csv)") as cp:
+        with cur.copy(f"COPY {target} ({cols}) FROM STDIN (FORMAT csv)") as cp:
             for start in range(0, len(data), _COPY_CHUNK):
                 cp.write(data[start:start + _COPY_CHUNK])
 

@@ -162,3 +162,64 @@ def test_canonical_timestamp_is_fixed_width_utc() -> None:
     assert canonical_timestamp("2026-01-01 08:00:00.5Z") == "2026-01-01 08:00:00.500000"
     assert canonical_timestamp(0) == "1970-01-01 00:00:00.000000"
     assert canonical_timestamp(None) is None
+
+
+@pytest.mark.integration
+def test_postgresql_binary_copy_stores_what_csv_copy_stores(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Binary COPY (pgcopy) and the CSV path leave identical rows, extremes and NULLs
+    included; columns without an exact binary form, or out of the column's range, take CSV
+    (and so PostgreSQL's own error)."""
+    import psycopg
+
+    from connectors.sql import pgcopy
+    from connectors.sql.postgres import PostgresDialect
+
+    batch = pa.table({
+        "i8": pa.array([1, None, -(2**63), 2**63 - 1], pa.int64()),
+        "i4": pa.array([1, None, -(2**31), 2**31 - 1], pa.int64()),
+        "i2": pa.array([1, None, -(2**15), 2**15 - 1], pa.int32()),
+        "f8": pa.array([1.5, None, float("inf"), -0.0]),
+        "b": pa.array([True, None, False, True]),
+        "d": pa.array([dt.date(2000, 1, 1), None, dt.date(1, 1, 1), dt.date(9999, 12, 31)]),
+        "ts": pa.array([dt.datetime(2026, 1, 1, 8, 0, 0, 500000), None, dt.datetime(1, 1, 1),
+                        dt.datetime(1999, 12, 31, 23, 59, 59, 999999)], pa.timestamp("us")),
+        "tz": pa.array([dt.datetime(2026, 1, 1, 8, 0, 0, 1, tzinfo=UTC), None,
+                        dt.datetime(1970, 1, 1, tzinfo=UTC), dt.datetime(1960, 5, 5, tzinfo=UTC)],
+                       TS),
+        "ms": pa.array([0, None, -1, 1_700_000_000_123], pa.timestamp("ms", tz="UTC")),
+        "t": pa.array(["张三", None, "", 'a\r\nb,"c"\\.']),
+        "v": pa.array(["😀x", None, "", "0123456789"]),
+        "c": pa.array(["ab", None, "", "abcd"]),
+    })
+    ddl = ("(i8 bigint, i4 integer, i2 smallint, f8 double precision, b boolean, d date, "
+           "ts timestamp, tz timestamptz, ms timestamptz, t text, v varchar(10), c char(4), "
+           "extra text DEFAULT 'x')")
+    dialect = PostgresDialect(pg_url)
+    conn = dialect.connect()
+    try:
+        cur = conn.cursor()
+        cur.execute(f"CREATE TABLE via_binary {ddl}")
+        cur.execute(f"CREATE TABLE via_csv {ddl}")
+        assert pgcopy.encoder(batch, pgcopy.column_types(cur, '"via_binary"')) is not None
+        dialect.copy_in(cur, "via_binary", batch.slice(0, 2))
+        dialect.copy_in(cur, "via_binary", batch.slice(2))
+        with monkeypatch.context() as patch:
+            patch.setattr(pgcopy, "encoder", lambda *_args: None)
+            dialect.copy_in(cur, "via_csv", batch)
+        query = "SELECT * FROM {} ORDER BY i8 NULLS FIRST"
+        binary = cur.execute(query.format("via_binary")).fetchall()
+        assert binary == cur.execute(query.format("via_csv")).fetchall()
+        assert len(binary) == 4
+        assert binary[0][-1] == "x"  # columns the batch lacks take their default
+
+        cur.execute("CREATE TABLE narrow (n integer, amount numeric(10, 2), r real)")
+        types = pgcopy.column_types(cur, '"narrow"')
+        assert pgcopy.encoder(pa.table({"n": pa.array([2**31])}), types) is None
+        assert pgcopy.encoder(pa.table({"amount": pa.array([1.5])}), types) is None
+        assert pgcopy.encoder(pa.table({"r": pa.array([0.1])}), types) is None
+        with pytest.raises(psycopg.errors.NumericValueOutOfRange):
+            dialect.copy_in(cur, "narrow", pa.table({"n": pa.array([2**31])}))
+    finally:
+        conn.close()
