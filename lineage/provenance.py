@@ -13,8 +13,9 @@ per row with a unit separator (nulls as NUL, so null and "" and "None" differ), 
 SipHash (`hash_array`, a fixed key: stable across processes and machines) hashes each row. The
 uint64s become 16 lowercase hex characters with a byte lookup table, also vectorised.
 
-Writes are bulk: PostgreSQL stores take COPY (CSV written by Arrow), others one executemany of
-plain tuples, in the caller's transaction: the engine writes a batch's provenance in one store
+Writes are bulk: PostgreSQL stores take COPY (CSV written by Arrow), SQLite stores one
+`INSERT … SELECT … FROM json_each(?)` per 100k rows, others one executemany of plain tuples,
+all in the caller's transaction: the engine writes a batch's provenance in one store
 transaction right after the target committed the batch. A crash between the two leaves the
 batch delivered without provenance, but then the run did not finish, the watermark stayed, and
 the rerun delivers (and records) those records again.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -219,17 +221,77 @@ def _insert_rows(
         return str(sa.literal(value, sa.String()).compile(
             dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
 
+    constants = (literal(resource), literal(subscription), literal(run_id), literal(at))
+    cursor: Any = conn.connection.cursor()
+    if _json_each_insert(conn, cursor, constants, keys, hashes):
+        cursor.close()
+        return
     sql = (
         f"INSERT INTO lineage_provenance ({', '.join(_COLUMNS)}) VALUES ("
-        f"{literal(resource)}, {mark}, {literal(subscription)}, {literal(run_id)}, {mark}, "
-        f"{literal(at)})"
+        f"{constants[0]}, {mark}, {constants[1]}, {constants[2]}, {mark}, {constants[3]})"
     )
-    cursor: Any = conn.connection.cursor()
     try:
         # A generator, not a list: each row's tuple is freed as soon as it is bound.
         cursor.executemany(sql, zip(keys.to_pylist(), hashes.to_pylist(), strict=True))
     finally:
         cursor.close()
+
+
+# Rows per INSERT … SELECT: bounds the JSON text and the hash blob bound to one statement.
+_JSON_ROWS = 100_000
+
+
+def _json_each_insert(
+    conn: sa.Connection, cursor: Any, constants: tuple[str, ...],
+    keys: pa.Array[Any], hashes: pa.Array[Any],
+) -> bool:
+    """SQLite: one `INSERT … SELECT … FROM json_each(?)` per 100k rows instead of an
+    executemany. The keys travel as one JSON array (decoded in C by SQLite), the hashes as one
+    blob of fixed-width hex, cut by array index with a byte `substr` (O(1) on a blob): no
+    per-row Python step, and about half the CPU of binding two values per row. Falls back
+    (False) where that would not store exactly the same text: no json_each (SQLite before
+    3.38), a null or NUL-bearing key, or hashes that are not HASH_LENGTH ASCII characters."""
+    import sqlite3
+
+    if conn.dialect.name != "sqlite" or sqlite3.sqlite_version_info < (3, 38):
+        return False
+    keys, hashes = _flat(keys), _flat(hashes)
+    if not _plain_text(keys) or not _plain_text(hashes):
+        return False
+    lengths = pc.min_max(pc.binary_length(hashes))
+    if lengths["min"].as_py() != HASH_LENGTH or lengths["max"].as_py() != HASH_LENGTH:
+        return False
+    if pc.any(pc.match_substring(keys, "\x00")).as_py() or not pc.all(
+        pc.string_is_ascii(hashes)
+    ).as_py():
+        return False
+    resource, subscription, run_id, at = constants
+    sql = (
+        f"INSERT INTO lineage_provenance ({', '.join(_COLUMNS)}) "
+        f"SELECT {resource}, value, {subscription}, {run_id}, "
+        f"CAST(substr(?, key * {HASH_LENGTH} + 1, {HASH_LENGTH}) AS TEXT), {at} "
+        "FROM json_each(?)"
+    )
+    for start in range(0, len(keys), _JSON_ROWS):
+        part_keys = keys.slice(start, _JSON_ROWS)
+        part_hashes = hashes.slice(start, _JSON_ROWS)
+        text = json.dumps(part_keys.to_pylist(), ensure_ascii=False)
+        cursor.execute(sql, (_data_bytes(part_hashes), text))
+    return True
+
+
+def _plain_text(values: pa.Array[Any]) -> bool:
+    return pa.types.is_string(values.type) and values.null_count == 0
+
+
+def _data_bytes(values: pa.Array[Any]) -> bytes:
+    """The concatenated UTF-8 bytes of a (possibly sliced) string array."""
+    offsets = np.frombuffer(
+        cast(Any, values.buffers()[1]), dtype=np.int32, count=len(values) + 1,
+        offset=values.offset * 4,
+    )
+    data = cast(Any, values.buffers()[2])
+    return bytes(data[int(offsets[0]):int(offsets[-1])]) if data is not None else b""
 
 
 def _aware(value: Any) -> Any:

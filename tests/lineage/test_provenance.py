@@ -167,3 +167,35 @@ def test_provenance_copy_on_postgresql(pg_url: str) -> None:
             assert lineage.deliveries_of(conn, "R", "a") == []
     finally:
         engine.dispose()
+
+
+def test_sqlite_bulk_path_stores_what_executemany_stores(
+    store: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The json_each path and the executemany fallback leave identical rows, for keys JSON
+    would escape (quotes, backslashes, control characters, astral characters), sliced arrays
+    and hashes that are not hex (which take the fallback)."""
+    from lineage import provenance as module
+
+    keys = pa.array(["1", "张三,2", 'q"uote\\back', "tab\tnl\n\x01", "😀𠀋", "", "x" * 400])
+    hashes = lineage.value_hashes(pa.table({"k": keys}))
+
+    def rows(engine: sa.Engine) -> list[tuple[object, ...]]:
+        with engine.begin() as conn:
+            for k, h in ((keys, hashes), (keys.slice(2, 3), hashes.slice(2, 3)),
+                         (pa.array(["z"]), pa.array(["not sixteen"]))):
+                lineage.record_provenance(conn, resource="R", subscription="S", run_id="r",
+                                          delivered_at=AT, keys=k, hashes=h)
+        with engine.connect() as conn:
+            return list(conn.exec_driver_sql(
+                "SELECT id, resource, record_key, typeof(record_key), subscription, run_id, "
+                "value_hash, typeof(value_hash), delivered_at FROM lineage_provenance ORDER BY id"
+            ))
+
+    fast = rows(store)
+    plain = create_store_engine(f"sqlite:///{store.url.database}.plain")
+    upgrade(plain)
+    monkeypatch.setattr(module, "_json_each_insert", lambda *_args: False)
+    assert rows(plain) == fast
+    assert [r[2] for r in fast[:len(keys)]] == keys.to_pylist()
+    assert fast[-1][6] == "not sixteen"
