@@ -15,9 +15,11 @@ loads. Upserts go through a temporary staging table and one
 
 from __future__ import annotations
 
+import gc
 import io
 from collections.abc import Iterator, Sequence
-from typing import Any
+from contextlib import contextmanager
+from typing import IO, Any, cast
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -49,26 +51,67 @@ _FAMILIES = {
 _COPY_CHUNK = 1 << 20  # bytes per COPY FROM write: bounded memory in the driver
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for one bounded read loop.
+
+    psycopg allocates a few container objects (generators) per row it reads, so a million
+    rows trigger well over a thousand collections, and each older-generation pass walks every
+    object of the process (tens of thousands of modules' worth once the quality gate's
+    libraries are loaded): 40% of a read's CPU was the collector. Nothing in the loop forms a
+    cycle (every row's objects die by reference counting), so pausing it frees nothing later.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 class _CopyOut(io.RawIOBase):
-    """A COPY TO STDOUT stream as a readable file for pyarrow (one CopyData message per row)."""
+    """A COPY TO STDOUT stream as a readable file for pyarrow.
+
+    The server sends one CopyData message per row; each `read` gathers as many rows as fit in
+    the requested size and joins them once. (Handing rows over one `readinto` at a time, as
+    a BufferedReader over a per-row stream does, cost about 0.8 s of CPU per million rows.)
+    """
 
     def __init__(self, copy: Any) -> None:
         self._rows = iter(copy)
-        self._left = memoryview(b"")
+        self._left = b""  # the part of the last row that did not fit the previous read
 
     def readable(self) -> bool:
         return True
 
+    def at_end(self) -> bool:
+        """Whether the stream holds no data at all (pulls the first row, keeps it)."""
+        if not self._left:
+            self._left = bytes(next(self._rows, b""))
+        return not self._left
+
+    def read(self, size: int | None = -1) -> bytes:
+        limit = size if size is not None and size >= 0 else None
+        parts: list[Any] = [self._left] if self._left else []
+        total = len(self._left)
+        self._left = b""
+        with _collector_paused():
+            while limit is None or total < limit:
+                row = next(self._rows, None)
+                if row is None:
+                    break
+                parts.append(row)
+                total += len(row)
+        data = b"".join(parts)
+        if limit is not None and total > limit:
+            data, self._left = data[:limit], data[limit:]
+        return data
+
     def readinto(self, buffer: Any) -> int:
-        while not self._left:
-            chunk = next(self._rows, None)
-            if chunk is None:
-                return 0
-            self._left = memoryview(chunk)
-        n = min(len(buffer), len(self._left))
-        buffer[:n] = self._left[:n]
-        self._left = self._left[n:]
-        return n
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
 
 
 class PostgresDialect(Dialect):
@@ -171,10 +214,10 @@ class PostgresDialect(Dialect):
         )
         cur = conn.cursor()
         with cur.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)", params or None) as copy:
-            raw = io.BufferedReader(_CopyOut(copy), buffer_size=1 << 20)
-            if not raw.peek(1):
+            raw = _CopyOut(copy)
+            if raw.at_end():
                 return
-            reader = pacsv.open_csv(raw, read_options=read, parse_options=parse,
+            reader = pacsv.open_csv(cast("IO[bytes]", raw), read_options=read, parse_options=parse,
                                     convert_options=convert)
             yield from rebatch(reader, batch_rows)
 
