@@ -31,7 +31,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="stop after consuming N messages")
     p.add_argument("--idle-timeout", type=float, metavar="SECONDS",
                    help="stop when no message arrived for SECONDS (also bounds the retries "
-                   "while the broker is unreachable)")
+                   "while the broker or the metadata store is unreachable; without it, a "
+                   "minute)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(handler=run)
 

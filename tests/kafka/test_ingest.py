@@ -7,6 +7,7 @@ topic); a tmp SQLite file is the metadata store. The worker runs in-process.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import time
 import uuid
@@ -81,9 +82,9 @@ class Setup:
 
 
 def make_setup(broker: EmbeddedBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-               *, create_topic: bool = True) -> Setup:
+               *, create_topic: bool = True, url: str | None = None) -> Setup:
     monkeypatch.delenv("GOVEX_KAFKA_BOOTSTRAP", raising=False)
-    url = f"sqlite:///{tmp_path / 'store.db'}"
+    url = url or f"sqlite:///{tmp_path / 'store.db'}"
     monkeypatch.setenv("GOVEX_DB_URL", url)
     write_workspace(tmp_path / "ws", broker.bootstrap)
     engine = create_store_engine(url)
@@ -285,6 +286,36 @@ def test_restart_continues_from_the_stored_offsets(
     assert one == ["企业1", "新名称"]
     assert sum(stored_offsets(setup.store).values()) == 7
     assert ingest(setup, idle_timeout=0.5)["consumed"] == 0
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_a_message_landed_by_an_earlier_batch_is_skipped(
+    store: str, kafka_broker: EmbeddedBroker, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest,
+) -> None:
+    url = request.getfixturevalue("pg_url") if store == "postgresql" else None
+    made = make_setup(kafka_broker, tmp_path, monkeypatch, url=url)
+    try:
+        a, b, c = envelope(1), envelope(2), envelope(3)
+        produce(made.bootstrap, [encode(a), encode(b)])
+        assert ingest(made, max_messages=2)["landed"] == 2
+        # The producer re-sends a and b (a retry after a lost acknowledgement, say).
+        produce(made.bootstrap, [encode(b), encode(c), encode(a)])
+        assert ingest(made, max_messages=3) == {
+            "resource": CODE, "consumed": 3, "landed": 1, "rejected": 0, "duplicates": 2}
+        rows = landing(made.store)
+        assert sorted(r["_govex_message_id"] for r in rows) == sorted(
+            e["message_id"] for e in (a, b, c))
+        # Written past SQLAlchemy's insert, read back through its DateTime type.
+        with made.store.connect() as conn:
+            landed_at = conn.execute(sa.select(
+                sa.column("_govex_landed_at", sa.DateTime(timezone=True))
+            ).select_from(sa.table(LANDING)).limit(1)).scalar_one()
+        assert isinstance(landed_at, dt.datetime)
+        assert abs(landed_at.replace(tzinfo=landed_at.tzinfo or dt.UTC)
+                   - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=5)
+    finally:
+        made.store.dispose()
 
 
 def test_unreachable_broker_is_one_clear_error(setup: Setup) -> None:
