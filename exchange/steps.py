@@ -503,25 +503,16 @@ def _load_into_target(store: sa.Engine, plan: RunPlan, sub: catalog.Subscription
                 ))
                 yield out
 
-    def record_provenance() -> None:
-        """Written once the target committed the rows, one store transaction per batch. A
-        crash in between leaves the run unfinished and the watermark unmoved: the rerun
-        delivers and records these rows again."""
-        while pending:
-            keys, hashes = pending.pop(0)
-            with store.begin() as conn:
-                _lineage().record_provenance(
-                    conn, resource=plan.resource.code, subscription=sub.id,
-                    run_id=plan.run_id, delivered_at=delivered_at, keys=keys, hashes=hashes,
-                )
-
     sink = connectors.open_sink(target.kind, target.target, target.format)
+    provenance = _ProvenanceWriter(store, plan, sub.id, delivered_at)
     try:
         sink.ensure_table(spec)
         # A snapshot target mirrors the source: swapped whole when the run read everything.
         if sub.mode == "snapshot" and (plan.full or not _is_incremental(plan.resource)):
             replaced = int(sink.replace(spec, shaped(), ledger))
-            record_provenance()
+            while pending:
+                provenance.submit(*pending.pop(0))
+            provenance.drain()
             return replaced
         if sub.mode == "append" and stale:
             sink.discard_runs(spec, stale)
@@ -529,15 +520,57 @@ def _load_into_target(store: sa.Engine, plan: RunPlan, sub: catalog.Subscription
         delivered = 0
         for batch in shaped():
             delivered += sink.write(spec, batch, mode, ledger)
-            record_provenance()
+            provenance.submit(*pending.pop(0))  # committed: its provenance may be written
         if mode == "upsert":  # an append target keeps its history: deletes do not rewrite it
             for keys in plan.stage.batches("deletes"):
                 delivered += sink.delete_keys(
                     spec, shape_keys(keys, spec, plan.resource, sub, key=key), ledger
                 )
+        provenance.drain()
         return delivered
     finally:
+        provenance.close()
         sink.close()
+
+
+class _ProvenanceWriter:
+    """Records each committed batch's provenance in the store from one background thread, so
+    that the store insert overlaps the target's load of the next batch (both wait outside
+    the GIL). A batch's provenance is still written only after the target committed it, in
+    batch order, one store transaction per batch; `drain` waits for all of them and raises the
+    first error, which fails the delivery as before. A crash in between leaves the run
+    unfinished and the watermark unmoved: the rerun delivers and records these rows again."""
+
+    def __init__(
+        self, store: sa.Engine, plan: RunPlan, subscription: str, delivered_at: dt.datetime
+    ) -> None:
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        self._store, self._plan = store, plan
+        self._subscription, self._delivered_at = subscription, delivered_at
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="govex-provenance")
+        self._writes: list[Future[None]] = []
+
+    def submit(self, keys: pa.Array[Any], hashes: pa.Array[Any]) -> None:
+        for done in [w for w in self._writes if w.done()]:
+            done.result()  # an earlier batch's failure stops the delivery now
+            self._writes.remove(done)
+        self._writes.append(self._pool.submit(self._write, keys, hashes))
+
+    def _write(self, keys: pa.Array[Any], hashes: pa.Array[Any]) -> None:
+        with self._store.begin() as conn:
+            _lineage().record_provenance(
+                conn, resource=self._plan.resource.code, subscription=self._subscription,
+                run_id=self._plan.run_id, delivered_at=self._delivered_at,
+                keys=keys, hashes=hashes,
+            )
+
+    def drain(self) -> None:
+        while self._writes:
+            self._writes.pop(0).result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def finish(store: sa.Engine, run_id: str) -> RunSummary:
