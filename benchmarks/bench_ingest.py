@@ -18,8 +18,13 @@ What it does:
    message (the worker's includes building its quality gate);
 4. latency (unless --rate 0): `govex ingest` runs as its own process while this one produces at
    `--rate` messages/s for `--seconds`; each envelope's event_time is the time it was produced,
-   so end-to-end latency = `_govex_landed_at` - event_time (landed_at is stamped in the landing
-   transaction, just before its commit). Prints p50, p99 and max.
+   so end-to-end latency = `_govex_landed_at` - event_time (landed_at is stamped when the
+   batch's landing transaction starts, milliseconds before its commit). Prints p50, p99, max.
+
+Figures on 2 shared cores (SQLite and PostgreSQL alike): govex ingest ~15,500 msgs/s against a
+raw ~22,500 msgs/s at 200,000 messages (0.67-0.73x); at 5,000 msgs/s p50 ~0.06 s, p99 ~0.13 s.
+Both consumers spend about a third of their time in kafka-python's pure-Python CRC-32C check;
+installing the `crc32c` package would speed both.
 """
 
 from __future__ import annotations

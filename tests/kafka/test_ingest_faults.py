@@ -296,13 +296,13 @@ def test_store_outage_commits_nothing_and_restart_lands_the_rest_once(
         b, valid_b, invalid_b = mixed_stream(300, start=1000)
         c, valid_c, invalid_c = mixed_stream(300, start=2000)
 
-        running = worker(via_proxy, bootstrap, tmp_path, "--idle-timeout", "3")
+        running = worker(via_proxy, bootstrap, tmp_path, "--idle-timeout", "4")
         try:
             produce(bootstrap, a)
             wait_for(lambda: sum(stored_offsets(store).values()) == len(a), "batch A", running)
             assert set(landed_ids(store)) == valid_a
 
-            # A short outage (about 1 s, less than the 3 s the worker retries for): ridden out.
+            # A short outage (about 1 s, less than the 4 s the worker retries for): ridden out.
             proxy.cut()
             produce(bootstrap, b)
             time.sleep(1.0)
