@@ -830,6 +830,19 @@ def _assign(store: sa.Engine, consumer: Any, by_topic: Mapping[str, _Resource],
             consumer.seek_to_beginning(tp)
 
 
+def _forget_offsets(store: sa.Engine, codes: Sequence[str], say: Progress) -> None:
+    """Drop the stored offsets of `codes`, so their topics are read from the beginning.
+
+    For a broker that lost its log (the in-memory embedded broker restarted, a topic deleted
+    and created again): the stored offsets then point past the new log's end, and a broker
+    need not say so (the embedded one answers with nothing). Re-reading is safe because a
+    message id lands once; rejected messages are dead-lettered again."""
+    with store.begin() as conn:
+        dropped = conn.execute(sa.delete(offsets).where(offsets.c.resource.in_(codes))).rowcount
+    say(f"govex ingest: forgot {dropped} stored offset(s) of {', '.join(codes)}; reading "
+        "from the beginning")
+
+
 def run_ingest(
     store: sa.Engine,
     *,
@@ -841,6 +854,7 @@ def run_ingest(
     batch_wait: float = BATCH_WAIT,
     max_message_bytes: int = MAX_MESSAGE_BYTES,
     progress: Progress | None = None,
+    from_beginning: bool = False,
 ) -> list[IngestStats]:
     """Consume, judge and land until `max_messages` were consumed or nothing arrived for
     `idle_timeout` seconds (neither: until interrupted). Returns per resource stats."""
@@ -873,6 +887,8 @@ def run_ingest(
         for r in ready:
             with store.begin() as conn:
                 r.landing.create(conn, checkfirst=True)
+        if from_beginning:
+            _forget_offsets(store, [r.code for r in ready], say)
     except BaseException as error:
         consumer.close()
         producer.close(timeout=5)

@@ -1,5 +1,5 @@
-"""`govex ingest [--resource CODE] [--max-messages N] [--idle-timeout SECONDS]`: the Kafka
-ingestion worker (see exchange.ingest)."""
+"""`govex ingest [--resource CODE] [--max-messages N] [--idle-timeout SECONDS]
+[--from-beginning]`: the Kafka ingestion worker (see exchange.ingest)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="stop when no message arrived for SECONDS (also bounds the retries "
                    "while the broker or the metadata store is unreachable; without it, a "
                    "minute)")
+    p.add_argument("--from-beginning", action="store_true",
+                   help="forget the stored offsets and read the topics from the beginning "
+                   "(after the broker lost its log, e.g. the embedded broker restarted); "
+                   "message ids already landed are skipped, so nothing lands twice")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(handler=run)
 
@@ -56,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
     stats = run_ingest(
         store, resource=args.resource, max_messages=args.max_messages,
-        idle_timeout=args.idle_timeout, progress=progress,
+        idle_timeout=args.idle_timeout, progress=progress, from_beginning=args.from_beginning,
     )
     if args.json:
         print_json([s.to_json() for s in stats])
