@@ -319,3 +319,23 @@ def test_a_dispute_on_a_pushed_record_is_resolved_by_the_corrected_message(
     assert shown["state"] == "resolved"
     assert {e["subscription"] for e in shown["evidence"]["redelivered"]} >= {
         "SUB-UPSERT", "SUB-SNAPSHOT"}
+
+
+def test_a_record_rejected_at_ingest_leaves_quarantine_when_its_fix_is_delivered(
+    setup: tuple[sa.Engine, Landing],
+) -> None:
+    from quality.tables import quarantine_table as q
+
+    store, landing = setup
+    now = dt.datetime.now(dt.UTC)
+    with store.begin() as conn:  # as `govex ingest` quarantines a rejected message
+        conn.execute(sa.insert(q), {
+            "resource": CODE, "record_key": uscc(1), "run_id": str(uuid.uuid4()),
+            "failed_checks": [{"check": "contract:minimum", "column": "capital"}],
+            "record": {"uscc": uscc(1), "capital": -1}, "first_seen": now, "last_seen": now,
+        })
+    landing.land(upsert(1, 100), upsert(2, 200))  # the vertical system sent the fix
+    steps.run_resource(store, CODE)
+    with store.connect() as conn:
+        held = conn.execute(sa.select(q.c.record_key).where(q.c.resource == CODE)).all()
+    assert held == []
