@@ -14,6 +14,7 @@ starts (`upto`), so rows landing while the run reads wait for the next run inste
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -70,7 +71,9 @@ def landing_schema(contract: contracts.Contract) -> pa.Schema:
 
 
 def _typed(values: list[str | None], kind: pa.DataType, name: str) -> pa.Array[Any]:
-    """Landed text (JSON spelling for numbers and booleans) as Arrow `kind`, vectorised."""
+    """Landed text (JSON spelling for numbers and booleans) as Arrow `kind`, vectorised; a
+    column with a value the cast refuses (an integer spelled `1.0` or `1e3`, as JSON allows)
+    is read value by value instead, exactly, never through a float column."""
     text = pa.array(values, pa.string())
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         return text
@@ -78,23 +81,35 @@ def _typed(values: list[str | None], kind: pa.DataType, name: str) -> pa.Array[A
     try:
         typed = pc.cast(text, kind)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        if pa.types.is_integer(kind):  # 1.0 is a JSON integer too
-            try:
-                typed = pc.cast(pc.cast(text, pa.float64()), kind)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                pass
-            else:
-                return typed
-        msg = f"landed column '{name}' cannot be read back as {kind}"
-        raise FatalError(msg) from None
+        try:
+            typed = pa.array([None if v is None else _json_value(v, kind) for v in values], kind)
+        except (ValueError, TypeError, OverflowError, pa.ArrowException):
+            msg = f"landed column '{name}' cannot be read back as {kind}"
+            raise FatalError(msg) from None
     return typed
 
 
-def _latest_rows(table: sa.Table, after: int, upto: int) -> sa.Select[Any]:
+def _json_value(text: str, kind: pa.DataType) -> Any:
+    value = json.loads(text)
+    if pa.types.is_integer(kind) and isinstance(value, float):
+        if not value.is_integer():
+            msg = f"{text} is not an integer"
+            raise ValueError(msg)
+        return int(value)
+    return value
+
+
+def _latest_rows(
+    table: sa.Table, key: tuple[str, ...], after: int, upto: int
+) -> sa.Select[Any]:
+    """Rows not superseded by a newer row of the same record within the range. The record is
+    its key columns (`_govex_key` alone, joined by ',' and cut at 500 characters, could
+    confuse two); matching `_govex_key` as well lets the database use its index."""
     newer = table.alias("newer")
     superseded = sa.exists(
         sa.select(sa.literal(1)).where(
             newer.c._govex_key == table.c._govex_key,
+            *(newer.c[k] == table.c[k] for k in key),
             newer.c._govex_seq > table.c._govex_seq,
             newer.c._govex_seq <= upto,
         )
@@ -102,6 +117,23 @@ def _latest_rows(table: sa.Table, after: int, upto: int) -> sa.Select[Any]:
     return sa.select(table).where(
         table.c._govex_seq > after, table.c._govex_seq <= upto, ~superseded
     )
+
+
+def _highest_committed(store: sa.Engine, table: sa.Table) -> int | None:
+    """The highest landing sequence below which every row is committed.
+
+    On PostgreSQL a sequence value is taken when a row is inserted but seen only when its
+    transaction commits, so with two ingest workers seq 200 may be visible while seq 150 is
+    still in flight; a run reading up to 200 would move the watermark past 150 for good. A
+    SHARE lock waits for every transaction writing the table to end (and new writers take
+    their sequence values after it), so the maximum read under it has no gaps below it.
+    SQLite writes one transaction at a time: nothing to wait for."""
+    with store.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            name = conn.dialect.identifier_preparer.quote(table.name)
+            conn.execute(sa.text(f"LOCK TABLE {name} IN SHARE MODE"))
+        highest = conn.execute(sa.select(sa.func.max(table.c._govex_seq))).scalar()
+    return None if highest is None else int(highest)
 
 
 def read_landing(
@@ -119,14 +151,14 @@ def read_landing(
         return
     table = landing_table(code, contract)
     schema = landing_schema(contract)
+    upto = _highest_committed(store, table)
+    if upto is None or upto <= after:
+        return
     with store.connect() as conn:
-        upto = conn.execute(sa.select(sa.func.max(table.c._govex_seq))).scalar()
-        if upto is None or upto <= after:
-            return
         last = after
         while True:
             rows = conn.execute(
-                _latest_rows(table, after, upto)
+                _latest_rows(table, key, after, upto)
                 .where(table.c._govex_seq > last)
                 .order_by(table.c._govex_seq)
                 .limit(batch_rows)

@@ -34,7 +34,7 @@ import sqlalchemy as sa
 
 import catalog
 import contracts
-from govex.errors import DataQualityError, DeclarationError
+from govex.errors import DataQualityError, DeclarationError, FatalError
 
 from . import landing, masking, run_lineage
 from .conform import conform, contract_columns
@@ -277,6 +277,7 @@ def _extract_landing(store: sa.Engine, plan: RunPlan) -> int:
     """A Kafka-fed resource reads its landing table (see exchange.landing): upserts stage as
     `raw` batches like any source's, deletes as `deletes` key batches."""
     schema = contracts.arrow_schema(plan.contract)
+    key_schema = pa.schema([schema.field(k) for k in plan.resource.key])
     plan.stage.clear("raw")
     plan.stage.clear("deletes")
     read, last = 0, None
@@ -286,8 +287,8 @@ def _extract_landing(store: sa.Engine, plan: RunPlan) -> int:
     )):
         if batch.upserts.num_rows:
             plan.stage.write("raw", index, contract_columns(batch.upserts, schema))
-        if batch.deletes.num_rows:
-            plan.stage.write("deletes", index, batch.deletes)
+        if batch.deletes.num_rows:  # in contract types, as the upserts reach the targets
+            plan.stage.write("deletes", index, conform(batch.deletes, key_schema))
         read += batch.upserts.num_rows + batch.deletes.num_rows
         last = batch.last_seq
     with store.begin() as conn:
@@ -418,6 +419,11 @@ def deliver(store: sa.Engine, run_id: str, subscription: str) -> int:
         raise DeclarationError(
             msg, value=subscription
         )
+    if plan.status != "running":
+        # A superseded run (a newer one of the resource started) must not write older data
+        # over what the newer one delivered, deletes included.
+        msg = f"run {run_id} is {plan.status}, not running: it delivers nothing more"
+        raise FatalError(msg)
     started = _now()
     with store.begin() as conn:
         conn.execute(
@@ -550,8 +556,14 @@ class _ProvenanceWriter:
         self._subscription, self._delivered_at = subscription, delivered_at
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="govex-provenance")
         self._writes: list[Future[None]] = []
+        # An in-memory SQLite store is one connection per thread (or one shared connection):
+        # another thread would see an empty database. Write inline there.
+        self._inline = isinstance(store.pool, sa.pool.SingletonThreadPool | sa.pool.StaticPool)
 
     def submit(self, keys: pa.Array[Any], hashes: pa.Array[Any]) -> None:
+        if self._inline:
+            self._write(keys, hashes)
+            return
         for done in [w for w in self._writes if w.done()]:
             done.result()  # an earlier batch's failure stops the delivery now
             self._writes.remove(done)

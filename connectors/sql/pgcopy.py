@@ -93,9 +93,12 @@ def _column_encoder(column: Any, oid: int) -> ColumnEncoder | None:
         return lambda c: [_fixed(c, "u1", 1)]
     if oid == DATE and pa.types.is_date32(t):
         return lambda c: [_fixed(pc.subtract(pc.cast(c, pa.int32()), _PG_EPOCH_DAYS), ">i4", 4)]
-    if oid in (TIMESTAMP, TIMESTAMPTZ) and pa.types.is_timestamp(t) and t.unit in _TS_UNITS:
+    if (oid in (TIMESTAMP, TIMESTAMPTZ) and pa.types.is_timestamp(t) and t.unit in _TS_UNITS
+            and (oid == TIMESTAMPTZ or t.tz in (None, "UTC", "+00:00", "Etc/UTC"))):
         # Naive values are UTC by govex convention and the session runs in UTC, so text COPY
-        # stores the same instant (timestamptz) or the same UTC wall time (timestamp).
+        # stores the same instant (timestamptz) or the same UTC wall time (timestamp). Values
+        # in another zone going to a `timestamp` column keep the CSV path: text COPY stores
+        # their local wall time there, and so must we.
         if column.null_count < len(column):
             low, high = pc.min_max(pc.cast(column, pa.int64())).values()
             scale = _TS_UNITS[t.unit]

@@ -246,9 +246,9 @@ class SqlSink(SinkConnector):
         rows = list(zip(*(keys.column(n).to_pylist() for n in names), strict=True))
         with self._transaction(f"deleting {len(rows)} keys from '{spec.table}'") as cur:
             deleted = 0
-            for row in rows:  # one statement per key: rowcount stays exact on every driver
-                cur.execute(f"DELETE FROM {d.quote_table(spec.table)} WHERE {where}", row)
-                deleted += max(int(cur.rowcount), 0)
+            if rows:  # every driver here sums rowcount over an executemany of DELETEs
+                cur.executemany(f"DELETE FROM {d.quote_table(spec.table)} WHERE {where}", rows)
+                deleted = max(int(cur.rowcount), 0)
             ledger_table.save(d, cur, ledger, 0)
         return deleted
 

@@ -11,6 +11,11 @@ cheap `max(_govex_seq)` query per interval says whether there is work. The trigg
 running and fires once per new high-water mark; after a triggerer restart it fires at once if
 landed records still wait (nothing is missed). Asset events that pile up before the scheduler
 starts a run collapse into that one run, which reads everything landed since its watermark.
+A run that failed or was blocked is not announced again: the next landing (or the resource's
+retries, or an operator) starts the run that delivers what waits.
+
+The triggerer needs the same GOVEX_DB_URL as the workers (docker-compose.yml shares it); the
+embedded default, a SQLite file relative to the working directory, only suits one machine.
 """
 
 from __future__ import annotations
@@ -27,16 +32,11 @@ log = logging.getLogger(__name__)
 DEFAULT_POKE_INTERVAL = 5.0
 
 
-def _progress(code: str, store_url: str | None) -> tuple[int, int]:
-    from exchange.landing import landing_progress
+def _engine(store_url: str | None) -> Any:
     from exchange.settings import load_settings
     from exchange.store import create_store_engine
 
-    engine = create_store_engine(store_url or load_settings().db_url)
-    try:
-        return landing_progress(engine, code)
-    finally:
-        engine.dispose()
+    return create_store_engine(store_url or load_settings().db_url)
 
 
 class LandingTrigger(BaseEventTrigger):
@@ -64,19 +64,25 @@ class LandingTrigger(BaseEventTrigger):
         return f"{__name__}.LandingTrigger", kwargs
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        from exchange.landing import landing_progress
+
         announced = 0
-        while True:
-            try:
-                landed, delivered = await asyncio.to_thread(
-                    _progress, self.resource, self.store_url
-                )
-            except Exception as error:  # noqa: BLE001 - a store hiccup must not stop watching
-                log.warning("landing watcher of %s cannot read the store: %s", self.resource,
-                            error)
-            else:
-                if landed > max(announced, delivered):
-                    announced = landed
-                    payload = {"resource": self.resource, "landed_through": landed,
-                               "delivered_through": delivered}
-                    yield TriggerEvent(payload)  # type: ignore[no-untyped-call]
-            await asyncio.sleep(self.poke_interval)
+        engine = _engine(self.store_url)  # one pool for the watcher's life, not one per poll
+        try:
+            while True:
+                try:
+                    landed, delivered = await asyncio.to_thread(
+                        landing_progress, engine, self.resource
+                    )
+                except Exception as error:  # noqa: BLE001 - a store hiccup must not stop it
+                    log.warning("landing watcher of %s cannot read the store: %s",
+                                self.resource, error)
+                else:
+                    if landed > max(announced, delivered):
+                        announced = landed
+                        payload = {"resource": self.resource, "landed_through": landed,
+                                   "delivered_through": delivered}
+                        yield TriggerEvent(payload)  # type: ignore[no-untyped-call]
+                await asyncio.sleep(self.poke_interval)
+        finally:
+            engine.dispose()

@@ -82,6 +82,7 @@ class VerticalSystem:
         self.broker: Any = None
         self.pushing: Future[Any] | None = None
         self.unavailable = "Kafka-fed: no embedded broker"
+        self._bootstrap_before: str | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tax-vertical")
 
     def __enter__(self) -> VerticalSystem:
@@ -97,6 +98,7 @@ class VerticalSystem:
                   "resources wait for `govex ingest`", flush=True)
             self.unavailable = f"Kafka-fed: broker did not start ({str(error)[:40]})"
             return self
+        self._bootstrap_before = os.environ.get("GOVEX_KAFKA_BOOTSTRAP")
         os.environ["GOVEX_KAFKA_BOOTSTRAP"] = self.broker.bootstrap
         n = max(20, round(1260 * self.scale))
         envelopes = tax_credit_messages(self.seed, n)
@@ -113,7 +115,12 @@ class VerticalSystem:
 
         if self.pushing is None:
             return None
-        pushed = self.pushing.result()
+        try:
+            pushed = self.pushing.result()
+        except Exception as error:  # noqa: BLE001 - the demo goes on without the pushed data
+            print(f"      the tax vertical system could not push ({error})", flush=True)
+            self.unavailable = f"Kafka-fed: push failed ({str(error)[:40]})"
+            return None
         print(f"      {code}: govex ingest lands the {pushed.messages} pushed messages …",
               end="", flush=True)
         # A new broker keeps nothing (memory storage): offsets stored for an earlier demo
@@ -129,6 +136,10 @@ class VerticalSystem:
         self._pool.shutdown(wait=True, cancel_futures=True)
         if self.broker is not None:
             self.broker.stop()
+            if self._bootstrap_before is None:
+                os.environ.pop("GOVEX_KAFKA_BOOTSTRAP", None)
+            else:
+                os.environ["GOVEX_KAFKA_BOOTSTRAP"] = self._bootstrap_before
 
 
 def run(args: argparse.Namespace) -> int:

@@ -225,3 +225,32 @@ def test_postgresql_binary_copy_stores_what_csv_copy_stores(
             dialect.copy_in(cur, "narrow", pa.table({"n": pa.array([2**31])}))
     finally:
         conn.close()
+
+
+@pytest.mark.integration
+def test_postgresql_zoned_timestamps_into_a_naive_column_keep_their_local_wall_time(
+    pg_url: str,
+) -> None:
+    """Text COPY stores a +08:00 value's local wall time in a `timestamp` column; binary COPY
+    would store UTC, so such a column keeps the CSV path."""
+    from connectors.sql import pgcopy
+    from connectors.sql.postgres import PostgresDialect
+
+    local = pa.array([dt.datetime(2026, 1, 1, 3, 14, 8, tzinfo=UTC)],
+                     pa.timestamp("us", tz="+08:00"))
+    batch = pa.table({"naive": local, "aware": local})
+    dialect = PostgresDialect(pg_url)
+    conn = dialect.connect()
+    try:
+        cur = conn.cursor()
+        cur.execute("CREATE TABLE zoned (naive timestamp, aware timestamptz)")
+        types = pgcopy.column_types(cur, '"zoned"')
+        assert pgcopy.encoder(batch.select(["naive"]), types) is None
+        assert pgcopy.encoder(batch.select(["aware"]), types) is not None
+        dialect.copy_in(cur, "zoned", batch)
+        [(naive, aware)] = cur.execute("SELECT naive, aware FROM zoned").fetchall()
+        # the +08:00 wall time, as text COPY stores it
+        assert naive == dt.datetime(2026, 1, 1, 11, 14, 8, tzinfo=UTC).replace(tzinfo=None)
+        assert aware == dt.datetime(2026, 1, 1, 3, 14, 8, tzinfo=UTC)
+    finally:
+        conn.close()

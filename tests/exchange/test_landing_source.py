@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 import yaml
@@ -339,3 +340,66 @@ def test_a_record_rejected_at_ingest_leaves_quarantine_when_its_fix_is_delivered
     with store.connect() as conn:
         held = conn.execute(sa.select(q.c.record_key).where(q.c.resource == CODE)).all()
     assert held == []
+
+
+def test_landed_integers_read_back_exactly_whatever_their_json_spelling() -> None:
+    from exchange.ingest import _text
+    from exchange.landing import _typed
+
+    assert _text(1.0) == "1"
+    assert _text(2.5) == "2.5"
+    typed = _typed(["9007199254740993", "1.0", "1e3", None], pa.int64(), "n")
+    assert typed.to_pylist() == [9007199254740993, 1, 1000, None]
+    assert _typed(["true", None], pa.bool_(), "b").to_pylist() == [True, None]
+
+
+def test_records_are_told_apart_by_their_key_columns_not_the_joined_key_text(
+    setup: tuple[sa.Engine, Landing],
+) -> None:
+    from exchange.landing import read_landing
+
+    store, landing = setup
+    with store.connect() as conn:
+        contract = catalog.load_contract_version(conn, "taxpayer@1.0.0")
+    base = {"_govex_op": "upsert", "_govex_source_system": "s", "_govex_event_time": "t",
+            "_govex_partition": 0, "_govex_landed_at": dt.datetime.now(dt.UTC),
+            "capital": "1", "registered_on": None, "active": None}
+    with store.begin() as conn:  # ("a,b", "c") and ("a", "b,c") both join to "a,b,c"
+        conn.execute(sa.insert(landing.table), [
+            base | {"uscc": "a,b", "name": "c", "_govex_key": "a,b,c",
+                    "_govex_message_id": "m1", "_govex_offset": 1},
+            base | {"uscc": "a", "name": "b,c", "_govex_key": "a,b,c",
+                    "_govex_message_id": "m2", "_govex_offset": 2},
+        ])
+    [batch] = read_landing(store, CODE, contract, ("uscc", "name"), after=0, batch_rows=10)
+    assert sorted(batch.upserts.column("name").to_pylist()) == ["b,c", "c"]
+
+
+def test_a_superseded_run_delivers_nothing_more(setup: tuple[sa.Engine, Landing]) -> None:
+    from govex.errors import FatalError
+
+    store, landing = setup
+    landing.land(upsert(1, 100))
+    old = steps.start_run(store, CODE)
+    steps.extract(store, old)
+    steps.gate(store, old)
+    newer = steps.start_run(store, CODE)  # marks the old one failed: it never finished
+    with pytest.raises(FatalError, match="not running"):
+        steps.deliver(store, old, "SUB-UPSERT")
+    assert steps.extract(store, newer) == 1
+
+
+def test_an_in_memory_store_records_provenance_too(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`sqlite://` is one database per thread: provenance is written inline there."""
+    import lineage
+
+    monkeypatch.setenv("GOVEX_STAGING_DIR", str(tmp_path / "staging"))
+    write_workspace(tmp_path / "ws", pg_url)
+    store = create_store_engine("sqlite://")
+    upgrade(store)
+    catalog.apply_workspace(store, tmp_path / "ws")
+    Landing(store).land(upsert(1, 100))
+    assert steps.run_resource(store, CODE).status == "success"
+    assert len(lineage.trace(store, CODE, uscc(1))["deliveries"]) == 4
