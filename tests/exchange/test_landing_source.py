@@ -403,3 +403,41 @@ def test_an_in_memory_store_records_provenance_too(
     Landing(store).land(upsert(1, 100))
     assert steps.run_resource(store, CODE).status == "success"
     assert len(lineage.trace(store, CODE, uscc(1))["deliveries"]) == 4
+
+
+def test_on_postgresql_a_run_waits_for_rows_still_landing_below_the_highest_sequence(
+    tmp_path: Path, pg_url: str,
+) -> None:
+    """Two ingest workers: seq 1 is inserted but not committed while seq 2 is. Reading up to
+    seq 2 then would move the watermark past seq 1 for good; the read waits for it."""
+    import threading
+
+    from exchange.landing import read_landing
+
+    write_workspace(tmp_path / "ws", pg_url)
+    store = create_store_engine(pg_url)
+    upgrade(store)
+    catalog.apply_workspace(store, tmp_path / "ws")
+    landing = Landing(store)
+    with store.connect() as conn:
+        contract = catalog.load_contract_version(conn, "taxpayer@1.0.0")
+    slow = store.connect()
+    slow.begin()
+    slow.execute(sa.insert(landing.table), {  # worker A: seq 1, not committed yet
+        "uscc": uscc(1), "name": "企业1", "capital": "1", "_govex_key": uscc(1),
+        "_govex_op": "upsert", "_govex_message_id": "m-slow", "_govex_source_system": "s",
+        "_govex_event_time": "t", "_govex_partition": 0, "_govex_offset": 0,
+        "_govex_landed_at": dt.datetime.now(dt.UTC)})
+    landing.land(upsert(2, 200))  # worker B: seq 2, committed
+    read: list[Any] = []
+    reader = threading.Thread(target=lambda: read.extend(
+        read_landing(store, CODE, contract, ("uscc",), after=0, batch_rows=10)))
+    reader.start()
+    reader.join(0.5)
+    assert reader.is_alive()  # waiting for worker A's transaction
+    slow.commit()
+    slow.close()
+    reader.join(10)
+    assert sorted(u for b in read for u in b.upserts.column("uscc").to_pylist()) == [
+        uscc(1), uscc(2)]
+    store.dispose()
