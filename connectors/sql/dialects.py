@@ -70,6 +70,9 @@ class Dialect(ABC):
         """A DBAPI connection in autocommit mode with the session set to UTC; raises
         TransientError when the database cannot be reached."""
 
+    def prepare_target(self) -> None:  # noqa: B027 - optional hook, a no-op by default
+        """Make what a sink needs before it first connects (a server database: nothing)."""
+
     @abstractmethod
     def error_class(self, error: Exception) -> type[Exception]:
         """The govex error class a driver error maps to (TransientError when a retry helps)."""

@@ -46,6 +46,7 @@ class SqlSink(SinkConnector):
     # -- plumbing ----------------------------------------------------------------------------
     def _connection(self) -> Any:
         if self._conn is None:
+            self.dialect.prepare_target()
             self._conn = self.dialect.connect()
         return self._conn
 

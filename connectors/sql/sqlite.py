@@ -19,6 +19,7 @@ import datetime as dt
 import sqlite3
 import uuid
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -85,10 +86,23 @@ class SQLiteDialect(Dialect):
         from sqlalchemy.engine import make_url
 
         database = make_url(self.url).database or ":memory:"
-        conn = sqlite3.connect(database, isolation_level=None, timeout=30,
-                               check_same_thread=False)
+        try:
+            conn = sqlite3.connect(database, isolation_level=None, timeout=30,
+                                   check_same_thread=False)
+        except sqlite3.Error as error:
+            msg = f"cannot open the SQLite database {database} ({error})"
+            raise FatalError(msg) from error
         conn.create_function("govex_ts", 1, canonical_timestamp, deterministic=True)
         return conn
+
+    def prepare_target(self) -> None:
+        """A consumer's SQLite file is created with its first table, directory included
+        (`sqlite:///data/gsc.db` in a fresh workspace); a source's never is."""
+        from sqlalchemy.engine import make_url
+
+        database = make_url(self.url).database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
 
     def error_class(self, error: Exception) -> type[Exception]:
         return FatalError

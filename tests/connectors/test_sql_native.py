@@ -14,6 +14,7 @@ import sqlalchemy as sa
 import connectors
 from connectors import ReadSpec, TargetColumn, TargetSpec
 from connectors.sql.sqlite import canonical_timestamp
+from govex.errors import GovexError
 
 UTC = dt.UTC
 TS = pa.timestamp("us", tz="UTC")
@@ -254,3 +255,21 @@ def test_postgresql_zoned_timestamps_into_a_naive_column_keep_their_local_wall_t
         assert aware == dt.datetime(2026, 1, 1, 3, 14, 8, tzinfo=UTC)
     finally:
         conn.close()
+
+
+def test_a_sqlite_target_in_a_new_directory_is_created_a_source_is_not(tmp_path: Path) -> None:
+    spec = TargetSpec("t", (TargetColumn("id", pa.int64(), nullable=False),), ("id",))
+    sink = connectors.open_sink("url", f"sqlite:///{tmp_path / 'new' / 'dir' / 'gsc.db'}")
+    try:
+        sink.ensure_table(spec)
+    finally:
+        sink.close()
+    assert (tmp_path / "new" / "dir" / "gsc.db").exists()
+
+    source = connectors.open_source("url", f"sqlite:///{tmp_path / 'absent' / 'src.db'}")
+    try:
+        with pytest.raises(GovexError):
+            list(source.read_batches(ReadSpec("t", None, None, ("id",), None)))
+    finally:
+        source.close()
+    assert not (tmp_path / "absent").exists()
