@@ -203,14 +203,12 @@ def _text(value: Any) -> str | None:
         return None
     if isinstance(value, str):
         return value
-    if kind is float and value.is_integer() and abs(value) < _EXACT_INT_LIMIT:
+    if kind is float and value.is_integer() and abs(value) <= _EXACT_INT:
         # 1.0 is the integer 1 to JSON Schema: one spelling per value, so a key sent as 1
         # and as 1.0 is one record, and an integer column reads back exactly.
         return str(int(value))
     return json.dumps(value, ensure_ascii=False)
 
-
-_EXACT_INT_LIMIT = 2.0**53  # below it every integer-valued float is exactly that integer
 
 
 def _key_text(values: Sequence[Any]) -> str:
