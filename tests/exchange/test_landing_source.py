@@ -24,22 +24,10 @@ import catalog
 from exchange import steps
 from exchange.ingest_tables import landing_table
 from exchange.store import create_store_engine, upgrade
+from tests.kafka.test_ingest import CODE, CONTRACT, uscc  # the pushed resource of the ingest tests
 
 pytestmark = pytest.mark.integration
 
-CODE = "TAX-RES-001"
-CONTRACT: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "type": "object",
-    "required": ["uscc", "name", "capital"],
-    "properties": {
-        "uscc": {"type": "string", "pattern": "^[0-9A-Z]{18}$"},
-        "name": {"type": "string", "maxLength": 50},
-        "capital": {"type": "integer", "minimum": 0},
-        "registered_on": {"type": "string", "format": "date"},
-        "active": {"type": "boolean"},
-    },
-}
 SUBSCRIPTIONS = [
     {"id": "SUB-UPSERT", "consumer": "gsc", "mode": "upsert",
      "fields": ["uscc", "name", "capital", "registered_on", "active"],
@@ -51,10 +39,6 @@ SUBSCRIPTIONS = [
     {"id": "SUB-HIDDEN-KEY", "consumer": "gsc", "mode": "upsert", "fields": ["capital"],
      "target": {"connection": "gsc_db", "table": "t_hidden"}},
 ]
-
-
-def uscc(i: int) -> str:
-    return f"91110000{i:010d}"
 
 
 def write_workspace(root: Path, target_url: str) -> None:
