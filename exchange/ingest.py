@@ -698,6 +698,12 @@ def _insert_skipping_landed(dialect: str) -> Callable[[sa.Table], Any] | None:
 _STORE_DOWN = (sa.exc.OperationalError, sa.exc.InterfaceError)
 
 
+def _is_schema_error(error: sa.exc.DBAPIError) -> bool:
+    """SQLite reports a missing table or column as an OperationalError, like an outage; no
+    retry brings those back."""
+    return str(error.orig).startswith(("no such table", "no such column"))
+
+
 def _store_name(store: sa.Engine) -> str:
     return store.url.render_as_string(hide_password=True)
 
@@ -723,6 +729,10 @@ def _store_retries(store: sa.Engine, action: Callable[[], _T], *, limit: float,
         try:
             return action()
         except _STORE_DOWN as error:
+            if _is_schema_error(error):
+                msg = (f"the metadata store at {_store_name(store)} refused a statement "
+                       f"({_reason(error)}); is it up to date (`govex db upgrade`)?")
+                raise FatalError(msg) from error
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise _store_unreachable(store, error, failed) from error
