@@ -347,7 +347,7 @@ def _contract_reject(res: _Resource, item: _Accepted) -> _Reject | None:
     where = f" on {column}" if column else ""
     reason = f"contract {res.contract.ref}: {first.validator}{where}: {first.message}"
     return _Reject(item.message, reason[:500], item.envelope["message_id"], item.record_key,
-                   [{"check": f"contract:{first.validator}", "column": column}], data)
+                   [{"check": str(first.validator), "column": column}], data)
 
 
 def _projects_back(res: _Resource, data: Mapping[str, Any]) -> bool:
@@ -454,7 +454,7 @@ def _gate(res: _Resource, upserts: list[_Accepted],
             except (pa.ArrowException, OverflowError, TypeError, ValueError) as error:
                 reason = f"contract {res.contract.ref}: a value does not fit its type ({error})"
                 rejects.append(_Reject(item.message, reason[:500], item.envelope["message_id"],
-                                       item.record_key, [{"check": "contract:type",
+                                       item.record_key, [{"check": "type",
                                                           "column": ""}],
                                        item.envelope["data"]))
             else:

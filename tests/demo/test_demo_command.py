@@ -11,6 +11,7 @@ import pytest
 
 from exchange.cli import main
 from exchange.commands.demo import DEMO_WORKSPACE
+from exchange.democity import tax_credit_records
 
 
 @pytest.mark.integration  # drives Airflow (dag.test) with its own SQLite database
@@ -44,6 +45,18 @@ def test_demo_runs_the_city_through_airflow(
     assert total == landed + dlq + dup
     assert dlq >= 3  # at least the three broken messages
     assert "demo city exchanged" in out
+    # Every pushed record with a planted defect was refused at ingest and is quarantined under
+    # its check's name; no clean record is; the rest of the quarantine is the broken messages.
+    capsys.readouterr()
+    assert main(["quality", "quarantine", "TAX-RES-001", "--json"]) == 0
+    held = {q["key"]: {(c["check"], c["column"]) for c in q["failed_checks"]}
+            for q in json.loads(capsys.readouterr().out)}
+    planted = tax_credit_records(20261127, 252).defects  # the demo's seed, 1260 x scale 0.2
+    for defect in planted:
+        assert (defect.check, defect.column) in held[defect.key], (defect, held.get(defect.key))
+    broken = set(held) - {d.key for d in planted}
+    assert len(broken) == 3
+    assert all(k.startswith("message:") for k in broken)
     assert (workspace / "data" / "psb.db").exists()
     assert (workspace / "data" / "files" / "subsistence_allowance.csv").exists()
     manifest = json.loads((workspace / "data" / "defects.json").read_text("utf-8"))
