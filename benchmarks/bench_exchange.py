@@ -3,9 +3,9 @@
 
     python benchmarks/bench_exchange.py --rows 1000000      (or: govex bench exchange --rows N)
 
-The govex run (contract check, gate, masking of two fields, upsert load, provenance, run bookkeeping) runs in
-a child process so its peak resident memory is its own; the figure to watch is that it does not
-grow with N (batches are bounded by GOVEX_BATCH_ROWS).
+The govex run (contract check, gate, masking of two fields, upsert load, provenance, run
+bookkeeping) runs in a child process so its peak resident memory is its own; the figure to
+watch is that it does not grow with N (batches are bounded by GOVEX_BATCH_ROWS).
 """
 
 from __future__ import annotations
