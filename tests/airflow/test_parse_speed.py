@@ -77,8 +77,10 @@ def _generate_workspace(root: Path) -> Path:
             "contract": "generated_record@1.0.0",
             "key": ["id"],
             "elements": {"id": f"gen{i}.id", "name": f"gen{i}.name", "amount": f"gen{i}.amount"},
-            "source": {"connection": f"{provider}_db", "table": f"gen_{i:03d}",
-                       "watermark": "updated_at"},
+            # Every tenth is pushed over Kafka: its DAG carries a landing-asset watcher.
+            "source": {"connection": "bus", "kafka": {"topic": f"govex.ingest.{code}"}}
+            if i % 10 == 0 else {"connection": f"{provider}_db", "table": f"gen_{i:03d}",
+                                 "watermark": "updated_at"},
             "sharing": "unconditional",
             "classification": "L2",
             "update_frequency": ["P1D", "PT6H", "P1M", "P7D"][i % 4],
