@@ -5,6 +5,7 @@ process (`govex ingest ...` with GOVEX_DB_URL and GOVEX_KAFKA_BOOTSTRAP), and th
    exactly the invalid ones (a kill between the DLQ flush and the commit may repeat a dead
    letter, never lose one), and the restart reads only what the last commit had not covered;
 2. no broker at start: retries with backoff naming the address, then exit code 1, no traceback;
+   a broker that hangs mid-stream (SIGSTOP) and comes back: ridden out, nothing lost or doubled;
 3. the metadata store (PostgreSQL behind a TCP proxy this test cuts) going away mid-run: a short
    outage is ridden out; a long one ends the worker with one clear error naming the store, with
    neither landed rows nor offsets past the last commit, and a restart lands the rest once.
@@ -203,6 +204,47 @@ def test_unreachable_broker_retries_with_backoff_then_exits_1(tmp_path: Path) ->
     assert lines[-1].startswith(f"error: cannot reach the Kafka broker at {address}")
     assert "GOVEX_KAFKA_BOOTSTRAP" in lines[-1]
     assert out == ""
+
+
+# -- 2b. the broker hangs mid-stream ----------------------------------------------------------
+
+
+def test_broker_frozen_mid_stream_then_back_lands_each_valid_message_once(
+    kafka_broker: EmbeddedBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The broker stops answering (SIGSTOP: a hung or partitioned broker, log intact) while the
+    worker reads, and comes back: the worker rides it out, then lands the rest exactly once,
+    the messages produced after the outage included."""
+    setup = make_setup(kafka_broker, tmp_path, monkeypatch)
+    url = str(setup.store.url)
+    before, valid, invalid = mixed_stream(6_000)
+    produce(setup.bootstrap, before)
+    running = worker(url, setup.bootstrap, tmp_path, "--idle-timeout", "25")
+    try:
+        wait_for(lambda: len(landed_ids(setup.store)) > 0, "first landed batch", running,
+                 every=0.005)
+        assert kafka_broker.pid is not None
+        os.kill(kafka_broker.pid, signal.SIGSTOP)
+        try:
+            time.sleep(4)
+            assert running.poll() is None, "the worker gave up on a broker that hung for 4 s"
+        finally:
+            os.kill(kafka_broker.pid, signal.SIGCONT)
+        after, valid_after, invalid_after = mixed_stream(2_000, start=6_000)
+        produce(setup.bootstrap, after)
+        wait_for(lambda: len(landed_ids(setup.store)) == len(valid | valid_after),
+                 "every valid message landed", running, timeout=90)
+    finally:
+        if running.poll() is None:
+            running.send_signal(signal.SIGINT)
+        code, _, err = finish(running)
+    assert code == 130, err  # stopped by Ctrl-C while it waited for more, as an operator would
+    assert "Traceback" not in err
+    landed = landed_ids(setup.store)
+    assert set(landed) == valid | valid_after
+    assert set(landed.values()) == {1}
+    check_dead_letters(setup.bootstrap, invalid | invalid_after)
+    setup.store.dispose()
 
 
 # -- 3. the metadata store goes away ------------------------------------------------------------
