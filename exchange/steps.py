@@ -275,7 +275,12 @@ def extract(store: sa.Engine, run_id: str) -> int:
 
 def _extract_landing(store: sa.Engine, plan: RunPlan) -> int:
     """A Kafka-fed resource reads its landing table (see exchange.landing): upserts stage as
-    `raw` batches like any source's, deletes as `deletes` key batches."""
+    `raw` batches like any source's, deletes as `deletes` key batches.
+
+    The messages `govex ingest` refused since the last run are this run's too: their
+    quarantine rows (held under the ingest batch) are taken over by the run, so the run's
+    `quarantined` count is what `govex quality quarantine` lists for it, and a record fixed by
+    a later message leaves quarantine when this run's gate passes the fix."""
     schema = contracts.arrow_schema(plan.contract)
     key_schema = pa.schema([schema.field(k) for k in plan.resource.key])
     plan.stage.clear("raw")
@@ -291,14 +296,23 @@ def _extract_landing(store: sa.Engine, plan: RunPlan) -> int:
             plan.stage.write("deletes", index, conform(batch.deletes, key_schema))
         read += batch.upserts.num_rows + batch.deletes.num_rows
         last = batch.last_seq
+    from quality.tables import quarantine_table as held
+
     with store.begin() as conn:
+        refused = conn.execute(
+            sa.update(held)
+            .where(held.c.resource == plan.resource.code,
+                   held.c.run_id.not_in(
+                       sa.select(runs.c.run_id).where(runs.c.resource == plan.resource.code)))
+            .values(run_id=plan.run_id)
+        ).rowcount
         conn.execute(
             sa.update(runs).where(runs.c.run_id == plan.run_id).values(
-                read=read,
+                read=read + refused,
                 cursor_end=landing.seq_cursor(last) if last is not None else plan.cursor_start,
             )
         )
-    return read
+    return read + refused
 
 
 def _json_types(prop: dict[str, Any]) -> set[str]:
@@ -361,6 +375,8 @@ def gate(store: sa.Engine, run_id: str) -> int:
         limit = plan.resource.quality.max_error_rate
         rate = quarantined / read if read else 0.0
         values: dict[str, Any] = {"passed": passed + deletes, "quarantined": quarantined}
+        if plan.resource.source.kafka is not None:
+            values |= _with_ingest_refusals(store, plan, passed + deletes)
         blocked = rate > limit
         if blocked:
             message = (
@@ -377,6 +393,21 @@ def gate(store: sa.Engine, run_id: str) -> int:
         plan.stage.remove()
         raise DataQualityError(message)
     return passed + deletes
+
+
+def _with_ingest_refusals(store: sa.Engine, plan: RunPlan, passed: int) -> dict[str, int]:
+    """A Kafka-fed run's counts with the messages `govex ingest` refused (taken over in
+    `_extract_landing`): quarantined is what the run holds in quarantine after its gate
+    (its own failures, and the refusals a later message did not fix); read is passed plus
+    quarantined."""
+    from quality.tables import quarantine_table as held
+
+    with store.connect() as conn:
+        holds = conn.execute(
+            sa.select(sa.func.count()).select_from(held).where(
+                held.c.resource == plan.resource.code, held.c.run_id == plan.run_id)
+        ).scalar_one()
+    return {"read": passed + holds, "quarantined": holds}
 
 
 def _data_docs(report: Any, run_id: str) -> None:

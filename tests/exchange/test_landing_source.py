@@ -306,24 +306,38 @@ def test_a_dispute_on_a_pushed_record_is_resolved_by_the_corrected_message(
         "SUB-UPSERT", "SUB-SNAPSHOT"}
 
 
-def test_a_record_rejected_at_ingest_leaves_quarantine_when_its_fix_is_delivered(
-    setup: tuple[sa.Engine, Landing],
+def test_messages_refused_at_ingest_count_as_the_next_runs_quarantine(
+    setup: tuple[sa.Engine, Landing], capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """`govex run`'s quarantined count equals what `govex quality quarantine` lists for the
+    run; a refused record fixed by a later message leaves quarantine when its fix passes."""
+    from exchange.cli import main
     from quality.tables import quarantine_table as q
 
     store, landing = setup
+    monkeypatch.setenv("GOVEX_DB_URL", store.url.render_as_string(hide_password=False))
     now = dt.datetime.now(dt.UTC)
-    with store.begin() as conn:  # as `govex ingest` quarantines a rejected message
-        conn.execute(sa.insert(q), {
-            "resource": CODE, "record_key": uscc(1), "run_id": str(uuid.uuid4()),
-            "failed_checks": [{"check": "contract:minimum", "column": "capital"}],
-            "record": {"uscc": uscc(1), "capital": -1}, "first_seen": now, "last_seen": now,
-        })
-    landing.land(upsert(1, 100), upsert(2, 200))  # the vertical system sent the fix
-    steps.run_resource(store, CODE)
-    with store.connect() as conn:
-        held = conn.execute(sa.select(q.c.record_key).where(q.c.resource == CODE)).all()
-    assert held == []
+    with store.begin() as conn:  # as `govex ingest` quarantines refused messages
+        for key in (uscc(1), "message:govex.ingest.TAX-RES-001/0/7"):
+            conn.execute(sa.insert(q), {
+                "resource": CODE, "record_key": key, "run_id": str(uuid.uuid4()),
+                "failed_checks": [{"check": "minimum", "column": "capital"}],
+                "record": {}, "first_seen": now, "last_seen": now,
+            })
+    landing.land(upsert(1, 100), upsert(2, 200))  # record 1's fix arrived later
+    capsys.readouterr()
+    assert main(["run", CODE, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["read"], summary["passed"], summary["quarantined"]) == (3, 2, 1)
+    assert main(["quality", "quarantine", CODE, "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(i["key"], i["run_id"]) for i in listed] == [
+        ("message:govex.ingest.TAX-RES-001/0/7", summary["run_id"])]
+
+    assert main(["run", CODE, "--json"]) == 0  # nothing new refused or landed
+    again = json.loads(capsys.readouterr().out)
+    assert (again["read"], again["quarantined"]) == (0, 0)
 
 
 def test_landed_integers_read_back_exactly_whatever_their_json_spelling() -> None:
