@@ -6,8 +6,11 @@ Exit codes: 0 success, 1 failed run, 2 bad input. Every error is one sentence on
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Sequence
+from typing import Any
 
 from govex.errors import DeclarationErrors, GovexError
 
@@ -45,9 +48,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, `docker stop`) unwinds the command like Ctrl-C: children such as the
+    embedded broker are stopped and open transactions rolled back, instead of the process
+    vanishing with its broker left running on the port."""
+
+
+def _on_sigterm(_signum: int, _frame: Any) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous: Any = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         code: int = args.handler(args)
     except DeclarationErrors as errors:
@@ -57,8 +73,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GovexError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
+    except Terminated:
+        return 143
     except KeyboardInterrupt:
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return code
 
 

@@ -140,6 +140,30 @@ def test_broker_command_runs_until_ctrl_c(tansu_binary: str) -> None:
     assert _gone(pid)
 
 
+def test_sigterm_stops_the_broker_command_and_its_broker(tansu_binary: str) -> None:
+    """`kill` (SIGTERM) is how operators and `docker stop` end a process: the Tansu child
+    must not outlive `govex broker` and keep the port."""
+    govex = Path(sys.executable).with_name("govex")
+    command = [str(govex)] if govex.exists() else [sys.executable, "-m", "exchange.cli"]
+    env = {**os.environ, "CALF_TANSU_BIN": tansu_binary, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(  # noqa: S603 - our own CLI
+        [*command, "broker", "--port", "0"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline()
+        assert "Kafka bootstrap 127.0.0.1:" in banner, (banner, proc.stderr and proc.stderr.read())
+        pid = int(banner.split("pid ", 1)[1].split(";", 1)[0])
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert _gone(pid)
+
+
 def test_broker_command_help() -> None:
     import argparse
 
