@@ -138,14 +138,20 @@ class GovexOperator(BaseOperator):
         self._delivered_to: list[str] | None = None
 
     # -- helpers ---------------------------------------------------------------------------
-    def open_store(self) -> sa.Engine:
+    @contextmanager
+    def open_store(self) -> Iterator[sa.Engine]:
+        """The metadata store for one step; its connection pool is disposed on exit."""
         from exchange.settings import load_settings
         from exchange.store import open_store
 
         settings = load_settings()
         if self.store_url:
             settings = dataclasses.replace(settings, db_url=self.store_url)
-        return open_store(settings)
+        engine = open_store(settings)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
     def govex_run_id(self, context: Context) -> str | None:
         if self.run_id:
@@ -174,20 +180,16 @@ class GovexOperator(BaseOperator):
         from lineage.datasets import source_dataset, target_dataset
 
         wanted = self._lineage_outputs()
-        engine = self.open_store()
-        try:
-            with engine.connect() as conn:
-                resource = catalog.load_resource(conn, self.resource)
-                source = source_dataset(
-                    resource, catalog.load_connection(conn, resource.source.connection)
-                )
-                targets = [
-                    target_dataset(sub, catalog.load_connection(conn, sub.target.connection))
-                    for sub in catalog.load_subscriptions(conn, self.resource)
-                    if wanted is None or sub.id in wanted
-                ]
-        finally:
-            engine.dispose()
+        with self.open_store() as engine, engine.connect() as conn:
+            resource = catalog.load_resource(conn, self.resource)
+            source = source_dataset(
+                resource, catalog.load_connection(conn, resource.source.connection)
+            )
+            targets = [
+                target_dataset(sub, catalog.load_connection(conn, sub.target.connection))
+                for sub in catalog.load_subscriptions(conn, self.resource)
+                if wanted is None or sub.id in wanted
+            ]
         return source, targets
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage[Any, Any]:
@@ -234,19 +236,15 @@ class GovexExtractOperator(_StartsRuns):
         from exchange.steps import extract, start_run
 
         full = self.wants_full(context)
-        with airflow_errors():
-            store = self.open_store()
-            try:
-                run_id = start_run(
-                    store,
-                    self.resource,
-                    subscription=self.subscription or None,
-                    full=full,
-                    parent=parent_run(context["ti"]),
-                )
-                read = extract(store, run_id)
-            finally:
-                store.dispose()
+        with airflow_errors(), self.open_store() as store:
+            run_id = start_run(
+                store,
+                self.resource,
+                subscription=self.subscription or None,
+                full=full,
+                parent=parent_run(context["ti"]),
+            )
+            read = extract(store, run_id)
         self.log.info("govex run %s of %s: %d records read", run_id, self.resource, read)
         return run_id
 
@@ -260,13 +258,9 @@ class GovexGateOperator(GovexOperator):
         from exchange.steps import gate, subscriptions_of
 
         run_id = self._require_run_id(context)
-        with airflow_errors():
-            store = self.open_store()
-            try:
-                passed = gate(store, run_id)
-                subscriptions = subscriptions_of(store, run_id)
-            finally:
-                store.dispose()
+        with airflow_errors(), self.open_store() as store:
+            passed = gate(store, run_id)
+            subscriptions = subscriptions_of(store, run_id)
         self.log.info(
             "govex run %s: %d records passed the gate; delivering to %s",
             run_id, passed, ", ".join(subscriptions) or "no active subscription",
@@ -291,12 +285,8 @@ class GovexDeliverOperator(GovexOperator):
         from exchange.steps import deliver
 
         run_id = self._require_run_id(context)
-        with airflow_errors():
-            store = self.open_store()
-            try:
-                delivered = deliver(store, run_id, self.subscription)
-            finally:
-                store.dispose()
+        with airflow_errors(), self.open_store() as store:
+            delivered = deliver(store, run_id, self.subscription)
         self.log.info("govex run %s: %d records delivered to %s", run_id, delivered,
                       self.subscription)
         return delivered
@@ -342,12 +332,8 @@ class GovexReportOperator(GovexOperator):
                 "recorded no govex run (see its log)"
             )
             raise AirflowFailException(msg)
-        with airflow_errors():
-            store = self.open_store()
-            try:
-                summary = finish(store, run_id)
-            finally:
-                store.dispose()
+        with airflow_errors(), self.open_store() as store:
+            summary = finish(store, run_id)
         self._delivered_to = [d.subscription for d in summary.deliveries]
         # Retrying the report would only re-read the same closed run: the delivery tasks
         # have already had their retries.
@@ -368,18 +354,14 @@ class GovexRunOperator(_StartsRuns):
         from exchange.steps import run_resource
 
         full = self.wants_full(context)
-        with airflow_errors():
-            store = self.open_store()
-            try:
-                summary = run_resource(
-                    store,
-                    self.resource,
-                    subscription=self.subscription or None,
-                    full=full,
-                    parent=parent_run(context["ti"]),
-                    progress=self.log.info,
-                )
-            finally:
-                store.dispose()
+        with airflow_errors(), self.open_store() as store:
+            summary = run_resource(
+                store,
+                self.resource,
+                subscription=self.subscription or None,
+                full=full,
+                parent=parent_run(context["ti"]),
+                progress=self.log.info,
+            )
         self._delivered_to = [d.subscription for d in summary.deliveries]
         return _judge(summary, self.log, retry_failed=True)
