@@ -50,17 +50,20 @@ def create_store_engine(url: str) -> sa.Engine:
     return sa.create_engine(parsed, pool_pre_ping=True)
 
 
-def _alembic_config(connection: sa.Connection) -> Config:
+def _script_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def _alembic_config(connection: sa.Connection) -> Config:
+    config = _script_config()
     config.attributes["connection"] = connection
     return config
 
 
 def head_revision() -> str:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    head = ScriptDirectory.from_config(config).get_current_head()
+    head = ScriptDirectory.from_config(_script_config()).get_current_head()
     assert head is not None  # noqa: S101 - the package ships its migrations
     return head
 
@@ -91,14 +94,16 @@ def open_store(settings: Settings) -> sa.Engine:
         raise FatalError(
             msg
         ) from error
-    if revision is None or (revision != head_revision() and engine.dialect.name == "sqlite"):
+    # Reading the head parses every migration file: once per open, not per comparison.
+    head = head_revision()
+    if revision is None or (revision != head and engine.dialect.name == "sqlite"):
         # New stores, and the embedded SQLite store of one machine, follow the code by
         # themselves; a shared server store is migrated on purpose with `govex db upgrade`.
         upgrade(engine)
-    elif revision != head_revision():
+    elif revision != head:
         msg = (
             f"the metadata store is at revision {revision} but this govex needs "
-            f"{head_revision()}: run `govex db upgrade`"
+            f"{head}: run `govex db upgrade`"
         )
         raise FatalError(
             msg
