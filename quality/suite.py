@@ -64,18 +64,6 @@ class CompiledSuite:
     suite: gx.ExpectationSuite
     checks: tuple[CheckSpec, ...]
 
-    def ge_suite(self, name: str | None = None) -> gx.ExpectationSuite:
-        """A suite holding only the expectations GE runs (engine `ge`)."""
-        # Built from the list (not add_expectation): no data context or store is involved.
-        return gx.ExpectationSuite(
-            name=name or f"{self.suite.name}.ge",
-            expectations=[
-                spec.expectation.copy(deep=True)
-                for spec in self.checks
-                if spec.engine == "ge" and spec.expectation is not None
-            ],
-        )
-
 
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()

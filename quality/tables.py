@@ -81,11 +81,6 @@ def _key_array(batch: pa.Table, key_fields: Sequence[str]) -> Any:
     return pc.binary_join_element_wise(*[pc.fill_null(p, "None") for p in parts], ",")
 
 
-def _keys(batch: pa.Table, key_fields: Sequence[str]) -> list[str]:
-    """Record keys as Python strings (only for the few rows that are quarantined)."""
-    return [str(k) for k in _key_array(batch, key_fields).to_pylist()]
-
-
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
