@@ -74,13 +74,6 @@ class Context:
 
     # ---- runs ---------------------------------------------------------------------------
 
-    def _provider_of(self, conn: sa.Connection, code: str) -> str:
-        provider = queries.providers(conn).get(code)
-        if provider is None:
-            msg = f"unknown resource '{code}' (not in the catalog)"
-            raise Missing(msg)
-        return provider
-
     def _require_operations(self, principal: Principal) -> None:
         if not policy.may_read_operations(principal):
             msg = (
@@ -89,16 +82,23 @@ class Context:
             )
             raise Denied(msg)
 
-    def _require_resource(self, conn: sa.Connection, principal: Principal, code: str) -> str:
+    def _require_resource(
+        self, conn: sa.Connection, principal: Principal, code: str
+    ) -> dict[str, Any]:
+        """The resource's declaration, once the principal may read its operations."""
         self._require_operations(principal)
-        provider = self._provider_of(conn, code)
+        declaration = catalog.resource_declarations(conn).get(code)
+        if declaration is None:
+            msg = f"unknown resource '{code}' (not in the catalog)"
+            raise Missing(msg)
+        provider = str(declaration["provider"])
         if not policy.may_read_resource_operations(principal, provider):
             msg = (
                 f"resource {code} is provided by '{provider}'; department "
                 f"'{principal.department}' may not read its runs, quality or quarantine"
             )
             raise Denied(msg)
-        return provider
+        return declaration
 
     def visible_resources(self, conn: sa.Connection, principal: Principal) -> list[str]:
         """Codes of the resources whose operations the principal may read."""
@@ -133,8 +133,7 @@ class Context:
 
     def quality(self, principal: Principal, code: str) -> dict[str, Any]:
         with self.store.connect() as conn:
-            self._require_resource(conn, principal, code)
-            declaration = catalog.resource_declarations(conn)[code]
+            declaration = self._require_resource(conn, principal, code)
             report = queries.quality_report(
                 conn, code, declaration, now=_now(), with_quality=self.with_quality(conn)
             )
@@ -153,11 +152,12 @@ class Context:
             with_quality = self.with_quality(conn)
             names = queries.department_names(conn)
             declarations = catalog.resource_declarations(conn)
-            visible = set(self.visible_resources(conn, principal))
             by_department: dict[str, list[dict[str, Any]]] = {}
             for code, declaration in declarations.items():
                 provider = str(declaration["provider"])
-                if code not in visible or (department and provider != department):
+                if not policy.may_read_resource_operations(principal, provider) or (
+                    department and provider != department
+                ):
                     continue
                 report = queries.quality_report(
                     conn, code, declaration, now=now, with_quality=with_quality
