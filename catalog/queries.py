@@ -46,12 +46,7 @@ def list_resources(conn: sa.Connection) -> list[dict[str, Any]]:
 
 def show_resource(conn: sa.Connection, code: str) -> dict[str, Any]:
     """The resource's declaration, its contract schema, provider and subscriptions."""
-    row = conn.execute(
-        sa.select(tables.resources).where(tables.resources.c.code == code)
-    ).mappings().first()
-    if row is None:
-        msg = f"unknown resource '{code}' (not in the catalog)"
-        raise DeclarationError(msg, value=code)
+    row = _resource_row(conn, code)
     declaration = dict(row["declaration"])
     schema = conn.execute(
         sa.select(tables.contract_versions.c.schema).where(
@@ -64,14 +59,7 @@ def show_resource(conn: sa.Connection, code: str) -> dict[str, Any]:
             tables.departments.c.code == row["provider"]
         )
     ).scalar_one()
-    subscriptions = [
-        r["declaration"]
-        for r in conn.execute(
-            sa.select(tables.subscriptions)
-            .where(tables.subscriptions.c.resource_code == code)
-            .order_by(tables.subscriptions.c.id)
-        ).mappings()
-    ]
+    subscriptions = list(subscription_declarations(conn, code).values())
     return {
         **declaration,
         "provider_department": provider,
@@ -121,13 +109,18 @@ def load_contract_version(conn: sa.Connection, ref: str) -> contracts.Contract:
 
 
 def load_resource(conn: sa.Connection, code: str) -> Resource:
-    declaration = conn.execute(
-        sa.select(tables.resources.c.declaration).where(tables.resources.c.code == code)
-    ).scalar_one_or_none()
-    if declaration is None:
+    return Resource.model_validate(_resource_row(conn, code)["declaration"])
+
+
+def _resource_row(conn: sa.Connection, code: str) -> sa.RowMapping:
+    """The resource's catalog row; an unknown code is a declaration error naming it."""
+    row = conn.execute(
+        sa.select(tables.resources).where(tables.resources.c.code == code)
+    ).mappings().one_or_none()
+    if row is None:
         msg = f"unknown resource '{code}' (not in the catalog)"
         raise DeclarationError(msg, value=code)
-    return Resource.model_validate(declaration)
+    return row
 
 
 def load_subscriptions(conn: sa.Connection, resource: str) -> list[Subscription]:
