@@ -226,37 +226,35 @@ def _iso(value: Any) -> str:
 def quarantine(conn: sa.Connection, resource: str) -> list[dict[str, Any]]:
     """`govex quality quarantine CODE --json` items: [{key, failed_checks, run_id, first_seen}],
     ordered by key."""
+    return _quarantined(conn, resource, full=False)
+
+
+def quarantined_records(conn: sa.Connection, resource: str) -> list[dict[str, Any]]:
+    """Like `quarantine`, plus the record's values and last_seen (for the provider's page)."""
+    return _quarantined(conn, resource, full=True)
+
+
+def _quarantined(conn: sa.Connection, resource: str, *, full: bool) -> list[dict[str, Any]]:
+    q = quarantine_table
+    columns = [q.c.record_key, q.c.failed_checks, q.c.run_id, q.c.first_seen]
+    if full:
+        columns += [q.c.last_seen, q.c.record]
     rows = conn.execute(
-        sa.select(quarantine_table)
-        .where(quarantine_table.c.resource == resource)
-        .order_by(quarantine_table.c.record_key)
+        sa.select(*columns).where(q.c.resource == resource).order_by(q.c.record_key)
     ).mappings()
-    return [
-        {
+    items = []
+    for r in rows:
+        item = {
             "key": r["record_key"],
             "failed_checks": list(r["failed_checks"]),
             "run_id": r["run_id"],
             "first_seen": _iso(r["first_seen"]),
         }
-        for r in rows
-    ]
-
-
-def quarantined_records(conn: sa.Connection, resource: str) -> list[dict[str, Any]]:
-    """Like `quarantine`, plus the record's values and last_seen (for the provider's page)."""
-    rows = conn.execute(
-        sa.select(quarantine_table)
-        .where(quarantine_table.c.resource == resource)
-        .order_by(quarantine_table.c.record_key)
-    ).mappings()
-    return [
-        {
-            "key": r["record_key"], "failed_checks": list(r["failed_checks"]),
-            "run_id": r["run_id"], "first_seen": _iso(r["first_seen"]),
-            "last_seen": _iso(r["last_seen"]), "record": dict(r["record"]),
-        }
-        for r in rows
-    ]
+        if full:
+            item["last_seen"] = _iso(r["last_seen"])
+            item["record"] = dict(r["record"])
+        items.append(item)
+    return items
 
 
 def report(conn: sa.Connection, resource: str | None = None) -> list[dict[str, Any]]:
