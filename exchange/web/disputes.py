@@ -60,16 +60,15 @@ def trace_for(store: sa.Engine, principal: Principal, code: str, key: str) -> di
             found = lineage.trace(conn, code, key, read_source=full)
         except DeclarationError as error:
             raise Missing(str(error)) from error
-    if full:
-        return found
+        if full:
+            return found
+        own = {d["id"] for d in lineage.list_disputes(
+            conn, resource=code, key=key, opened_by=principal.department)}
     deliveries = [d for d in found["deliveries"] if d["subscription"] in mine]
     if not deliveries:
         msg = f"record '{key}' of {code} was never delivered to department '{principal.department}'"
         raise Denied(msg)
     runs = {d["run_id"] for d in deliveries}
-    with store.connect() as conn:
-        own = {d["id"] for d in lineage.list_disputes(
-            conn, resource=code, key=key, opened_by=principal.department)}
     return {
         **found,
         "source": {**found["source"], "current_hash": None},
