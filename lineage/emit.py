@@ -128,14 +128,23 @@ def emit(
 
 def _store(store: sa.Engine | sa.Connection, payload: dict[str, Any]) -> int | None:
     try:
-        if isinstance(store, sa.Engine):
-            with store.begin() as conn:
-                return tables.store_event(conn, payload)
-        with _guarded(store):
-            return tables.store_event(store, payload)
+        with _writing(store) as conn:
+            return tables.store_event(conn, payload)
     except Exception as error:  # noqa: BLE001 - side channel: counted, never raised
         _count(store, "store", error, payload)
         return None
+
+
+@contextmanager
+def _writing(store: sa.Engine | sa.Connection) -> Iterator[sa.Connection]:
+    """A connection for one lineage write: with an Engine its own transaction, with a
+    Connection the caller's, guarded."""
+    if isinstance(store, sa.Engine):
+        with store.begin() as conn:
+            yield conn
+    else:
+        with _guarded(store):
+            yield store
 
 
 @contextmanager
@@ -229,11 +238,7 @@ def _count(
     )
     message = f"{error.__class__.__name__}: {error}"
     try:
-        if isinstance(store, sa.Engine):
-            with store.begin() as conn:
-                tables.record_failure(conn, stage, message, payload)
-        else:
-            with _guarded(store):
-                tables.record_failure(store, stage, message, payload)
+        with _writing(store) as conn:
+            tables.record_failure(conn, stage, message, payload)
     except Exception as second:  # noqa: BLE001 - side channel: counted, never raised
         log.warning("could not record the lineage emission failure in the store: %s", second)
