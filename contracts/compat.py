@@ -71,7 +71,6 @@ BREAKING_KINDS: frozenset[str] = frozenset(
     }
 )
 
-_ANNOTATIONS = ANNOTATION_KEYWORDS
 # Keywords handled by a dedicated rule below; anything else falls to the conservative rule.
 _HANDLED = frozenset(
     {
@@ -384,7 +383,7 @@ def _compare_node(path: str, old: Any, new: Any) -> list[SchemaChange]:
         if _json_equal(old.get(keyword), new.get(keyword)) and (keyword in old) == (keyword in new):
             continue
         text = f"{keyword} {old.get(keyword)!r} -> {new.get(keyword)!r}"
-        if keyword in _ANNOTATIONS or keyword.startswith("x-"):
+        if keyword in ANNOTATION_KEYWORDS or keyword.startswith("x-"):
             changes.append(_change(path, "annotation_changed", text))
         else:
             changes.append(_change(path, "keyword_changed", text))

@@ -33,8 +33,6 @@ pc: Any = _compute
 Kind = Literal["int", "float", "bool", "string", "date", "timestamp", "null"]
 
 SCALAR_TYPES = frozenset({"string", "integer", "number", "boolean", "null"})
-# Keywords that never reject a value: accepted and ignored.
-_ANNOTATIONS = ANNOTATION_KEYWORDS
 _PROPERTY_KEYWORDS = (
     frozenset(
         {
@@ -52,10 +50,12 @@ _PROPERTY_KEYWORDS = (
             "format",
         }
     )
-    | _ANNOTATIONS
+    | ANNOTATION_KEYWORDS  # never reject a value: accepted and ignored
 )
 _TOP_LEVEL = "(top level)"  # the `field` of errors about the schema's top level
-_TOP_KEYWORDS = frozenset({"type", "properties", "required", "additionalProperties"}) | _ANNOTATIONS
+_TOP_KEYWORDS = (
+    frozenset({"type", "properties", "required", "additionalProperties"}) | ANNOTATION_KEYWORDS
+)
 # ISO date shape that jsonschema's `date` format demands before `date.fromisoformat`.
 _DATE_SHAPE = r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\z"
 _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
