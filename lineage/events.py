@@ -99,8 +99,6 @@ __all__ = [
 ]
 
 JOB_NAMESPACE = "govex"
-#: Columns every delivered row carries (see exchange.targets); they have no source field.
-GOVEX_COLUMNS = ("_govex_resource", "_govex_run_id", "_govex_delivered_at")
 #: The keyed hash of the record key that stands in for a key the consumer may not see.
 GOVEX_KEY_COLUMN = "_govex_key"
 
