@@ -19,6 +19,7 @@ import datetime as dt
 import hashlib
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -130,9 +131,16 @@ def create_token(conn: sa.Connection, department: str, role: str) -> str:
     return secret
 
 
-def authenticate(conn: sa.Connection, token: str) -> Principal:
+def authenticate(
+    conn: sa.Connection,
+    token: str,
+    *,
+    on_recorded: Callable[[Principal], None] | None = None,
+) -> Principal:
     """The principal of a valid token; InvalidToken otherwise. Records when it was last used
-    (at most once a minute, see LAST_USED_RESOLUTION); the caller commits."""
+    (at most once a minute, see LAST_USED_RESOLUTION); the caller commits. `on_recorded` is
+    called, on the same connection's transaction, when this use was recorded: the web app
+    audits token use with the same throttle."""
     if not token.startswith(TOKEN_PREFIX):
         msg = "not a govex token"
         raise InvalidToken(msg)
@@ -144,10 +152,13 @@ def authenticate(conn: sa.Connection, token: str) -> Principal:
         raise InvalidToken(msg)
     now = _now()
     last_used = _aware(row["last_used_at"])
+    principal = Principal(department=row["department"], role=check_role(row["role"]),
+                          token_id=row["id"])
     if last_used is None or now - last_used >= LAST_USED_RESOLUTION:
         conn.execute(sa.update(tokens).where(tokens.c.id == row["id"]).values(last_used_at=now))
-    return Principal(department=row["department"], role=check_role(row["role"]),
-                     token_id=row["id"])
+        if on_recorded is not None:
+            on_recorded(principal)
+    return principal
 
 
 def revoke_token(conn: sa.Connection, token_id: str) -> None:

@@ -15,8 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 import lineage
 
-from ..tokens import InvalidToken, Principal, authenticate, hash_token
-from ..tokens import tokens as token_table
+from ..tokens import InvalidToken, Principal, authenticate
 
 COOKIE = "govex_token"
 COOKIE_MAX_AGE = 12 * 3600  # seconds: a working day, then sign in again
@@ -49,26 +48,20 @@ def store_of(request: Request) -> sa.Engine:
     return engine
 
 
-def _last_used(conn: sa.Connection, token: str) -> object:
-    return conn.execute(
-        sa.select(token_table.c.last_used_at).where(token_table.c.token_hash == hash_token(token))
-    ).scalar()
-
-
 def _check(request: Request, token: str) -> Principal:
     with store_of(request).begin() as conn:
-        before = _last_used(conn, token)
-        principal = authenticate(conn, token)
-        # Audit a token's use with the same throttle as last_used_at (once a minute per token,
-        # tokens.LAST_USED_RESOLUTION): when authenticate recorded this use, so does the audit
-        # log, in the same transaction; other requests would only turn reads into writes.
-        if _last_used(conn, token) != before:
+
+        def audit(principal: Principal) -> None:
+            # Audit a token's use with the same throttle as last_used_at (once a minute per
+            # token, tokens.LAST_USED_RESOLUTION), in the same transaction; auditing every
+            # request would turn reads into writes.
             lineage.append_audit(
                 conn, kind="token_use", subject=principal.token_id,
                 actor=f"{principal.department}/{principal.role}",
                 detail={"method": request.method, "path": request.url.path},
             )
-        return principal
+
+        return authenticate(conn, token, on_recorded=audit)
 
 
 def token_of(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str | None:
