@@ -68,10 +68,6 @@ ENVELOPE_FIELDS = frozenset(
     {"message_id", "resource", "contract_version", "op", "key", "data", "source_system",
      "event_time"}
 )
-_JSON_TYPES: dict[str, pa.DataType] = {
-    "string": pa.string(), "integer": pa.int64(), "number": pa.float64(), "boolean": pa.bool_(),
-}
-
 _PYTHON_TYPES: dict[pa.DataType, type] = {
     pa.string(): str, pa.int64(): int, pa.float64(): float, pa.bool_(): bool,
 }

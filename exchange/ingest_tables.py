@@ -33,12 +33,6 @@ offsets = sa.Table(
     sa.Column("updated_at", TS, nullable=False),
 )
 
-LANDING_COLUMNS = (
-    "_govex_seq", "_govex_key", "_govex_op", "_govex_message_id", "_govex_source_system",
-    "_govex_event_time", "_govex_partition", "_govex_offset", "_govex_landed_at",
-)
-
-
 def landing_table_name(code: str) -> str:
     """`landing_<code>`: the resource code lowercased, `-` (and anything unusual) → `_`."""
     return "landing_" + re.sub(r"[^a-z0-9_]", "_", code.lower())

@@ -50,10 +50,6 @@ class Stage:
             with pa.memory_map(str(path)) as source:
                 yield pa.ipc.open_file(source).read_all()
 
-    def count(self, area: str) -> int:
-        folder = self.directory / area
-        return len(list(folder.glob("*.arrow"))) if folder.is_dir() else 0
-
     def clear(self, area: str) -> None:
         shutil.rmtree(self.directory / area, ignore_errors=True)
 
