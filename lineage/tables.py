@@ -86,10 +86,16 @@ def _missing(field: str) -> DeclarationError:
     return DeclarationError(msg, field=field)
 
 
-def _text(payload: Mapping[str, Any], path: str) -> str:
+def _at(payload: Mapping[str, Any] | None, path: str) -> Any:
+    """The value at a dotted `path` of the event's JSON, None where any step is missing."""
     node: Any = payload
     for part in path.split("."):
         node = node.get(part) if isinstance(node, Mapping) else None
+    return node
+
+
+def _text(payload: Mapping[str, Any], path: str) -> str:
+    node = _at(payload, path)
     if not isinstance(node, str) or not node.strip():
         raise _missing(path)
     return node
@@ -106,9 +112,7 @@ def _parse_time(value: str) -> dt.datetime:
 
 
 def _parent_run_id(payload: Mapping[str, Any]) -> str | None:
-    node: Any = payload
-    for part in ("run", "facets", "parent", "run", "runId"):
-        node = node.get(part) if isinstance(node, Mapping) else None
+    node = _at(payload, "run.facets.parent.run.runId")
     return node if isinstance(node, str) else None
 
 
@@ -168,20 +172,18 @@ def record_failure(
     payload: Mapping[str, Any] | None = None,
 ) -> None:
     """Count one failed emission, with what is known of the event it was about."""
-    run = payload.get("run") if payload else None
-    job = payload.get("job") if payload else None
-    event_type = payload.get("eventType") if payload else None
 
-    def text(value: Any, size: int) -> str | None:
+    def text(path: str, size: int) -> str | None:
+        value = _at(payload, path)
         return value[:size] if isinstance(value, str) else None
 
     conn.execute(
         sa.insert(failures).values(
             failed_at=_now(),
             stage=stage[:20],
-            run_id=text(run.get("runId") if isinstance(run, Mapping) else None, 100),
-            job_name=text(job.get("name") if isinstance(job, Mapping) else None, 500),
-            event_type=text(event_type, 10),
+            run_id=text("run.runId", 100),
+            job_name=text("job.name", 500),
+            event_type=text("eventType", 10),
             error=error,
         )
     )
