@@ -38,6 +38,13 @@ def _key_is_delivered(resource: catalog.Resource, sub: catalog.Subscription) -> 
     )
 
 
+def _key_stand_in(batch: pa.Table, resource: catalog.Resource, key: bytes) -> pa.Array[Any]:
+    """`_govex_key`: the subscription-keyed HMAC of the key values joined by ','."""
+    parts = [pc.cast(batch.column(k), pa.string()) for k in resource.key]
+    joined = pc.binary_join_element_wise(*parts, ",") if len(parts) > 1 else parts[0]
+    return masking.mask("hash", joined, key=key)
+
+
 def target_spec(
     resource: catalog.Resource, contract: contracts.Contract, sub: catalog.Subscription
 ) -> TargetSpec:
@@ -75,9 +82,7 @@ def shape_batch(
     shaped = masking.mask_table(batch.select(sub.fields), sub.masking, key=key)
     n = batch.num_rows
     if "_govex_key" in spec.column_names:
-        parts = [pc.cast(batch.column(k), pa.string()) for k in resource.key]
-        joined = pc.binary_join_element_wise(*parts, ",") if len(parts) > 1 else parts[0]
-        shaped = shaped.append_column("_govex_key", masking.mask("hash", joined, key=key))
+        shaped = shaped.append_column("_govex_key", _key_stand_in(batch, resource, key))
     constants: dict[str, Any] = {
         "_govex_resource": pa.scalar(resource.code, pa.string()),
         "_govex_run_id": pa.scalar(run_id, pa.string()),
@@ -100,9 +105,7 @@ def shape_keys(
     fields as delivered (masked the same way) or the `_govex_key` stand-in; never the run id,
     since a delete removes the record whichever run delivered it."""
     if "_govex_key" in spec.primary_key:
-        parts = [pc.cast(keys.column(k), pa.string()) for k in resource.key]
-        joined = pc.binary_join_element_wise(*parts, ",") if len(parts) > 1 else parts[0]
-        return pa.table({"_govex_key": masking.mask("hash", joined, key=key)})
+        return pa.table({"_govex_key": _key_stand_in(keys, resource, key)})
     key_masking = {k: f for k, f in sub.masking.items() if k in resource.key}
     shaped = masking.mask_table(keys.select(list(resource.key)), key_masking, key=key)
     types = {c.name: c.type for c in spec.columns}
