@@ -7,10 +7,11 @@ are Literals, and the runtime lists (`SHARING_TYPES`, …) derive from them.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from govex.durations import duration_parts
 
 Sharing = Literal["unconditional", "conditional", "none"]
 Classification = Literal["L1", "L2", "L3", "L4"]
@@ -29,10 +30,6 @@ RESOURCE_CODE = r"^[A-Z0-9-]+$"
 SUBSCRIPTION_ID = r"^[A-Z0-9-]+$"
 DEPARTMENT_CODE = r"^[a-z0-9_-]+$"
 CONTRACT_REF = r"^[a-z0-9_][a-z0-9_.-]*@\d+\.\d+\.\d+$"
-# ISO-8601 durations such as P1D, PT6H, P1M, P1W; at least one component.
-_DURATION = re.compile(
-    r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$"
-)
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 
@@ -146,7 +143,7 @@ class Resource(_Declaration):
     @field_validator("update_frequency")
     @classmethod
     def _iso_duration(cls, value: str) -> str:
-        if not _DURATION.match(value):
+        if duration_parts(value) is None:
             msg = f"'{value}' is not an ISO-8601 duration such as P1D or PT6H"
             raise ValueError(msg)
         return value

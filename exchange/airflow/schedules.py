@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
+
+from govex.durations import duration_parts
 
 # Seconds between runs of Airflow's cron presets; "@once" and friends never repeat.
 _PRESETS: dict[str, float] = {
@@ -36,23 +37,17 @@ _PRESETS: dict[str, float] = {
     "@continuous": 0.0,
 }
 
-_DURATION = re.compile(
-    r"^P(?!$)(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
-    r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
-)
-
 Schedule = str | dt.timedelta | relativedelta
 
 
 def parse_duration(text: str) -> dt.timedelta | relativedelta:
     """An ISO-8601 duration (P1D, PT6H, P1M, P1Y2M, P1W) as a timedelta, or a relativedelta
     when it has calendar parts (years, months). Raises ValueError naming the text otherwise."""
-    match = _DURATION.match(text.strip().upper())
-    if match is None:
+    parts = duration_parts(text.strip().upper())
+    if parts is None:
         msg = f"'{text}' is not an ISO-8601 duration such as P1D, PT6H or P1M"
         raise ValueError(msg)
-    parts = {k: float(v) if k == "seconds" else int(v) for k, v in match.groupdict().items() if v}
-    years, months = int(parts.pop("years", 0)), int(parts.pop("months", 0))
+    years, months = int(parts.pop("years")), int(parts.pop("months"))
     delta = dt.timedelta(**parts)
     if years or months:
         return relativedelta(years=years, months=months, seconds=delta.total_seconds())

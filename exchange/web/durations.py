@@ -8,14 +8,10 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-import re
 from dataclasses import dataclass
 from typing import Literal
 
-_DURATION = re.compile(
-    r"^P(?!$)(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
-    r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
-)
+from govex.durations import duration_parts
 
 Timeliness = Literal["on_time", "late", "never", "unknown"]
 
@@ -37,10 +33,9 @@ class Duration:
 
 def parse_duration(text: str) -> Duration | None:
     """The duration, or None when `text` is not an ISO-8601 duration."""
-    match = _DURATION.match(text.strip())
-    if match is None:
+    part = duration_parts(text.strip())
+    if part is None:
         return None
-    part = {k: float(v) if v else 0.0 for k, v in match.groupdict().items()}
     return Duration(
         months=int(part["years"]) * 12 + int(part["months"]),
         delta=dt.timedelta(weeks=part["weeks"], days=part["days"], hours=part["hours"],
