@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -32,17 +32,17 @@ from . import masking
 from .conform import conform
 from .runs import deliveries, runs
 from .secrets import master_key
-from .targets import shape_batch, target_spec
+from .steps import is_active
+from .targets import shape_batch, target_spec, write_mode
+
+if TYPE_CHECKING:
+    from connectors.base import TargetSpec, WriteMode
 
 __all__ = ["resolve_dispute"]
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def _is_active(sub: catalog.Subscription, today: dt.date) -> bool:
-    return sub.valid_from <= today and (sub.valid_until is None or today <= sub.valid_until)
 
 
 def _gate(resource: catalog.Resource, contract: contracts.Contract, record: pa.Table) -> None:
@@ -71,9 +71,6 @@ def resolve_dispute(store: sa.Engine, dispute_id: str, *, actor: str = "cli") ->
     evidence; returns the resolved dispute (as `lineage.get_dispute`)."""
     from openlineage.client.uuid import generate_new_uuid  # UUIDv7, as exchange runs use
 
-    import connectors
-    from connectors.base import LedgerEntry, WriteMode
-
     with store.connect() as conn:
         dispute = lineage.require_state(conn, dispute_id, "resolved")
         code, key = dispute["resource"], dispute["key"]
@@ -99,9 +96,9 @@ def resolve_dispute(store: sa.Engine, dispute_id: str, *, actor: str = "cli") ->
         {"subscription": sub_id,
          "reason": "no longer in the catalog" if sub_id not in subs else "outside its validity"}
         for sub_id in latest
-        if sub_id not in subs or not _is_active(subs[sub_id], today)
+        if sub_id not in subs or not is_active(subs[sub_id], today)
     ]
-    candidates = [subs[s] for s in latest if s in subs and _is_active(subs[s], today)]
+    candidates = [subs[s] for s in latest if s in subs and is_active(subs[s], today)]
 
     run_id = str(generate_new_uuid())
     started = _now()
@@ -133,9 +130,8 @@ def resolve_dispute(store: sa.Engine, dispute_id: str, *, actor: str = "cli") ->
                 unchanged.append({"subscription": sub.id, "consumer": sub.consumer,
                                   "hash": new_hash})
                 continue
-            _deliver_one(store, connectors, LedgerEntry, sub, spec, shaped, run_id,
-                         delivered_at, dispute_id)
-            mode: WriteMode = "append" if sub.mode == "append" else "upsert"
+            mode = write_mode(sub)
+            _deliver_one(store, sub, spec, shaped, mode, run_id, delivered_at, dispute_id)
             with store.begin() as conn:
                 lineage.record_provenance(
                     conn, resource=code, subscription=sub.id, run_id=run_id,
@@ -153,11 +149,7 @@ def resolve_dispute(store: sa.Engine, dispute_id: str, *, actor: str = "cli") ->
                 "old_hash": old["hash"], "old_run_id": old["run_id"], "new_hash": new_hash,
             })
     except Exception as error:
-        with store.begin() as conn:
-            conn.execute(sa.update(runs).where(runs.c.run_id == run_id).values(
-                status="failed", ended_at=_now(),
-                message=f"{message} failed: {error}",
-            ))
+        _fail_run(store, run_id, f"{message} failed: {error}")
         raise
 
     evidence = {
@@ -189,19 +181,26 @@ def resolve_dispute(store: sa.Engine, dispute_id: str, *, actor: str = "cli") ->
                 conn, dispute_id, evidence, actor=actor
             )
     except Exception as error:  # e.g. the dispute was rejected meanwhile
-        with store.begin() as conn:
-            conn.execute(sa.update(runs).where(runs.c.run_id == run_id).values(
-                status="failed", ended_at=_now(), message=f"{message} failed: {error}",
-            ))
+        _fail_run(store, run_id, f"{message} failed: {error}")
         raise
     return resolved
 
 
+def _fail_run(store: sa.Engine, run_id: str, message: str) -> None:
+    with store.begin() as conn:
+        conn.execute(sa.update(runs).where(runs.c.run_id == run_id).values(
+            status="failed", ended_at=_now(), message=message,
+        ))
+
+
 def _deliver_one(
-    store: sa.Engine, connectors: Any, ledger_class: Any, sub: catalog.Subscription,
-    spec: Any, shaped: pa.Table, run_id: str, delivered_at: dt.datetime, dispute_id: str,
+    store: sa.Engine, sub: catalog.Subscription, spec: TargetSpec, shaped: pa.Table,
+    mode: WriteMode, run_id: str, delivered_at: dt.datetime, dispute_id: str,
 ) -> None:
     """Load the shaped record into one subscription's target through its sink."""
+    import connectors  # drivers load only when a dispute is resolved
+    from connectors.base import LedgerEntry
+
     with store.connect() as conn:
         target = catalog.load_connection(conn, sub.target.connection)
     sink = connectors.open_sink(target.kind, target.target, target.format)
@@ -209,10 +208,10 @@ def _deliver_one(
         sink.ensure_table(spec)
         # Keep the subscription's cursor in its ledger: a correction moves no watermark.
         previous = sink.read_ledger(sub.id)
-        ledger = ledger_class(
+        ledger = LedgerEntry(
             sub.id, sub.resource, run_id, previous.cursor if previous else None,
             extra={"dispute": dispute_id, "delivered_at": delivered_at.isoformat()},
         )
-        sink.write(spec, shaped, "append" if sub.mode == "append" else "upsert", ledger)
+        sink.write(spec, shaped, mode, ledger)
     finally:
         sink.close()

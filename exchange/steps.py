@@ -41,7 +41,7 @@ from .conform import conform, contract_columns
 from .runs import Delivery, RunSummary, deliveries, load_summary, runs, watermarks
 from .secrets import master_key
 from .staging import Stage
-from .targets import shape_batch, shape_keys, target_spec
+from .targets import shape_batch, shape_keys, target_spec, write_mode
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -136,7 +136,8 @@ def _is_incremental(resource: catalog.Resource) -> bool:
     return bool(resource.source.watermark) or resource.source.kafka is not None
 
 
-def _is_active(sub: catalog.Subscription, today: dt.date) -> bool:
+def is_active(sub: catalog.Subscription, today: dt.date) -> bool:
+    """Whether the subscription's approval covers `today`."""
     return sub.valid_from <= today and (sub.valid_until is None or today <= sub.valid_until)
 
 
@@ -167,7 +168,7 @@ def start_run(
                     msg,
                     field="--subscription", value=subscription,
                 )
-        active = [s.id for s in subs if _is_active(s, now.date())]
+        active = [s.id for s in subs if is_active(s, now.date())]
         run_id = str(generate_new_uuid())
         conn.execute(
             sa.update(runs)
@@ -512,7 +513,7 @@ def deliver(store: sa.Engine, run_id: str, subscription: str) -> int:
 
 def _load_into_target(store: sa.Engine, plan: RunPlan, sub: catalog.Subscription) -> int:
     import connectors  # drivers load only in the step that needs them
-    from connectors.base import Cursor, LedgerEntry, WriteMode
+    from connectors.base import Cursor, LedgerEntry
 
     with store.connect() as conn:
         target = catalog.load_connection(conn, sub.target.connection)
@@ -553,7 +554,7 @@ def _load_into_target(store: sa.Engine, plan: RunPlan, sub: catalog.Subscription
             return replaced
         if sub.mode == "append" and stale:
             sink.discard_runs(spec, stale)
-        mode: WriteMode = "append" if sub.mode == "append" else "upsert"
+        mode = write_mode(sub)
         delivered = 0
         for batch in shaped():
             delivered += sink.write(spec, batch, mode, ledger)

@@ -18,7 +18,7 @@ import pyarrow.compute as _pc
 
 import catalog
 import contracts
-from connectors.base import TargetColumn, TargetSpec
+from connectors.base import TargetColumn, TargetSpec, WriteMode
 
 from . import masking
 
@@ -43,6 +43,12 @@ def _key_stand_in(batch: pa.Table, resource: catalog.Resource, key: bytes) -> pa
     parts = [pc.cast(batch.column(k), pa.string()) for k in resource.key]
     joined = pc.binary_join_element_wise(*parts, ",") if len(parts) > 1 else parts[0]
     return masking.mask("hash", joined, key=key)
+
+
+def write_mode(sub: catalog.Subscription) -> WriteMode:
+    """How a batch lands: append targets append; upsert and snapshot targets merge by key (a
+    snapshot is swapped whole only by a run that read everything)."""
+    return "append" if sub.mode == "append" else "upsert"
 
 
 def target_spec(
