@@ -50,11 +50,19 @@ _FACET_KINDS = {
 }
 
 
+# The official schemas as the project received them in `shared/openlineage-spec` (Apache-2.0,
+# LICENSE inside), for a clone with no `shared/` beside it; `test_spec.py` keeps them equal.
+VENDORED_SPEC = Path(__file__).resolve().parent / "openlineage-spec"
+SHARED_SPEC = REPO.parent / "shared" / "openlineage-spec"
+
+
 def spec_dir() -> Path:
     """The official schemas: `$GOVEX_OPENLINEAGE_SPEC`, else `shared/openlineage-spec` beside
-    the repository (where CI copies `shared/`)."""
+    the repository (where CI copies `shared/`), else the copy kept beside this module."""
     configured = os.environ.get(SPEC_ENV)
-    return Path(configured) if configured else REPO.parent / "shared" / "openlineage-spec"
+    if configured:
+        return Path(configured)
+    return SHARED_SPEC if (SHARED_SPEC / "OpenLineage.json").is_file() else VENDORED_SPEC
 
 
 def _format_checker() -> FormatChecker:

@@ -398,3 +398,17 @@ def test_govex_facet_schemas_ship_with_the_package() -> None:
     """pyproject's package data takes `*.json` of every package directory."""
     assert Path(lineage.__file__).parent / "schemas" == lineage.SCHEMA_DIR
     assert (lineage.SCHEMA_DIR / "1-0-0" / "GovexResourceRunFacet.json").is_file()
+
+
+def test_the_copy_of_the_official_schemas_matches_shared() -> None:
+    """Events are validated against `shared/openlineage-spec` when it sits beside the
+    repository, else against the copy in tests/lineage: the copy must not drift."""
+    from tests.lineage.spec_validation import SHARED_SPEC, VENDORED_SPEC
+
+    if not (SHARED_SPEC / "OpenLineage.json").is_file():
+        pytest.skip(f"no {SHARED_SPEC} to compare the copy with")
+
+    def files(root: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+    assert files(VENDORED_SPEC) == files(SHARED_SPEC)
