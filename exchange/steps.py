@@ -194,8 +194,9 @@ def start_run(
                 "started_at": now, "ended_at": None, "message": None,
             },
         )
-    plan = _load_plan(store, run_id)
-    run_lineage.emit(store, lambda: _lineage().run_started(plan.lineage_run(store)))
+    run_lineage.emit(
+        store, lambda: _lineage().run_started(_load_plan(store, run_id).lineage_run(store))
+    )
     return run_id
 
 
