@@ -518,7 +518,11 @@ def _load_into_target(store: sa.Engine, plan: RunPlan, sub: catalog.Subscription
 
     with store.connect() as conn:
         target = catalog.load_connection(conn, sub.target.connection)
-        stale = _unfinished_runs(conn, plan.resource.code, plan.run_id)
+        # Only an append target keeps rows of unfinished runs (upserts and snapshots converge).
+        stale = (
+            _unfinished_runs(conn, plan.resource.code, plan.run_id)
+            if sub.mode == "append" else []
+        )
     spec = target_spec(plan.resource, plan.contract, sub)
     key = masking.subscription_key(master_key(store), sub.id)
     delivered_at = _now()
@@ -553,7 +557,7 @@ def _load_into_target(store: sa.Engine, plan: RunPlan, sub: catalog.Subscription
                 provenance.submit(*pending.pop(0))
             provenance.drain()
             return replaced
-        if sub.mode == "append" and stale:
+        if stale:
             sink.discard_runs(spec, stale)
         mode = write_mode(sub)
         delivered = 0
