@@ -35,10 +35,10 @@ def run(args: argparse.Namespace) -> int:
     from ..broker import EmbeddedBroker  # loaded only when used: keeps `govex --help` fast
 
     with EmbeddedBroker(port=args.port or None, host=args.host) as broker:
-        print(f"govex broker: Kafka bootstrap {broker.bootstrap} "
-              f"(Tansu, in-memory storage, pid {broker.pid}; Ctrl-C to stop)", flush=True)
-        print(f"export GOVEX_KAFKA_BOOTSTRAP={broker.bootstrap}", flush=True)
-        try:
+        try:  # Ctrl-C or SIGTERM from here on is the normal way to stop
+            print(f"govex broker: Kafka bootstrap {broker.bootstrap} "
+                  f"(Tansu, in-memory storage, pid {broker.pid}; Ctrl-C to stop)", flush=True)
+            print(f"export GOVEX_KAFKA_BOOTSTRAP={broker.bootstrap}", flush=True)
             while broker.running():
                 time.sleep(0.5)
         except KeyboardInterrupt:
