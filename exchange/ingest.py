@@ -57,8 +57,8 @@ import contracts
 from govex.errors import FatalError, TransientError
 
 from .ingest_tables import landing_table, offsets
+from .settings import DEFAULT_KAFKA_BOOTSTRAP
 
-DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 MAX_MESSAGE_BYTES = 1024 * 1024
 BATCH_SIZE = 5000
 BATCH_WAIT = 1.0
@@ -492,24 +492,26 @@ def _gate(res: _Resource, upserts: list[_Accepted],
 
 def _quarantine(conn: sa.Connection, res: _Resource, batch_id: str,
                 rejects: Iterable[_Reject]) -> None:
+    """Hold the batch's rejects in quarantine, the last reject of a key winning; a key held
+    before keeps its first_seen. Three statements per batch, whatever its size."""
     from quality.tables import quarantine_table as q
 
     now = _now()
     by_key: dict[str, _Reject] = {}
     for item in rejects:
         by_key[item.record_key[:500]] = item
-    for key, item in by_key.items():
-        first = conn.execute(
-            sa.select(q.c.first_seen).where(q.c.resource == res.code, q.c.record_key == key)
-        ).scalar_one_or_none()
-        conn.execute(sa.delete(q).where(q.c.resource == res.code, q.c.record_key == key))
-        record = json.loads(json.dumps(item.record, ensure_ascii=False, default=str))
-        conn.execute(sa.insert(q), {
-            "resource": res.code, "record_key": key, "run_id": batch_id,
-            "failed_checks": [*item.checks, {"check": "ingest", "column": "",
-                                             "message": item.reason}],
-            "record": record, "first_seen": first or now, "last_seen": now,
-        })
+    keys = list(by_key)
+    held = (q.c.resource == res.code, q.c.record_key.in_(keys))
+    first_seen = dict(conn.execute(sa.select(q.c.record_key, q.c.first_seen).where(*held)).all())
+    conn.execute(sa.delete(q).where(*held))
+    conn.execute(sa.insert(q), [
+        {"resource": res.code, "record_key": key, "run_id": batch_id,
+         "failed_checks": [*item.checks, {"check": "ingest", "column": "",
+                                          "message": item.reason}],
+         "record": json.loads(json.dumps(item.record, ensure_ascii=False, default=str)),
+         "first_seen": first_seen.get(key) or now, "last_seen": now}
+        for key, item in by_key.items()
+    ])
 
 
 def _headers(item: _Reject) -> list[tuple[str, bytes]]:
@@ -769,7 +771,7 @@ def resolve_bootstrap(store: sa.Engine, resources: Sequence[catalog.Resource],
             resolved = catalog.load_connection(conn, resource.source.connection, env)
             if resolved.kind == "kafka" and resolved.target:
                 return resolved.target
-    return DEFAULT_BOOTSTRAP
+    return DEFAULT_KAFKA_BOOTSTRAP
 
 
 def _connect(bootstrap: str, limit: float, progress: Progress) -> tuple[Any, Any]:
@@ -963,7 +965,6 @@ def run_ingest(
 
 __all__ = [
     "BATCH_SIZE",
-    "DEFAULT_BOOTSTRAP",
     "MAX_MESSAGE_BYTES",
     "IngestStats",
     "dlq_topic",
