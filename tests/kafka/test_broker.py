@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -109,40 +111,10 @@ def test_fixed_port_already_in_use_is_a_clear_error(kafka_broker: EmbeddedBroker
     assert kafka_broker.running()
 
 
-def test_broker_command_runs_until_ctrl_c(tansu_binary: str) -> None:
-    env = {**os.environ, "CALF_TANSU_BIN": tansu_binary, "PYTHONUNBUFFERED": "1"}
-    code = (
-        "import argparse, sys\n"
-        "from exchange.commands import broker\n"
-        "p = argparse.ArgumentParser(); broker.register(p.add_subparsers())\n"
-        "a = p.parse_args(sys.argv[1:])\n"
-        "try:\n    sys.exit(a.handler(a))\nexcept KeyboardInterrupt:\n    sys.exit(130)\n"
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, "broker", "--port", "0"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        banner = proc.stdout.readline()
-        export = proc.stdout.readline()
-        assert "Kafka bootstrap 127.0.0.1:" in banner, (banner, proc.stderr and proc.stderr.read())
-        assert export.startswith("export GOVEX_KAFKA_BOOTSTRAP=127.0.0.1:")
-        bootstrap = export.strip().split("=", 1)[1]
-        pid = int(banner.split("pid ", 1)[1].split(";", 1)[0])
-        _create_topic(bootstrap)  # the advertised broker really serves Kafka
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=15) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert _gone(pid)
-
-
-def test_sigterm_stops_the_broker_command_and_its_broker(tansu_binary: str) -> None:
-    """`kill` (SIGTERM) is how operators and `docker stop` end a process: the Tansu child
-    must not outlive `govex broker` and keep the port."""
+@contextmanager
+def _broker_command(tansu_binary: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """`govex broker --port 0` as its own process, once its banner is out: (the process, the
+    Tansu pid from the banner). Killed if it still runs when the block ends."""
     govex = Path(sys.executable).with_name("govex")
     command = [str(govex)] if govex.exists() else [sys.executable, "-m", "exchange.cli"]
     env = {**os.environ, "CALF_TANSU_BIN": tansu_binary, "PYTHONUNBUFFERED": "1"}
@@ -154,13 +126,31 @@ def test_sigterm_stops_the_broker_command_and_its_broker(tansu_binary: str) -> N
         assert proc.stdout is not None
         banner = proc.stdout.readline()
         assert "Kafka bootstrap 127.0.0.1:" in banner, (banner, proc.stderr and proc.stderr.read())
-        pid = int(banner.split("pid ", 1)[1].split(";", 1)[0])
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=15) == 0
+        yield proc, int(banner.split("pid ", 1)[1].split(";", 1)[0])
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_broker_command_runs_until_ctrl_c(tansu_binary: str) -> None:
+    with _broker_command(tansu_binary) as (proc, pid):
+        assert proc.stdout is not None
+        export = proc.stdout.readline()
+        assert export.startswith("export GOVEX_KAFKA_BOOTSTRAP=127.0.0.1:")
+        bootstrap = export.strip().split("=", 1)[1]
+        _create_topic(bootstrap)  # the advertised broker really serves Kafka
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=15) == 0
+    assert _gone(pid)
+
+
+def test_sigterm_stops_the_broker_command_and_its_broker(tansu_binary: str) -> None:
+    """`kill` (SIGTERM) is how operators and `docker stop` end a process: the Tansu child
+    must not outlive `govex broker` and keep the port."""
+    with _broker_command(tansu_binary) as (proc, pid):
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
     assert _gone(pid)
 
 
