@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 
 # The machine sets PYTHONDONTWRITEBYTECODE, so compile once here or every import pays for it.
 install: $(STAMP)
-	@$(BIN)/python -m compileall -q -j 0 govex catalog contracts connectors quality lineage \
+	@$(BIN)/python -m compileall -q -j 0 govex catalog contracts connectors quality lineage records \
 	  exchange dags >/dev/null
 
 demo: install

@@ -257,7 +257,7 @@ def main() -> int:
 
     import catalog
     import quality  # noqa: F401 - imported before timing: a worker has it loaded already
-    from exchange.broker import EmbeddedBroker
+    from exchange.demo.broker import EmbeddedBroker
     from exchange.store import create_store_engine, upgrade
 
     logging.getLogger("kafka").setLevel(logging.CRITICAL)

@@ -4,7 +4,7 @@ provenance rows (generated server-side with generate_series), trace p50/p95 over
     python benchmarks/bench_trace.py --rows 10000000     (or: govex bench trace --rows N)
 
 The provenance rows are 4 subscriptions × rows/4 record keys, spread over 10 runs. Two figures:
-the whole `lineage.trace` (catalog, provenance, quality, disputes and the source re-read by key
+the whole `records.trace` (catalog, provenance, quality, disputes and the source re-read by key
 through the PostgreSQL source connector, which opens its own connection per read), and the
 store part alone (`read_source=False`). Baseline from the same run: one indexed
 `SELECT … WHERE resource = ? AND record_key = ?` on the same table. Target: p95 < 50 ms.
@@ -132,7 +132,7 @@ def main() -> int:
     import sqlalchemy as sa
 
     import catalog
-    import lineage
+    import records
     from exchange.store import create_store_engine, upgrade
 
     name = f"govex_bench_trace_{uuid.uuid4().hex[:8]}"
@@ -153,7 +153,7 @@ def main() -> int:
             keys_count = max(1, args.rows // SUBSCRIPTIONS)
             rng = random.Random(7)
             keys = [_key(rng.randrange(keys_count)) for _ in range(args.samples)]
-            probe = lineage.trace(engine, CODE, keys[0])
+            probe = records.trace(engine, CODE, keys[0])
             assert len(probe["deliveries"]) == SUBSCRIPTIONS, probe  # noqa: S101
             assert probe["source"]["current_hash"], probe  # noqa: S101
 
@@ -165,9 +165,9 @@ def main() -> int:
                         "ORDER BY delivered_at DESC"), {"r": CODE, "k": key}).all()
 
             base = _measure(baseline, keys)
-            store_only = _measure(lambda k: lineage.trace(engine, CODE, k, read_source=False),
+            store_only = _measure(lambda k: records.trace(engine, CODE, k, read_source=False),
                                   keys)
-            full = _measure(lambda k: lineage.trace(engine, CODE, k), keys)
+            full = _measure(lambda k: records.trace(engine, CODE, k), keys)
         print(f"provenance rows           {total:>14,}  (loaded in {load_seconds:.1f} s)")
         print(f"traces timed              {args.samples:>14,}")
         print(f"baseline indexed SELECT   p50 {base[0]:7.2f} ms   p95 {base[1]:7.2f} ms")

@@ -1,4 +1,4 @@
-"""OpenLineage events, record provenance, trace, disputes and the audit log.
+"""Lineage events: OpenLineage RunEvents for every exchange run, and the lineage store.
 
 Public API (the rest of the package is internal):
 
@@ -9,17 +9,11 @@ Public API (the rest of the package is internal):
   `delivery_started` / `delivery_completed` / `delivery_failed`;
 - the emitter: `emit(store, event)`, which never raises; kill switch `lineage_disabled()`;
 - the lineage store: `metadata`, `store_event`, `list_events`, `failure_count`.
-- the audit log (hash-chained): `append_audit`, `verify_audit`, `list_audit`, `audit_head`
-  (→ `AuditEntry`, `VerifyResult`, `BadEntry`), its tables `audit_metadata`.
+
+What happened to each record (provenance, trace, disputes, the audit log) is `records`.
 """
 
-from lineage.audit import KINDS as AUDIT_KINDS
-from lineage.audit import AuditEntry, AuditKind, BadEntry, VerifyResult
-from lineage.audit import append as append_audit
-from lineage.audit import head as audit_head
-from lineage.audit import list_entries as list_audit
-from lineage.audit import metadata as audit_metadata
-from lineage.audit import verify as verify_audit
+
 from lineage.datasets import (
     DatasetName,
     connection_dataset,
@@ -111,67 +105,4 @@ __all__ = [
     "sql_dataset",
     "store_event",
     "target_dataset",
-    "AUDIT_KINDS",
-    "AuditEntry",
-    "AuditKind",
-    "BadEntry",
-    "VerifyResult",
-    "append_audit",
-    "audit_head",
-    "audit_metadata",
-    "list_audit",
-    "verify_audit",
-]
-
-# Record provenance, trace and disputes (lineage.provenance, lineage.trace, lineage.disputes).
-from lineage.disputes import STATES as DISPUTE_STATES  # noqa: E402
-from lineage.disputes import (  # noqa: E402
-    DisputeState,
-    DisputeStateError,
-    acknowledge,
-    dispute_days,
-    get_dispute,
-    list_disputes,
-    mark_resolved,
-    open_dispute,
-    reject,
-    require_state,
-    working_days_after,
-)
-from lineage.disputes import metadata as disputes_metadata  # noqa: E402
-from lineage.provenance import (  # noqa: E402
-    deliveries_of,
-    latest_hashes,
-    record_keys,
-    record_provenance,
-    split_key,
-    value_hashes,
-)
-from lineage.provenance import metadata as provenance_metadata  # noqa: E402
-from lineage.trace import read_source_record, source_hash, trace  # noqa: E402
-
-__all__ += [
-    "DISPUTE_STATES",
-    "DisputeState",
-    "DisputeStateError",
-    "acknowledge",
-    "deliveries_of",
-    "dispute_days",
-    "disputes_metadata",
-    "get_dispute",
-    "latest_hashes",
-    "list_disputes",
-    "mark_resolved",
-    "open_dispute",
-    "provenance_metadata",
-    "read_source_record",
-    "record_keys",
-    "record_provenance",
-    "reject",
-    "require_state",
-    "source_hash",
-    "split_key",
-    "trace",
-    "value_hashes",
-    "working_days_after",
 ]

@@ -38,7 +38,7 @@ from openlineage.client.event_v2 import RunEvent
 from openlineage.client.serde import Serde
 from openlineage.client.transport import Transport
 
-from . import tables
+from lineage import tables
 
 __all__ = [
     "KILL_SWITCHES",

@@ -68,8 +68,8 @@ from openlineage.client.facet_v2 import (
 )
 from openlineage.client.uuid import generate_static_uuid
 
-from .datasets import DatasetName
-from .facets import GovexResourceRunFacet, GovexRunCountsRunFacet, GovexSubscriptionRunFacet
+from lineage.datasets import DatasetName
+from lineage.facets import GovexResourceRunFacet, GovexRunCountsRunFacet, GovexSubscriptionRunFacet
 
 if TYPE_CHECKING:
     import catalog
@@ -270,7 +270,7 @@ class Parent:
 
 
 #: A parent as a `Parent`, a `(namespace, job_name, run_id)` tuple, or any object with those
-#: attributes (e.g. `exchange.steps.ParentRun`).
+#: attributes (e.g. `exchange.run.steps.ParentRun`).
 ParentLike = Parent | tuple[str, str, str] | _ParentRunLike
 
 
@@ -685,7 +685,7 @@ def _target_schema(resource: ResourceInfo, sub: SubscriptionInfo) -> tuple[Schem
     for name in sub.fields:
         known = by_name.get(name, SchemaField(name))
         masked = sub.masking_of(name) != "none"
-        # Masking turns any value into text (see exchange.masking.output_type).
+        # Masking turns any value into text (see exchange.run.masking.output_type).
         fields.append(SchemaField(name, "string" if masked else known.type, known.description))
     fields += [
         SchemaField("_govex_resource", "string", "code of the resource the row came from"),

@@ -2,7 +2,8 @@
 
 Public API:
 - the gate seam: `Gate`, `GateResult`, `ContractGate`, `FAILURE_SCHEMA`;
-- `QualityGate(contract, quality_declaration, key=...)`: contract + GE suite in one gate;
+- `resource_gate(contract, resource)`: the one factory of a resource's gate, a `QualityGate`
+  (contract + GE suite + national checks in one gate);
 - `compile_suite` (contract + declaration -> GE suite), `QualityReport`/`CheckResult` (per check
   counts, OpenLineage assertions and metrics, mergeable across batches);
 - persistence (`quality.tables`): `record_gate`, `record_check_totals`, `quarantine`, `report`,
@@ -17,14 +18,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .gate import FAILURE_SCHEMA, ContractGate, Gate, GateResult
-from .report import CheckResult, QualityReport
-from .tables import metadata, quarantine, record_check_totals, record_gate, report
+from quality.gate import FAILURE_SCHEMA, ContractGate, Gate, GateResult
+from quality.report import CheckResult, QualityReport
+from quality.tables import metadata, quarantine, record_check_totals, record_gate, report
 
 if TYPE_CHECKING:
-    from .docs import build_data_docs, data_docs_dir
-    from .quality_gate import QualityGate
-    from .suite import KNOWN_CHECKS, CompiledSuite, compile_suite
+    from quality.docs import build_data_docs, data_docs_dir
+    from quality.ge_gate import GatedResource, QualityGate, resource_gate
+    from quality.suite import KNOWN_CHECKS, CompiledSuite, compile_suite
 
 __all__ = [
     "FAILURE_SCHEMA",
@@ -34,6 +35,7 @@ __all__ = [
     "ContractGate",
     "Gate",
     "GateResult",
+    "GatedResource",
     "QualityGate",
     "QualityReport",
     "build_data_docs",
@@ -44,10 +46,13 @@ __all__ = [
     "record_check_totals",
     "record_gate",
     "report",
+    "resource_gate",
 ]
 
 _LAZY = {
-    "QualityGate": "quality_gate",
+    "QualityGate": "ge_gate",
+    "GatedResource": "ge_gate",
+    "resource_gate": "ge_gate",
     "compile_suite": "suite",
     "CompiledSuite": "suite",
     "KNOWN_CHECKS": "suite",

@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .gate import GateResult
-from .report import QualityReport
+from quality.gate import GateResult
+from quality.report import QualityReport
 
 __all__ = ["build_data_docs", "data_docs_dir"]
 

@@ -45,7 +45,7 @@ from great_expectations.expectations.metrics.map_metric_provider import (  # typ
     column_pair_condition_partial,
 )
 
-from . import standards
+from quality import standards
 
 __all__ = [
     "CHECK_EXPECTATIONS",

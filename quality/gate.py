@@ -20,7 +20,7 @@ import pyarrow as pa
 import contracts
 
 if TYPE_CHECKING:
-    from .report import CheckResult, QualityReport
+    from quality.report import CheckResult, QualityReport
 
 _FAILURE_FIELDS: list[pa.Field[Any]] = [
         pa.field("row", pa.int64()),

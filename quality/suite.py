@@ -27,8 +27,7 @@ from great_expectations.expectations.expectation import Expectation
 
 import contracts
 from govex.errors import DeclarationError
-
-from .expectations import CHECK_EXPECTATIONS, PAIR_CHECKS
+from quality.expectations import CHECK_EXPECTATIONS, PAIR_CHECKS
 
 __all__ = ["KNOWN_CHECKS", "CheckSpec", "CompiledSuite", "compile_suite"]
 

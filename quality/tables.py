@@ -22,8 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as _pc
 import sqlalchemy as sa
 
-from .gate import GateResult
-from .report import QualityReport, _plain
+from quality.gate import GateResult
+from quality.report import QualityReport, _plain
 
 pc: Any = _pc  # pyarrow-stubs cannot follow kernels generic over types
 

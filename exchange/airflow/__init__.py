@@ -6,11 +6,11 @@
   `GovexDeliverOperator`, `GovexReportOperator`, and the one-shot `GovexRunOperator`;
 - `exchange.airflow.plugin`: mounts the govex web app into Airflow's API server.
 
-Airflow is an adapter: every step here calls `exchange.steps`, which the CLI calls too.
+Airflow is an adapter: every step here calls `exchange.run.steps`, which the CLI calls too.
 """
 
-from .factory import build_dag, build_dags, dag_id_for
-from .operators import (
+from exchange.airflow.factory import build_dag, build_dags, dag_id_for
+from exchange.airflow.operators import (
     GovexDeliverOperator,
     GovexExtractOperator,
     GovexGateOperator,

@@ -24,13 +24,13 @@ from typing import Any
 import sqlalchemy as sa
 from airflow.sdk import DAG, Param
 
-from .operators import (
+from exchange.airflow.operators import (
     GovexDeliverOperator,
     GovexExtractOperator,
     GovexGateOperator,
     GovexReportOperator,
 )
-from .schedules import resource_schedule
+from exchange.airflow.schedules import resource_schedule
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def dag_id_for(code: str) -> str:
 def _store_url(store_url: str | None) -> str:
     if store_url:
         return store_url
-    from exchange.settings import load_settings  # a dataclass over os.environ: cheap
+    from govex.settings import load_settings  # a dataclass over os.environ: cheap
 
     return load_settings().db_url
 

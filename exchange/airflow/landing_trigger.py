@@ -33,8 +33,8 @@ DEFAULT_POKE_INTERVAL = 5.0
 
 
 def _engine(store_url: str | None) -> Any:
-    from exchange.settings import load_settings
     from exchange.store import create_store_engine
+    from govex.settings import load_settings
 
     return create_store_engine(store_url or load_settings().db_url)
 
@@ -64,7 +64,7 @@ class LandingTrigger(BaseEventTrigger):
         return f"{__name__}.LandingTrigger", kwargs
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from exchange.landing import landing_progress
+        from exchange.run import landing_progress
 
         announced = 0
         engine = _engine(self.store_url)  # one pool for the watcher's life, not one per poll

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
-    from exchange.steps import ParentRun
+    from exchange.run import ParentRun
     from lineage.datasets import DatasetName
 
 __all__ = [
@@ -101,7 +101,7 @@ def _openlineage_ids(ti: Any) -> tuple[str, str]:
 
 def parent_run(ti: Any) -> ParentRun:
     """The OpenLineage parent of the govex run driven by task instance `ti`."""
-    from exchange.steps import ParentRun
+    from exchange.run import ParentRun
 
     namespace, run_id = _openlineage_ids(ti)
     return ParentRun(namespace=namespace, job_name=f"{ti.dag_id}.{ti.task_id}", run_id=run_id)
@@ -141,8 +141,8 @@ class GovexOperator(BaseOperator):
     @contextmanager
     def open_store(self) -> Iterator[sa.Engine]:
         """The metadata store for one step; its connection pool is disposed on exit."""
-        from exchange.settings import load_settings
         from exchange.store import open_store
+        from govex.settings import load_settings
 
         settings = load_settings()
         if self.store_url:
@@ -233,7 +233,7 @@ class GovexExtractOperator(_StartsRuns):
 
 
     def execute(self, context: Context) -> str:
-        from exchange.steps import extract, start_run
+        from exchange.run import extract, start_run
 
         full = self.wants_full(context)
         with airflow_errors(), self.open_store() as store:
@@ -255,7 +255,7 @@ class GovexGateOperator(GovexOperator):
     batch fails the task without retry."""
 
     def execute(self, context: Context) -> list[str]:
-        from exchange.steps import gate, subscriptions_of
+        from exchange.run import gate, subscriptions_of
 
         run_id = self._require_run_id(context)
         with airflow_errors(), self.open_store() as store:
@@ -282,7 +282,7 @@ class GovexDeliverOperator(GovexOperator):
         return [self.subscription]
 
     def execute(self, context: Context) -> int:
-        from exchange.steps import deliver
+        from exchange.run import deliver
 
         run_id = self._require_run_id(context)
         with airflow_errors(), self.open_store() as store:
@@ -323,7 +323,7 @@ class GovexReportOperator(GovexOperator):
         return self._delivered_to
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from exchange.steps import finish
+        from exchange.run import finish
 
         run_id = self.govex_run_id(context)
         if run_id is None:
@@ -351,7 +351,7 @@ class GovexRunOperator(_StartsRuns):
         return [self.subscription] if self.subscription else None
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from exchange.steps import run_resource
+        from exchange.run import run_resource
 
         full = self.wants_full(context)
         with airflow_errors(), self.open_store() as store:

@@ -109,7 +109,7 @@ def landing_asset(code: str) -> Any:
     triggerer raises its events when records land."""
     from airflow.sdk import Asset, AssetWatcher
 
-    from .landing_trigger import LandingTrigger
+    from exchange.airflow.landing_trigger import LandingTrigger
 
     watcher = AssetWatcher(name=f"govex_landing_{code}", trigger=LandingTrigger(code))
     return Asset(landing_asset_uri(code), watchers=[watcher])

@@ -6,6 +6,6 @@ sign-in page needs a bearer token (`govex token create`); who may read what is d
 `exchange.web.policy`.
 """
 
-from .app import create_app
+from exchange.web.app import create_app
 
 __all__ = ["create_app"]

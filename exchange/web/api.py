@@ -10,10 +10,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from exchange.web.auth import ApiPrincipal
+from exchange.web.service import Context, Denied, Missing
 from govex.errors import DeclarationError
-
-from .auth import ApiPrincipal
-from .service import Context, Denied, Missing
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "no token, or an unknown or revoked one"},
@@ -332,7 +331,7 @@ class RejectIn(BaseModel):
 
 def _dispute_http(error: Exception) -> HTTPException:
     from govex.errors import DataQualityError, FatalError
-    from lineage import DisputeStateError
+    from records import DisputeStateError
 
     if isinstance(error, Denied | Missing):
         return _http(error)
@@ -352,7 +351,7 @@ _DISPUTE_ERRORS: dict[int | str, dict[str, Any]] = {
 def trace(request: Request, principal: ApiPrincipal, code: str, key: str) -> dict[str, Any]:
     """Provenance of one record: its source, every delivery (newest first), its quality history
     and disputes. Consumers see only their own deliveries."""
-    from . import disputes
+    from exchange.web import disputes
 
     try:
         return disputes.trace_for(_ctx(request).store, principal, code, key)
@@ -365,7 +364,7 @@ def trace(request: Request, principal: ApiPrincipal, code: str, key: str) -> dic
 def open_dispute(request: Request, principal: ApiPrincipal, body: DisputeIn) -> dict[str, Any]:
     """Open a dispute (a consumer, on a record of a resource it subscribes to); it is routed
     to the resource's provider and due in GOVEX_DISPUTE_DAYS working days."""
-    from . import disputes
+    from exchange.web import disputes
 
     try:
         return disputes.open_for(
@@ -384,7 +383,7 @@ def list_disputes(
     resource: str | None = Query(None, description="only disputes on this resource"),
 ) -> list[dict[str, Any]]:
     """Disputes the caller may read, newest first, with `overdue` flags."""
-    from . import disputes
+    from exchange.web import disputes
 
     return disputes.list_for(_ctx(request).store, principal, state=state, resource=resource)
 
@@ -392,7 +391,7 @@ def list_disputes(
 @api.get("/disputes/{dispute_id}", response_model=DisputeOut, tags=["disputes"])
 def show_dispute(request: Request, principal: ApiPrincipal, dispute_id: str) -> dict[str, Any]:
     """One dispute with its history and, once resolved, the re-delivery evidence."""
-    from . import disputes
+    from exchange.web import disputes
 
     try:
         return disputes.show_for(_ctx(request).store, principal, dispute_id)
@@ -404,7 +403,7 @@ def show_dispute(request: Request, principal: ApiPrincipal, dispute_id: str) -> 
           responses=_DISPUTE_ERRORS)
 def ack_dispute(request: Request, principal: ApiPrincipal, dispute_id: str) -> dict[str, Any]:
     """The provider acknowledges an open dispute."""
-    from . import disputes
+    from exchange.web import disputes
 
     try:
         return disputes.step_for(_ctx(request).store, principal, dispute_id, "ack")
@@ -418,7 +417,7 @@ def reject_dispute(
     request: Request, principal: ApiPrincipal, dispute_id: str, body: RejectIn
 ) -> dict[str, Any]:
     """The provider rejects an acknowledged dispute, with a reason."""
-    from . import disputes
+    from exchange.web import disputes
 
     try:
         return disputes.step_for(
@@ -435,9 +434,8 @@ def resolve_dispute(
 ) -> dict[str, Any]:
     """The provider resolves an acknowledged dispute: the corrected record is re-read from the
     source, gated and re-delivered to every subscription holding a different value."""
+    from exchange.web import disputes
     from govex.errors import DataQualityError, FatalError
-
-    from . import disputes
 
     try:
         return disputes.step_for(_ctx(request).store, principal, dispute_id, "resolve")

@@ -10,11 +10,11 @@ import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from ..settings import load_settings
-from ..store import open_store
-from . import api, pages
-from .auth import ApiPrincipal, PageAuthError, PageError
-from .service import Context
+from exchange.store import open_store
+from exchange.web import api, pages
+from exchange.web.auth import ApiPrincipal, PageAuthError, PageError
+from exchange.web.service import Context
+from govex.settings import load_settings
 
 DEFAULT_DATA_DOCS_DIR = ".govex/data_docs"
 

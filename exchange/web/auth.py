@@ -13,9 +13,8 @@ import sqlalchemy as sa
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-import lineage
-
-from ..tokens import InvalidToken, Principal, authenticate
+import records
+from exchange.store import InvalidToken, Principal, authenticate
 
 COOKIE = "govex_token"
 COOKIE_MAX_AGE = 12 * 3600  # seconds: a working day, then sign in again
@@ -55,7 +54,7 @@ def _check(request: Request, token: str) -> Principal:
             # Audit a token's use with the same throttle as last_used_at (once a minute per
             # token, tokens.LAST_USED_RESOLUTION), in the same transaction; auditing every
             # request would turn reads into writes.
-            lineage.append_audit(
+            records.append_audit(
                 conn, kind="token_use", subject=principal.token_id,
                 actor=f"{principal.department}/{principal.role}",
                 detail={"method": request.method, "path": request.url.path},

@@ -18,11 +18,11 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 import catalog
+import records
+from exchange.store import Principal
+from exchange.web import policy
+from exchange.web.service import Denied, Missing
 from govex.errors import DeclarationError
-
-from ..tokens import Principal
-from . import policy
-from .service import Denied, Missing
 
 Step = Literal["ack", "reject", "resolve"]
 STEPS: tuple[Step, ...] = ("ack", "reject", "resolve")
@@ -37,7 +37,6 @@ def _is_provider(principal: Principal, provider: str) -> bool:
 
 
 def trace_for(store: sa.Engine, principal: Principal, code: str, key: str) -> dict[str, Any]:
-    import lineage
 
     with store.connect() as conn:
         try:
@@ -57,12 +56,12 @@ def trace_for(store: sa.Engine, principal: Principal, code: str, key: str) -> di
             )
             raise Denied(msg)
         try:
-            found = lineage.trace(conn, code, key, read_source=full)
+            found = records.trace(conn, code, key, read_source=full)
         except DeclarationError as error:
             raise Missing(str(error)) from error
         if full:
             return found
-        own = {d["id"] for d in lineage.list_disputes(
+        own = {d["id"] for d in records.list_disputes(
             conn, resource=code, key=key, opened_by=principal.department)}
     deliveries = [d for d in found["deliveries"] if d["subscription"] in mine]
     if not deliveries:
@@ -95,19 +94,17 @@ def list_for(
     store: sa.Engine, principal: Principal, *, state: str | None = None,
     resource: str | None = None,
 ) -> list[dict[str, Any]]:
-    import lineage
 
     with store.connect() as conn:
-        items = lineage.list_disputes(conn, state=state, resource=resource)
+        items = records.list_disputes(conn, state=state, resource=resource)
     return [d for d in items if may_read(principal, d)]
 
 
 def show_for(store: sa.Engine, principal: Principal, dispute_id: str) -> dict[str, Any]:
-    import lineage
 
     with store.connect() as conn:
         try:
-            found = lineage.get_dispute(conn, dispute_id)
+            found = records.get_dispute(conn, dispute_id)
         except DeclarationError as error:
             raise Missing(str(error)) from error
     if not may_read(principal, found):
@@ -121,7 +118,6 @@ def open_for(
     claim: str, opened_by: str | None = None,
 ) -> dict[str, Any]:
     """Open a dispute; DeclarationError for bad input (400), Denied for the wrong role."""
-    import lineage
 
     department = opened_by or principal.department
     if principal.role != "admin":
@@ -135,7 +131,7 @@ def open_for(
             )
             raise Denied(msg)
     with store.begin() as conn:
-        return lineage.open_dispute(
+        return records.open_dispute(
             conn, resource=resource, key=key, field=field, claim=claim, opened_by=department,
             actor=actor(principal),
         )
@@ -147,7 +143,6 @@ def step_for(
 ) -> dict[str, Any]:
     """Acknowledge, reject or resolve; DisputeStateError (409) for a step the state does not
     allow, DataQualityError (409) when the corrected record fails the gate."""
-    import lineage
 
     found = show_for(store, principal, dispute_id)
     if not may_act(principal, found):
@@ -157,10 +152,10 @@ def step_for(
         )
         raise Denied(msg)
     if step == "resolve":
-        from ..disputes_resolve import resolve_dispute
+        from exchange.run import resolve_dispute
 
         return resolve_dispute(store, dispute_id, actor=actor(principal))
     with store.begin() as conn:
         if step == "ack":
-            return lineage.acknowledge(conn, dispute_id, actor=actor(principal))
-        return lineage.reject(conn, dispute_id, reason or "", actor=actor(principal))
+            return records.acknowledge(conn, dispute_id, actor=actor(principal))
+        return records.reject(conn, dispute_id, reason or "", actor=actor(principal))

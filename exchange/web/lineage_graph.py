@@ -13,7 +13,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from .charts import OTHER_COLOUR, STATUS_COLOURS
+from exchange.web.charts import OTHER_COLOUR, STATUS_COLOURS
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from ..tokens import InvalidToken, Principal, authenticate
-from . import charts, policy
-from .auth import COOKIE, COOKIE_MAX_AGE, PageError, PagePrincipal, store_of
-from .service import Context, Denied, Missing
+from exchange.store import InvalidToken, Principal, authenticate
+from exchange.web import charts, policy
+from exchange.web.auth import COOKIE, COOKIE_MAX_AGE, PageError, PagePrincipal, store_of
+from exchange.web.service import Context, Denied, Missing
 
 TEMPLATES = Path(__file__).with_name("templates")
 # The pages need no scripts at all; inline styles and SVG only.
@@ -245,8 +245,7 @@ def run_page(request: Request, principal: PagePrincipal, run_id: str) -> HTMLRes
         raise _page_error(error) from error
     point = next((p for p in report["runs"] if p["run_id"] == run_id), None)
     import lineage
-
-    from .lineage_graph import lineage_svg
+    from exchange.web.lineage_graph import lineage_svg
 
     with ctx.store.connect() as conn:
         events = lineage.list_events(conn, run_id)
@@ -263,7 +262,7 @@ def dashboard_page(request: Request, principal: PagePrincipal,
         departments = ctx.dashboard(principal, department or None)
     except (Denied, Missing) as error:
         raise _page_error(error) from error
-    from . import disputes
+    from exchange.web import disputes
 
     overdue = [
         d for d in disputes.list_for(ctx.store, principal, state=None)
@@ -308,7 +307,7 @@ def data_docs(request: Request, principal: PagePrincipal, run_id: str, path: str
 
 def _dispute_page_error(error: Exception) -> PageError:
     from govex.errors import DataQualityError, DeclarationError, FatalError
-    from lineage import DisputeStateError
+    from records import DisputeStateError
 
     if isinstance(error, Denied | Missing):
         return _page_error(error)
@@ -331,7 +330,7 @@ def trace_lookup(
 
 @router.get("/trace/{code}/{key:path}", response_class=HTMLResponse)
 def trace_page(request: Request, principal: PagePrincipal, code: str, key: str) -> HTMLResponse:
-    from . import disputes
+    from exchange.web import disputes
 
     ctx = _ctx(request)
     try:
@@ -348,7 +347,7 @@ def trace_page(request: Request, principal: PagePrincipal, code: str, key: str) 
 @router.get("/disputes", response_class=HTMLResponse)
 def disputes_page(request: Request, principal: PagePrincipal,
                   state: str | None = None) -> HTMLResponse:
-    from . import disputes
+    from exchange.web import disputes
 
     items = disputes.list_for(_ctx(request).store, principal, state=state or None)
     return render(request, "disputes.html", principal, disputes=items, state=state,
@@ -364,9 +363,8 @@ def open_dispute_form(
     field: Annotated[str, Form()],
     claim: Annotated[str, Form()],
 ) -> Response:
+    from exchange.web import disputes
     from govex.errors import DeclarationError
-
-    from . import disputes
 
     try:
         opened = disputes.open_for(_ctx(request).store, principal, resource=resource, key=key,
@@ -378,7 +376,7 @@ def open_dispute_form(
 
 @router.get("/disputes/{dispute_id}", response_class=HTMLResponse)
 def dispute_page(request: Request, principal: PagePrincipal, dispute_id: str) -> HTMLResponse:
-    from . import disputes
+    from exchange.web import disputes
 
     try:
         found = disputes.show_for(_ctx(request).store, principal, dispute_id)
@@ -396,9 +394,8 @@ def dispute_step_form(
     step: str,
     reason: Annotated[str | None, Form()] = None,
 ) -> Response:
+    from exchange.web import disputes
     from govex.errors import DataQualityError, DeclarationError, FatalError
-
-    from . import disputes
 
     chosen = next((s for s in disputes.STEPS if s == step), None)
     if chosen is None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..tokens import Principal, Role
+from exchange.store import Principal, Role
 
 READ_ALL: frozenset[Role] = frozenset({"admin", "checklist_owner", "auditor"})
 

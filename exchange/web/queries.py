@@ -1,6 +1,6 @@
 """What the web app reads from the metadata store, shaped as JSON-ready dicts.
 
-Runs come from `exchange.runs`; the catalog through its public API; quality results and the
+Runs come from the run bookkeeping; the catalog through its public API; quality results and the
 quarantine through lightweight table clauses (the quality package owns those tables; the web app
 only reads the columns named here). A store whose quality tables do not exist yet reads as "no
 results", so the catalog pages keep working on a store migrated before the quality schema.
@@ -17,11 +17,10 @@ from typing import Any
 import sqlalchemy as sa
 
 import catalog
-
-from ..runs import Delivery, RunSummary, deliveries, runs
-from ..tokens import Principal
-from . import policy
-from .durations import check_promise
+from exchange.run import Delivery, RunSummary, deliveries, runs
+from exchange.store import Principal
+from exchange.web import policy
+from exchange.web.durations import check_promise
 
 TS = sa.DateTime(timezone=True)
 check_results = sa.table(

@@ -15,10 +15,9 @@ from typing import Any
 import sqlalchemy as sa
 
 import catalog
+from exchange.store import Principal
+from exchange.web import policy, queries
 from govex.errors import DeclarationError
-
-from ..tokens import Principal
-from . import policy, queries
 
 
 class Denied(Exception):  # noqa: N818 - named for the HTTP answer it becomes

@@ -91,7 +91,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 def city(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """(workspace, store URL): the demo city generated into a copied workspace, applied."""
     import catalog
-    from exchange import democity
+    from exchange.demo import city as democity
 
     for name in ("PSB", "AMR", "HRSS", "HEALTH", "GSC", "HPF", "TAX", "CIVIL", "HOUSING"):
         os.environ.pop(f"GOVEX_DEMO_{name}_URL", None)  # the SQLite defaults under data/

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-import exchange.steps
+import exchange.run.steps
 from exchange.airflow import build_dags
 from govex.errors import DataQualityError, TransientError
 
@@ -61,10 +61,10 @@ class FakeEngine:
         delivered = [] if self.transient_deliver else [
             c[2] for c in self.calls if c[0] == "deliver"
         ]
-        return exchange.steps.RunSummary(
+        return exchange.run.steps.RunSummary(
             run_id=run_id, resource="PSB-RES-001", status=status, read=10, passed=10,
             quarantined=0,
-            deliveries=tuple(exchange.steps.Delivery(s, 10) for s in delivered),
+            deliveries=tuple(exchange.run.steps.Delivery(s, 10) for s in delivered),
             message="" if status == "success" else f"the run {status}",
         )
 
@@ -73,7 +73,7 @@ class FakeEngine:
 def fake(monkeypatch: pytest.MonkeyPatch, city_store: str) -> FakeEngine:
     engine = FakeEngine()
     for name in ("start_run", "extract", "gate", "subscriptions_of", "deliver", "finish"):
-        monkeypatch.setattr(exchange.steps, name, getattr(engine, name))
+        monkeypatch.setattr(exchange.run, name, getattr(engine, name))  # what the operators call
     monkeypatch.setenv("GOVEX_DB_URL", city_store)  # opened by the tasks, unused by the fake
     return engine
 

@@ -32,7 +32,7 @@ def served(city: tuple[Path, str]) -> Iterator[tuple[str, str, str]]:
     """(base URL, token, store URL): `govex serve`'s app under uvicorn in a thread."""
     import uvicorn
 
-    from exchange import tokens
+    from exchange.store import tokens
     from exchange.web import create_app
 
     _, store_url = city

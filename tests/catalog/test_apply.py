@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 import catalog
-from exchange import runs
+from exchange.run import bookkeeping as runs
 from exchange.store import create_store_engine, upgrade
 
 
@@ -211,9 +211,9 @@ def test_a_store_behind_the_code(store_url: str) -> None:
     """SQLite (the embedded store) follows the code by itself; a server store asks first."""
     from alembic import command
 
-    from exchange.settings import Settings
-    from exchange.store import _alembic_config, current_revision, head_revision, open_store
+    from exchange.store.engine import _alembic_config, current_revision, head_revision, open_store
     from govex.errors import FatalError
+    from govex.settings import Settings
 
     engine = create_store_engine(store_url)
     with engine.begin() as conn:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from exchange.democity import GeneratedResource, generate_resources
+from exchange.demo.city import GeneratedResource, generate_resources
 
 WORKSPACE = Path(__file__).resolve().parents[2] / "examples" / "city"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from exchange.cli import main
-from exchange.commands.demo import DEMO_WORKSPACE
-from exchange.democity import tax_credit_records
+from exchange.cli.demo import DEMO_WORKSPACE
+from exchange.demo.city import tax_credit_records
 
 
 @pytest.mark.integration  # drives Airflow (dag.test) with its own SQLite database

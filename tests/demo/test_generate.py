@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from jsonschema import Draft202012Validator, FormatChecker
 
-from exchange.democity import (
+from exchange.demo.city import (
     DEFECT_PLAN,
     GENERATED_RESOURCES,
     REFERENCE_DATE,

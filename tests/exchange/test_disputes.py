@@ -15,9 +15,9 @@ import pytest
 import sqlalchemy as sa
 
 import catalog
-import lineage
+import records
 from exchange import cli
-from exchange.runs import runs as runs_table
+from exchange.run.bookkeeping import runs as runs_table
 from exchange.store import create_store_engine, upgrade
 
 pytestmark = pytest.mark.integration
@@ -45,7 +45,7 @@ def _subscriptions() -> list[dict[str, Any]]:
 def _parser_with_ours() -> argparse.ArgumentParser:
     """The real `govex` parser, plus `trace` and `dispute` if cli.py does not register them
     yet (they are registered there by the lead)."""
-    from exchange.commands import dispute, trace
+    from exchange.cli import dispute, trace
 
     parser = _original_build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -102,7 +102,7 @@ def _provenance(store_url: str) -> list[dict[str, Any]]:
     engine = create_store_engine(store_url)
     try:
         with engine.connect() as conn:
-            return [dict(r) for r in conn.execute(sa.select(lineage.provenance.provenance))
+            return [dict(r) for r in conn.execute(sa.select(records.provenance.provenance))
                     .mappings()]
     finally:
         engine.dispose()
@@ -212,7 +212,7 @@ def test_dispute_corrects_every_consumer_and_trace_shows_it(scenario: Any, govex
         with engine.connect() as conn:
             run = conn.execute(sa.select(runs_table).where(runs_table.c.run_id == fix_run)
                                ).mappings().one()
-            entries = lineage.list_audit(conn, limit=None)
+            entries = records.list_audit(conn, limit=None)
     finally:
         engine.dispose()
     assert run["status"] == "success"
@@ -328,7 +328,7 @@ def test_invalid_steps_and_bad_input_exit_2(scenario: Any, govex: Any) -> None:
 def test_rest_api_and_pages_apply_the_roles(scenario: Any, govex: Any) -> None:
     from fastapi.testclient import TestClient
 
-    from exchange import tokens
+    from exchange.store import tokens
     from exchange.web.app import create_app
 
     assert _json(govex, "run", "PSB-RES-001")["status"] == "success"

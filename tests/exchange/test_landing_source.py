@@ -21,8 +21,9 @@ import sqlalchemy as sa
 import yaml
 
 import catalog
-from exchange import steps
-from exchange.ingest_tables import landing_table
+import records
+from exchange.ingest import landing_table
+from exchange.run import steps
 from exchange.store import create_store_engine, upgrade
 from tests.kafka.test_ingest import CODE, CONTRACT, uscc  # the pushed resource of the ingest tests
 
@@ -256,24 +257,23 @@ def test_the_landing_watcher_serializes_without_credentials() -> None:
 def test_trace_reads_a_pushed_record_from_the_landing_table(
     setup: tuple[sa.Engine, Landing],
 ) -> None:
-    import lineage
 
     store, landing = setup
     landing.land(upsert(1, 100), upsert(2, 200))
     steps.run_resource(store, CODE)
-    first = lineage.trace(store, CODE, uscc(1))
+    first = records.trace(store, CODE, uscc(1))
     assert first["source"]["topic"] == f"govex.ingest.{CODE}"
     assert first["source"]["current_hash"] is not None
     assert {d["subscription"] for d in first["deliveries"]} == {
         "SUB-UPSERT", "SUB-SNAPSHOT", "SUB-APPEND", "SUB-HIDDEN-KEY"}
-    assert lineage.trace(store, CODE, uscc(2))["source"]["current_hash"] not in (
+    assert records.trace(store, CODE, uscc(2))["source"]["current_hash"] not in (
         None, first["source"]["current_hash"])
 
     landing.land(upsert(1, 111))  # a newer version landed, not yet delivered
-    assert lineage.trace(store, CODE, uscc(1))["source"]["current_hash"] not in (
+    assert records.trace(store, CODE, uscc(1))["source"]["current_hash"] not in (
         None, first["source"]["current_hash"])
     landing.land(delete(1))
-    gone = lineage.trace(store, CODE, uscc(1))["source"]
+    gone = records.trace(store, CODE, uscc(1))["source"]
     assert gone["current_hash"] is None
     assert "error" not in gone
 
@@ -341,8 +341,8 @@ def test_messages_refused_at_ingest_count_as_the_next_runs_quarantine(
 
 
 def test_landed_integers_read_back_exactly_whatever_their_json_spelling() -> None:
-    from exchange.ingest import _text
-    from exchange.landing import _typed
+    from exchange.ingest.worker import _text
+    from exchange.run.landing_source import _typed
 
     assert _text(1.0) == "1"
     assert _text(2.5) == "2.5"
@@ -354,7 +354,7 @@ def test_landed_integers_read_back_exactly_whatever_their_json_spelling() -> Non
 def test_records_are_told_apart_by_their_key_columns_not_the_joined_key_text(
     setup: tuple[sa.Engine, Landing],
 ) -> None:
-    from exchange.landing import read_landing
+    from exchange.run.landing_source import read_landing
 
     store, landing = setup
     with store.connect() as conn:
@@ -391,7 +391,6 @@ def test_an_in_memory_store_records_provenance_too(
     tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """`sqlite://` is one database per thread: provenance is written inline there."""
-    import lineage
 
     monkeypatch.setenv("GOVEX_STAGING_DIR", str(tmp_path / "staging"))
     write_workspace(tmp_path / "ws", pg_url)
@@ -400,7 +399,7 @@ def test_an_in_memory_store_records_provenance_too(
     catalog.apply_workspace(store, tmp_path / "ws")
     Landing(store).land(upsert(1, 100))
     assert steps.run_resource(store, CODE).status == "success"
-    assert len(lineage.trace(store, CODE, uscc(1))["deliveries"]) == 4
+    assert len(records.trace(store, CODE, uscc(1))["deliveries"]) == 4
 
 
 def test_on_postgresql_a_run_waits_for_rows_still_landing_below_the_highest_sequence(
@@ -410,7 +409,7 @@ def test_on_postgresql_a_run_waits_for_rows_still_landing_below_the_highest_sequ
     seq 2 then would move the watermark past seq 1 for good; the read waits for it."""
     import threading
 
-    from exchange.landing import read_landing
+    from exchange.run.landing_source import read_landing
 
     write_workspace(tmp_path / "ws", pg_url)
     store = create_store_engine(pg_url)

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import catalog
-from exchange import masking
+from exchange.run import masking
 from govex.errors import DeclarationError, FatalError
 
 MASTER = bytes(range(32))

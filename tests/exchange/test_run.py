@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+import records
 from exchange.cli import main
 
 pytestmark = pytest.mark.integration
@@ -118,8 +119,8 @@ def test_killed_between_batches_then_rerun_delivers_exactly_once(
     script = textwrap.dedent("""
         import os, signal
         import connectors
-        from exchange.settings import load_settings
-        from exchange.steps import run_resource
+        from govex.settings import load_settings
+        from exchange.run import run_resource
         from exchange.store import open_store
 
         real_open_sink = connectors.open_sink
@@ -269,14 +270,13 @@ def test_every_event_of_a_run_is_stored_and_valid_openlineage(
 def test_applies_runs_and_deliveries_are_in_the_verified_audit_log(
     scenario: Any, capsys: Any
 ) -> None:
-    import lineage
 
     code, summary = _run(capsys, "PSB-RES-001")
     assert code == 0
     engine = scenario.store()
     with engine.connect() as conn:
-        entries = lineage.list_audit(conn, limit=100)
-        assert lineage.verify_audit(conn).ok
+        entries = records.list_audit(conn, limit=100)
+        assert records.verify_audit(conn).ok
     engine.dispose()
     kinds = [(e.kind, e.subject) for e in entries]
     assert ("run", summary["run_id"]) in kinds

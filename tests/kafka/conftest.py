@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from exchange.broker import EmbeddedBroker, broker_binary
+from exchange.demo.broker import EmbeddedBroker, broker_binary
 from govex.errors import FatalError
 
 

@@ -18,7 +18,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 
-from exchange.broker import EmbeddedBroker
+from exchange.demo.broker import EmbeddedBroker
 from govex.errors import FatalError
 
 pytestmark = pytest.mark.integration
@@ -157,13 +157,13 @@ def test_sigterm_stops_the_broker_command_and_its_broker(tansu_binary: str) -> N
 def test_broker_command_help() -> None:
     import argparse
 
-    from exchange.commands import broker
+    from exchange.cli import broker
 
     parser = argparse.ArgumentParser(prog="govex")
     broker.register(parser.add_subparsers())
     result = subprocess.run(
         [sys.executable, "-c",
-         "import argparse, sys; from exchange.commands import broker\n"
+         "import argparse, sys; from exchange.cli import broker\n"
          "p = argparse.ArgumentParser(prog='govex'); broker.register(p.add_subparsers())\n"
          "p.parse_args(['broker', '--help'])"],
         cwd=ROOT, capture_output=True, text=True, check=False, timeout=30,

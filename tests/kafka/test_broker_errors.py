@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from exchange.broker import EmbeddedBroker, broker_binary
+from exchange.demo.broker import EmbeddedBroker, broker_binary
 from govex.errors import FatalError
 
 

@@ -15,8 +15,8 @@ import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
-from exchange.broker import EmbeddedBroker
 from exchange.cli import main
+from exchange.demo.broker import EmbeddedBroker
 from tests.kafka.test_ingest import (
     TOPIC,
     Setup,

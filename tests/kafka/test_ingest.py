@@ -23,8 +23,8 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 
 import catalog
-from exchange.broker import EmbeddedBroker, free_port
-from exchange.commands import ingest as ingest_command
+from exchange.cli import ingest as ingest_command
+from exchange.demo.broker import EmbeddedBroker, free_port
 from exchange.ingest import run_ingest
 from exchange.store import create_store_engine, upgrade
 from govex.errors import FatalError
@@ -341,7 +341,7 @@ def test_migration_matches_the_offsets_table(tmp_path: Path) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from exchange import ingest_tables
+    from exchange.ingest import tables as ingest_tables
 
     engine = create_store_engine(f"sqlite:///{tmp_path / 'store.db'}")
     try:

@@ -1,6 +1,6 @@
 """The worker's batch contract check gives jsonschema's verdict and reason on every record.
 
-`exchange.ingest._contract` skips per-record jsonschema for records that round-trip exactly
+`exchange.ingest.worker._contract` skips per-record jsonschema for records that round-trip exactly
 through Arrow and pass the vectorised validator; everything else goes to jsonschema. Fed
 records built to sit on every edge of that shortcut (nulls, absent and undeclared fields, bool
 versus int, int in a number column, non-finite and huge numbers, enums on nullable fields),
@@ -16,7 +16,7 @@ import pytest
 
 import catalog
 import contracts
-from exchange import ingest
+from exchange.ingest import worker as ingest
 
 CONTRACT: dict[str, Any] = {
     "type": "object",

@@ -30,7 +30,7 @@ import pytest
 import sqlalchemy as sa
 
 import catalog
-from exchange.broker import EmbeddedBroker, free_port
+from exchange.demo.broker import EmbeddedBroker, free_port
 from exchange.store import create_store_engine, upgrade
 from tests.kafka.test_ingest import (
     CODE,

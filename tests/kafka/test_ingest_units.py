@@ -8,7 +8,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from exchange.ingest import _store_retries
+from exchange.ingest.worker import _store_retries
 from govex.errors import FatalError, TransientError
 
 

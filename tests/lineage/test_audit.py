@@ -19,11 +19,11 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-import lineage
-from exchange import cli, tokens
-from exchange.commands import audit as audit_command
-from exchange.store import create_store_engine, upgrade
-from lineage.audit import GENESIS_HASH, entry_hash
+import records
+from exchange import cli
+from exchange.cli import audit as audit_command
+from exchange.store import create_store_engine, tokens, upgrade
+from records.audit import GENESIS_HASH, entry_hash
 
 Entry = tuple[str, str, dict[Any, Any]]  # kind, subject, detail
 
@@ -50,18 +50,18 @@ def store(tmp_path: Path) -> Iterator[sa.Engine]:
 
 
 def fill(engine: sa.Engine, entries: Sequence[Entry] = SAMPLE,
-         actor: str = "cli") -> list[lineage.AuditEntry]:
+         actor: str = "cli") -> list[records.AuditEntry]:
     written = []
     for kind, subject, detail in entries:
         with engine.begin() as conn:
-            written.append(lineage.append_audit(conn, kind=kind, subject=subject,  # type: ignore[arg-type]
+            written.append(records.append_audit(conn, kind=kind, subject=subject,  # type: ignore[arg-type]
                                                 detail=detail, actor=actor))
     return written
 
 
-def verify(engine: sa.Engine, **kwargs: Any) -> lineage.VerifyResult:
+def verify(engine: sa.Engine, **kwargs: Any) -> records.VerifyResult:
     with engine.connect() as conn:
-        return lineage.verify_audit(conn, **kwargs)
+        return records.verify_audit(conn, **kwargs)
 
 
 @pytest.fixture
@@ -87,16 +87,16 @@ def govex(store: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> Callable[[Sequen
 
 def test_migration_creates_the_audit_tables_with_an_empty_head(store: sa.Engine) -> None:
     with store.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), lineage.audit_metadata)
+        diff = compare_metadata(MigrationContext.configure(conn), records.audit_metadata)
         assert [d for d in diff if "audit_" in repr(d)] == []
-        assert lineage.audit_head(conn) == (0, GENESIS_HASH)
+        assert records.audit_head(conn) == (0, GENESIS_HASH)
 
 
 def test_create_all_also_creates_the_head_row(tmp_path: Path) -> None:
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'plain.db'}")
-    lineage.audit_metadata.create_all(engine)
+    records.audit_metadata.create_all(engine)
     with engine.connect() as conn:
-        assert lineage.audit_head(conn) == (0, GENESIS_HASH)
+        assert records.audit_head(conn) == (0, GENESIS_HASH)
 
 
 def test_entries_chain_from_64_zeros(store: sa.Engine) -> None:
@@ -108,10 +108,10 @@ def test_entries_chain_from_64_zeros(store: sa.Engine) -> None:
         assert after.at >= before.at
     assert all(e.at.tzinfo is not None for e in written)
     with store.connect() as conn:
-        stored = lineage.list_audit(conn, limit=None)
-        assert lineage.audit_head(conn) == (5, written[-1].hash)
+        stored = records.list_audit(conn, limit=None)
+        assert records.audit_head(conn) == (5, written[-1].hash)
     assert stored == written  # what append returned is exactly what was stored
-    assert verify(store) == lineage.VerifyResult(ok=True, checked=5)
+    assert verify(store) == records.VerifyResult(ok=True, checked=5)
 
 
 def test_hash_is_the_documented_formula(store: sa.Engine) -> None:
@@ -138,7 +138,7 @@ def test_append_commits_and_rolls_back_with_the_caller(store: sa.Engine) -> None
 
     def failing_transaction() -> None:
         with store.begin() as conn:
-            lineage.append_audit(conn, kind="run", subject="PSB-RES-001", detail={})
+            records.append_audit(conn, kind="run", subject="PSB-RES-001", detail={})
             msg = "caller failed"
             raise RuntimeError(msg)
 
@@ -146,7 +146,7 @@ def test_append_commits_and_rolls_back_with_the_caller(store: sa.Engine) -> None
         failing_transaction()
     (entry,) = fill(store, SAMPLE[2:3])
     assert entry.seq == 3  # the rolled-back entry left neither a row nor a gap
-    assert verify(store) == lineage.VerifyResult(ok=True, checked=3)
+    assert verify(store) == records.VerifyResult(ok=True, checked=3)
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
@@ -159,10 +159,10 @@ def test_append_commits_and_rolls_back_with_the_caller(store: sa.Engine) -> None
 def test_append_refuses_bad_input_and_writes_nothing(store: sa.Engine, kwargs: dict[str, Any],
                                                      message: str) -> None:
     with pytest.raises(ValueError, match=message), store.begin() as conn:
-        lineage.append_audit(conn, **kwargs)
+        records.append_audit(conn, **kwargs)
     with store.connect() as conn:
-        assert lineage.audit_head(conn) == (0, GENESIS_HASH)
-        assert lineage.list_audit(conn) == []
+        assert records.audit_head(conn) == (0, GENESIS_HASH)
+        assert records.list_audit(conn) == []
 
 
 def test_a_missing_head_row_is_rebuilt_from_the_last_entry(store: sa.Engine) -> None:
@@ -187,7 +187,7 @@ def test_verify_reads_the_log_in_bounded_chunks(store: sa.Engine) -> None:
 
     sa.event.listen(store, "before_cursor_execute", record)
     try:
-        assert verify(store, chunk_size=3) == lineage.VerifyResult(ok=True, checked=10)
+        assert verify(store, chunk_size=3) == records.VerifyResult(ok=True, checked=10)
     finally:
         sa.event.remove(store, "before_cursor_execute", record)
     assert len(statements) == 5  # 3 + 3 + 3 + 1, then an empty read ends the walk
@@ -229,7 +229,7 @@ def _forge(seq: int) -> Callable[[sa.Engine], None]:
     """Edit an entry and recompute its own hash, as someone who knows the formula would."""
     def tamper(engine: sa.Engine) -> None:
         with engine.begin() as conn:
-            entry = next(e for e in lineage.list_audit(conn, limit=None) if e.seq == seq)
+            entry = next(e for e in records.list_audit(conn, limit=None) if e.seq == seq)
             forged = entry_hash(entry.seq, entry.at, entry.actor, entry.kind, "FORGED",
                                 entry.detail, entry.prev_hash)
             conn.execute(sa.text("UPDATE audit_log SET subject = 'FORGED', hash = :h "
@@ -324,7 +324,7 @@ def test_token_use_is_audited_once_a_minute(store: sa.Engine, tmp_path: Path) ->
         assert client.get("/api/v1/resources",
                           headers={"Authorization": "Bearer govex_wrong"}).status_code == 401
         with store.connect() as conn:
-            (used,) = lineage.list_audit(conn, kind="token_use")
+            (used,) = records.list_audit(conn, kind="token_use")
         assert (used.actor, used.kind, used.subject) == ("psb/admin", "token_use", "tok-audit")
         assert used.detail == {"method": "GET", "path": "/api/v1/resources"}
         # A minute later the next use is recorded again.
@@ -333,9 +333,9 @@ def test_token_use_is_audited_once_a_minute(store: sa.Engine, tmp_path: Path) ->
                 last_used_at=dt.datetime.now(dt.UTC) - tokens.LAST_USED_RESOLUTION))
         assert client.get("/api/v1/subscriptions", headers=headers).status_code == 200
     with store.connect() as conn:
-        assert [e.detail["path"] for e in lineage.list_audit(conn, kind="token_use")] == [
+        assert [e.detail["path"] for e in records.list_audit(conn, kind="token_use")] == [
             "/api/v1/resources", "/api/v1/subscriptions"]
-    assert verify(store) == lineage.VerifyResult(ok=True, checked=2)
+    assert verify(store) == records.VerifyResult(ok=True, checked=2)
 
 
 # --- concurrency and real databases -----------------------------------------------------------
@@ -354,7 +354,7 @@ def hammer(engine: sa.Engine, workers: int = 4, per_worker: int = 25) -> None:
             start.wait()
             for i in range(per_worker):
                 with engine.begin() as conn:
-                    lineage.append_audit(conn, kind="run", subject=f"w{worker}-{i}",
+                    records.append_audit(conn, kind="run", subject=f"w{worker}-{i}",
                                          detail={"worker": worker, "i": i})
                     time.sleep(0.001)  # still inside the transaction: the others wait
         except BaseException as error:  # noqa: BLE001 - re-raised in the main thread below
@@ -367,10 +367,10 @@ def hammer(engine: sa.Engine, workers: int = 4, per_worker: int = 25) -> None:
         thread.join()
     assert failures == []
     total = workers * per_worker
-    assert verify(engine, chunk_size=7) == lineage.VerifyResult(ok=True, checked=total)
+    assert verify(engine, chunk_size=7) == records.VerifyResult(ok=True, checked=total)
     with engine.connect() as conn:
-        entries = lineage.list_audit(conn, limit=None)
-        assert lineage.audit_head(conn) == (total, entries[-1].hash)
+        entries = records.list_audit(conn, limit=None)
+        assert records.audit_head(conn) == (total, entries[-1].hash)
     assert [e.seq for e in entries] == list(range(1, total + 1))
     assert sorted(e.subject for e in entries) == sorted(
         f"w{w}-{i}" for w in range(workers) for i in range(per_worker))
@@ -389,7 +389,7 @@ def server_store(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
         # migrations do not all fit MariaDB's index limits: create just the audit tables, to
         # check their types (microsecond DATETIME, JSON as text) and locking there too.
         engine = create_store_engine(request.getfixturevalue("mariadb_url"))
-        lineage.audit_metadata.create_all(engine)
+        records.audit_metadata.create_all(engine)
     yield engine
     engine.dispose()
 
@@ -398,11 +398,11 @@ def server_store(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
 def test_append_and_verify_on_a_server_database(server_store: sa.Engine) -> None:
     written = fill(server_store, [*SAMPLE, ("run", "PSB-RES-001", {"note": "数据异议", "n": 1.5})])
     with server_store.connect() as conn:
-        assert lineage.list_audit(conn, limit=None) == written  # microseconds survive the trip
-    assert verify(server_store, chunk_size=2) == lineage.VerifyResult(ok=True, checked=6)
+        assert records.list_audit(conn, limit=None) == written  # microseconds survive the trip
+    assert verify(server_store, chunk_size=2) == records.VerifyResult(ok=True, checked=6)
     _sql("UPDATE audit_log SET subject = 'PSB-RES-999' WHERE seq = 2")(server_store)
     result = verify(server_store)
-    assert result.first_bad == lineage.BadEntry(
+    assert result.first_bad == records.BadEntry(
         2, "run", "PSB-RES-999", "edited: its contents no longer match its hash")
     _sql("DELETE FROM audit_log WHERE seq = 2")(server_store)
     result = verify(server_store)

@@ -12,11 +12,11 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-import lineage
+import records
 from exchange.store import create_store_engine, upgrade
 from govex.errors import DeclarationError
-from lineage import disputes as dispute_tables
-from lineage.provenance import provenance
+from records import disputes as dispute_tables
+from records.provenance import provenance
 
 AT = dt.datetime(2026, 11, 27, 8, 0, tzinfo=dt.UTC)
 
@@ -27,58 +27,58 @@ def _batch(**columns: list[object]) -> pa.Table:
 
 def test_value_hashes_are_16_hex_characters_and_stable() -> None:
     batch = _batch(id=[1, 2, 3], name=["甲", "乙", "甲"], score=[5, 6, 5])
-    hashes = lineage.value_hashes(batch).to_pylist()
+    hashes = records.value_hashes(batch).to_pylist()
     assert all(len(h) == 16 and int(h, 16) >= 0 for h in hashes)
-    assert hashes == lineage.value_hashes(batch).to_pylist()
+    assert hashes == records.value_hashes(batch).to_pylist()
     assert hashes[0] != hashes[2]  # the id differs
-    assert lineage.value_hashes(batch, ["name", "score"]).to_pylist()[0] == \
-        lineage.value_hashes(batch, ["name", "score"]).to_pylist()[2]
-    assert lineage.value_hashes(batch.slice(0, 0)).to_pylist() == []
+    assert records.value_hashes(batch, ["name", "score"]).to_pylist()[0] == \
+        records.value_hashes(batch, ["name", "score"]).to_pylist()[2]
+    assert records.value_hashes(batch.slice(0, 0)).to_pylist() == []
 
 
 def test_a_rows_hash_does_not_depend_on_the_other_rows_of_its_batch() -> None:
     alone = _batch(score=pa.array([7], pa.int64()), name=["x"])
     with_null = _batch(score=pa.array([7, None], pa.int64()), name=["x", None])
     chunked = pa.concat_tables([alone, alone])
-    assert lineage.value_hashes(alone)[0] == lineage.value_hashes(with_null)[0]
-    assert lineage.value_hashes(chunked).to_pylist() == [lineage.value_hashes(alone)[0].as_py()] * 2
+    assert records.value_hashes(alone)[0] == records.value_hashes(with_null)[0]
+    assert records.value_hashes(chunked).to_pylist() == [records.value_hashes(alone)[0].as_py()] * 2
 
 
 def test_null_empty_and_the_word_none_hash_differently() -> None:
     batch = _batch(a=pa.array([None, "", "None"], pa.string()), b=["k", "k", "k"])
-    assert len(set(lineage.value_hashes(batch).to_pylist())) == 3
+    assert len(set(records.value_hashes(batch).to_pylist())) == 3
     single = _batch(a=pa.array([None, "", "None"], pa.string()))
-    assert len(set(lineage.value_hashes(single).to_pylist())) == 3
+    assert len(set(records.value_hashes(single).to_pylist())) == 3
     shifted = _batch(a=["ab", "a"], b=["c", "bc"])  # field boundaries matter
-    assert len(set(lineage.value_hashes(shifted).to_pylist())) == 2
+    assert len(set(records.value_hashes(shifted).to_pylist())) == 2
 
 
 def test_record_keys_and_split_key() -> None:
     batch = _batch(region=["110105", None], seq=[1, 2])
-    assert lineage.record_keys(batch, ["region", "seq"]).to_pylist() == ["110105,1", "None,2"]
-    assert lineage.split_key("110105,7", ["region", "seq"]) == {"region": "110105", "seq": "7"}
-    assert lineage.split_key("a,b", ["only"]) == {"only": "a,b"}
+    assert records.record_keys(batch, ["region", "seq"]).to_pylist() == ["110105,1", "None,2"]
+    assert records.split_key("110105,7", ["region", "seq"]) == {"region": "110105", "seq": "7"}
+    assert records.split_key("a,b", ["only"]) == {"only": "a,b"}
     with pytest.raises(DeclarationError, match="does not match the record key"):
-        lineage.split_key("110105", ["region", "seq"])
+        records.split_key("110105", ["region", "seq"])
 
 
 def test_working_days_skip_weekends() -> None:
     wednesday = dt.datetime(2026, 11, 25, 10, 30, tzinfo=dt.UTC)
-    assert lineage.working_days_after(wednesday, 5) == wednesday + dt.timedelta(days=7)
+    assert records.working_days_after(wednesday, 5) == wednesday + dt.timedelta(days=7)
     friday = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
-    assert lineage.working_days_after(friday, 1) == friday + dt.timedelta(days=3)
+    assert records.working_days_after(friday, 1) == friday + dt.timedelta(days=3)
     saturday = dt.datetime(2026, 11, 28, 9, 0, tzinfo=dt.UTC)
-    assert lineage.working_days_after(saturday, 5) == dt.datetime(2026, 12, 4, 9, 0,
+    assert records.working_days_after(saturday, 5) == dt.datetime(2026, 12, 4, 9, 0,
                                                                   tzinfo=dt.UTC)
-    assert lineage.working_days_after(saturday, 1).weekday() == 0
+    assert records.working_days_after(saturday, 1).weekday() == 0
 
 
 def test_dispute_days_setting() -> None:
-    assert lineage.dispute_days({}) == 5
-    assert lineage.dispute_days({"GOVEX_DISPUTE_DAYS": "10"}) == 10
+    assert records.dispute_days({}) == 5
+    assert records.dispute_days({"GOVEX_DISPUTE_DAYS": "10"}) == 10
     for bad in ("0", "-1", "five"):
         with pytest.raises(DeclarationError, match="GOVEX_DISPUTE_DAYS"):
-            lineage.dispute_days({"GOVEX_DISPUTE_DAYS": bad})
+            records.dispute_days({"GOVEX_DISPUTE_DAYS": bad})
 
 
 @pytest.fixture
@@ -89,16 +89,16 @@ def store(tmp_path: Path) -> sa.Engine:
 
 
 def _drift(engine: sa.Engine) -> list[object]:
-    names = set(lineage.provenance_metadata.tables) | set(lineage.disputes_metadata.tables)
+    names = set(records.provenance_metadata.tables) | set(records.disputes_metadata.tables)
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), [
-            lineage.provenance_metadata, lineage.disputes_metadata])
+            records.provenance_metadata, records.disputes_metadata])
     return [d for d in diff if any(name in repr(d) for name in names)]
 
 
 def test_overdue_counts_only_unfinished_disputes_past_due(store: sa.Engine) -> None:
     opened = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)  # a Friday
-    due = lineage.working_days_after(opened, 5)
+    due = records.working_days_after(opened, 5)
     assert due == dt.datetime(2026, 12, 4, 9, 0, tzinfo=dt.UTC)
     with store.begin() as conn:
         for i, state in enumerate(("open", "acknowledged", "resolved", "rejected")):
@@ -107,9 +107,9 @@ def test_overdue_counts_only_unfinished_disputes_past_due(store: sa.Engine) -> N
                 opened_by="gsc", provider="psb", state=state, reason=None, due=due,
                 evidence=None, opened_at=opened, updated_at=opened))
     with store.connect() as conn:
-        before = lineage.list_disputes(conn, now=due - dt.timedelta(seconds=1))
-        after = lineage.list_disputes(conn, now=due + dt.timedelta(seconds=1))
-        one = lineage.get_dispute(conn, "DSP-0", now=due + dt.timedelta(days=1))
+        before = records.list_disputes(conn, now=due - dt.timedelta(seconds=1))
+        after = records.list_disputes(conn, now=due + dt.timedelta(seconds=1))
+        one = records.get_dispute(conn, "DSP-0", now=due + dt.timedelta(days=1))
     assert not any(d["overdue"] for d in before)
     assert {d["id"]: d["overdue"] for d in after} == {
         "DSP-0": True, "DSP-1": True, "DSP-2": False, "DSP-3": False}
@@ -119,21 +119,21 @@ def test_overdue_counts_only_unfinished_disputes_past_due(store: sa.Engine) -> N
 
 def _write_and_read(engine: sa.Engine) -> None:
     keys = pa.array([f"k{i}" for i in range(1000)])
-    hashes = lineage.value_hashes(pa.table({"v": list(range(1000))}))
+    hashes = records.value_hashes(pa.table({"v": list(range(1000))}))
     with engine.begin() as conn:
-        n = lineage.record_provenance(conn, resource="R", subscription="S1", run_id="run-1",
+        n = records.record_provenance(conn, resource="R", subscription="S1", run_id="run-1",
                                       delivered_at=AT, keys=keys, hashes=hashes)
-        lineage.record_provenance(conn, resource="R", subscription="S2", run_id="run-1",
+        records.record_provenance(conn, resource="R", subscription="S2", run_id="run-1",
                                   delivered_at=AT, keys=keys.slice(0, 10),
                                   hashes=hashes.slice(0, 10))
-        lineage.record_provenance(conn, resource="R", subscription="S1", run_id="run-2",
+        records.record_provenance(conn, resource="R", subscription="S1", run_id="run-2",
                                   delivered_at=AT + dt.timedelta(hours=1),
                                   keys=pa.array(["k3"]), hashes=pa.array(["00000000000000ff"]))
     assert n == 1000
     with engine.connect() as conn:
         total = conn.execute(sa.select(sa.func.count()).select_from(provenance)).scalar_one()
-        history = lineage.deliveries_of(conn, "R", "k3")
-        latest = lineage.latest_hashes(conn, "R", "k3")
+        history = records.deliveries_of(conn, "R", "k3")
+        latest = records.latest_hashes(conn, "R", "k3")
     assert total == 1011
     # Newest first; deliveries of the same moment in reverse order of writing.
     assert [(d["subscription"], d["run_id"]) for d in history] == [
@@ -158,13 +158,13 @@ def test_provenance_copy_on_postgresql(pg_url: str) -> None:
         # COPY runs inside the caller's transaction: a rollback takes it back.
         conn = engine.connect()
         transaction = conn.begin()
-        lineage.record_provenance(conn, resource="R", subscription="S9", run_id="x",
+        records.record_provenance(conn, resource="R", subscription="S9", run_id="x",
                                   delivered_at=AT, keys=pa.array(["a"]),
                                   hashes=pa.array(["0" * 16]))
         transaction.rollback()
         conn.close()
         with engine.connect() as conn:
-            assert lineage.deliveries_of(conn, "R", "a") == []
+            assert records.deliveries_of(conn, "R", "a") == []
     finally:
         engine.dispose()
 
@@ -175,16 +175,16 @@ def test_sqlite_bulk_path_stores_what_executemany_stores(
     """The json_each path and the executemany fallback leave identical rows, for keys JSON
     would escape (quotes, backslashes, control characters, astral characters), sliced arrays
     and hashes that are not hex (which take the fallback)."""
-    from lineage import provenance as module
+    from records import provenance as module
 
     keys = pa.array(["1", "张三,2", 'q"uote\\back', "tab\tnl\n\x01", "😀𠀋", "", "x" * 400])
-    hashes = lineage.value_hashes(pa.table({"k": keys}))
+    hashes = records.value_hashes(pa.table({"k": keys}))
 
     def rows(engine: sa.Engine) -> list[tuple[object, ...]]:
         with engine.begin() as conn:
             for k, h in ((keys, hashes), (keys.slice(2, 3), hashes.slice(2, 3)),
                          (pa.array(["z"]), pa.array(["not sixteen"]))):
-                lineage.record_provenance(conn, resource="R", subscription="S", run_id="r",
+                records.record_provenance(conn, resource="R", subscription="S", run_id="r",
                                           delivered_at=AT, keys=k, hashes=h)
         with engine.connect() as conn:
             return list(conn.exec_driver_sql(

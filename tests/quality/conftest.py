@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 import contracts
-from exchange.democity import GeneratedResource, generate_resources
+from exchange.demo.city import GeneratedResource, generate_resources
 
 CITY = Path(__file__).resolve().parents[2] / "examples" / "city"
 

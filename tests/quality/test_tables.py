@@ -105,7 +105,7 @@ def test_quarantine_lifecycle_postgresql(psb_gate: Any, demo: Any, city_resource
 def test_migration_creates_the_tables(tmp_path: Any) -> None:
     from alembic import command
 
-    from exchange.store import _alembic_config
+    from exchange.store.engine import _alembic_config
 
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'm.db'}")
     with engine.begin() as conn:

@@ -14,9 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 import catalog
-from exchange import tokens
-from exchange.runs import deliveries, runs
-from exchange.store import create_store_engine, upgrade
+from exchange.run.bookkeeping import deliveries, runs
+from exchange.store import create_store_engine, tokens, upgrade
 
 REPO = Path(__file__).resolve().parents[2]
 CITY = REPO / "examples" / "city"

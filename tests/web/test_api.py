@@ -85,7 +85,7 @@ def test_unknown_codes_are_404(client: Any, city: City, path: str) -> None:
 def test_revoked_token_is_refused(client: Any, city: City) -> None:
     import sqlalchemy as sa
 
-    from exchange import tokens
+    from exchange.store import tokens
 
     with city.engine.begin() as conn:
         secret = tokens.create_token(conn, "psb", "provider")

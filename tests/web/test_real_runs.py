@@ -12,9 +12,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 import catalog
-from exchange import tokens
-from exchange.runs import load_summary
-from exchange.store import create_store_engine, upgrade
+from exchange.run import load_summary
+from exchange.store import create_store_engine, tokens, upgrade
 from exchange.web import create_app
 
 from .conftest import CITY
@@ -23,8 +22,8 @@ from .conftest import CITY
 @pytest.fixture(scope="module")
 def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, dict[str, str],
                                                                      list[str]]]:
-    from exchange import democity
-    from exchange.steps import run_resource
+    from exchange.demo import city as democity
+    from exchange.run import run_resource
 
     root = tmp_path_factory.mktemp("web-real")
     workspace = root / "city"
@@ -114,7 +113,7 @@ def test_run_page_draws_the_lineage_and_offers_trace(real: Any) -> None:
 def test_dashboard_flags_overdue_disputes(real: Any) -> None:
     import datetime as dt
 
-    from lineage.disputes import disputes as dispute_rows
+    from records.disputes import disputes as dispute_rows
 
     client, secrets, _ = real
     client.cookies.clear()

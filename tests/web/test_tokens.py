@@ -12,7 +12,8 @@ from typing import get_args
 import pytest
 import sqlalchemy as sa
 
-from exchange import cli, tokens
+from exchange import cli
+from exchange.store import tokens
 from govex.errors import DeclarationError
 
 from .conftest import City
@@ -85,7 +86,7 @@ def govex(city: City, monkeypatch: pytest.MonkeyPatch) -> Callable[[Sequence[str
     """`govex ...` on the city's store. Until exchange/cli.py registers the token and serve
     commands, they are added to its parser here, so the real error-to-exit-code mapping runs."""
     monkeypatch.setenv("GOVEX_DB_URL", city.engine.url.render_as_string(hide_password=False))
-    from exchange.commands import serve, token
+    from exchange.cli import serve, token
 
     real = cli.build_parser
 

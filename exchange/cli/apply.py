@@ -1,0 +1,91 @@
+"""`govex apply WORKSPACE [--dry-run]`: validate, print the plan, apply atomically."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import sqlalchemy as sa
+
+import catalog
+import records
+from exchange.cli.output import print_json, table
+from exchange.store import open_store
+from govex.errors import DeclarationError
+from govex.settings import load_settings
+
+_SINGULAR = {
+    "departments": "department",
+    "connections": "connection",
+    "contracts": "contract",
+    "resources": "resource",
+    "subscriptions": "subscription",
+}
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "apply",
+        help="validate a workspace, print the plan and apply it atomically",
+        description="Validate every declaration of WORKSPACE, print what will be added, changed "
+        "and removed, then apply all of it in one transaction (or nothing).",
+    )
+    p.add_argument("workspace", nargs="?", help="workspace directory (default: $GOVEX_WORKSPACE)")
+    p.add_argument("--dry-run", action="store_true", help="validate and plan, change nothing")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.set_defaults(handler=run)
+
+
+def workspace_path(given: str | None) -> Path:
+    """The workspace argument, else GOVEX_WORKSPACE, else a clear error."""
+    chosen = given or load_settings().workspace
+    if not chosen:
+        msg = "no workspace given: pass WORKSPACE or set GOVEX_WORKSPACE"
+        raise DeclarationError(msg)
+    return Path(chosen)
+
+
+def audit_apply(root: Path) -> Callable[[sa.Connection, catalog.Plan], None]:
+    """The audit log entry of an apply, written in the apply's own transaction."""
+
+    def record(conn: sa.Connection, plan: catalog.Plan) -> None:
+
+        records.append_audit(
+            conn, kind="apply", subject=str(root.resolve()), detail={"plan": plan.to_json()}
+        )
+
+    return record
+
+
+def print_plan(plan: catalog.Plan) -> None:
+    rows = [
+        (kind, len(p.added), len(p.changed), len(p.removed)) for kind, p in plan.kinds.items()
+    ]
+    table(rows, ["KIND", "ADDED", "CHANGED", "REMOVED"])
+    for kind, p in plan.kinds.items():
+        for sign, keys in (("+", p.added), ("~", p.changed), ("-", p.removed)):
+            for key in keys:
+                print(f"  {sign} {_SINGULAR[kind]} {key}")
+
+
+def run(args: argparse.Namespace) -> int:
+    root = workspace_path(args.workspace)
+    engine = open_store(load_settings())
+    result = catalog.apply_workspace(
+        engine, root, dry_run=args.dry_run, on_applied=audit_apply(root)
+    )
+    if args.json:
+        print_json({"plan": result.plan.to_json(), "applied": result.applied})
+        return 0
+    print(f"Plan for {root}:")
+    print_plan(result.plan)
+    if result.plan.empty:
+        print("No changes: the catalog already matches the workspace.")
+    elif args.dry_run:
+        print("Dry run: nothing was applied.")
+    else:
+        print("Applied.")
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,84 @@
+"""The `govex` command line: parse, dispatch to a command module, map errors to exit codes.
+
+Exit codes: 0 success, 1 failed run, 2 bad input. Every error is one sentence on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from exchange.cli import (
+    apply,
+    audit,
+    bench,
+    broker,
+    catalog,
+    db,
+    demo,
+    dispute,
+    ingest,
+    lineage,
+    openapi,
+    quality,
+    run,
+    serve,
+    token,
+    trace,
+)
+from govex.errors import DeclarationErrors, GovexError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="govex",
+        description="govex: government data sharing exchange (catalog, contracts, exchange runs, "
+        "quality gates, lineage).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (
+        db, apply, catalog, run, ingest, quality, trace, lineage, audit, dispute, serve, openapi,
+        token, broker, demo, bench,
+    ):
+        module.register(sub)
+    return parser
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, `docker stop`) unwinds the command like Ctrl-C: children such as the
+    embedded broker are stopped and open transactions rolled back, instead of the process
+    vanishing with its broker left running on the port."""
+
+
+def _on_sigterm(_signum: int, _frame: Any) -> None:
+    raise Terminated
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    previous: Any = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        code: int = args.handler(args)
+    except DeclarationErrors as errors:
+        for error in errors.errors:
+            print(f"error: {error.render()}", file=sys.stderr)
+        return errors.exit_code
+    except GovexError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except Terminated:
+        return 143
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    return code
+

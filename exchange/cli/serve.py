@@ -1,0 +1,46 @@
+"""`govex serve [--host 127.0.0.1] [--port 8765]`: the web app and REST API under uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+
+import sqlalchemy as sa
+
+from exchange.store import open_store
+from govex.errors import DeclarationError
+from govex.settings import load_settings
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "serve",
+        help="serve the web app and REST API",
+        description="Serve the catalog, quality dashboard and REST API (OpenAPI at "
+        "/openapi.json). Every route but /healthz needs a token from `govex token create`.",
+    )
+    p.add_argument("--host", default=DEFAULT_HOST, help=f"interface (default {DEFAULT_HOST})")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT,
+                   help=f"TCP port (default {DEFAULT_PORT})")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 0 <= args.port <= 65535:  # noqa: PLR2004 - the TCP port range
+        msg = f"--port {args.port} is not a TCP port (0-65535)"
+        raise DeclarationError(msg, field="--port", value=args.port)
+    serve(open_store(load_settings()), args.host, args.port)
+    return 0
+
+
+def serve(store: sa.Engine, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
+    """Serve the web app on `store` until Ctrl-C (also what `govex demo` ends with)."""
+    import uvicorn  # loaded only when serving: keeps `govex --help` fast
+
+    from exchange.web import create_app
+
+    app = create_app(store)
+    print(f"govex serving on http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="info")

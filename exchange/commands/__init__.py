@@ -1,1 +1,0 @@
-"""One module per `govex` command group; each is thin and calls the packages' public APIs."""

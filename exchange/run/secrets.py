@@ -1,0 +1,36 @@
+"""The master secret behind keyed masking (`hash`).
+
+GOVEX_SECRET_KEY wins when set (production: one value shared by every worker). Otherwise a
+random key is generated once and kept in the metadata store, which every worker already shares;
+it never appears in a target system.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import secrets
+
+import sqlalchemy as sa
+
+from exchange.run.bookkeeping import secrets as secrets_table
+
+_NAME = "masking_master_key"
+
+
+def master_key(store: sa.Engine) -> bytes:
+    configured = os.environ.get("GOVEX_SECRET_KEY")
+    if configured:
+        return hashlib.sha256(configured.encode()).digest()
+    with store.begin() as conn:
+        value = conn.execute(
+            sa.select(secrets_table.c.value).where(secrets_table.c.name == _NAME)
+        ).scalar_one_or_none()
+        if value is None:
+            value = secrets.token_hex(32)
+            conn.execute(
+                sa.insert(secrets_table),
+                {"name": _NAME, "value": value, "created_at": dt.datetime.now(dt.UTC)},
+            )
+    return bytes.fromhex(value)

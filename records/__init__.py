@@ -1,0 +1,84 @@
+"""What happened to each record, and who did what: provenance, trace, disputes, the audit log.
+
+Public API (the rest of the package is internal):
+
+- provenance: `record_provenance` (one row per delivered record and subscription: key, value
+  hash, run, time; never the values), `deliveries_of`, `latest_hashes`, `record_keys`,
+  `split_key`, `value_hashes`, tables `provenance_metadata`;
+- trace: `trace` (where a record came from and who received it), `read_source_record`,
+  `source_hash`;
+- disputes (数据异议): `open_dispute`, `acknowledge`, `reject`, `mark_resolved`,
+  `get_dispute`, `list_disputes`, `require_state`, `DISPUTE_STATES`, deadlines
+  `dispute_days` / `working_days_after`, tables `disputes_metadata`;
+- the audit log (append-only, hash-chained): `append_audit`, `verify_audit`, `list_audit`,
+  `audit_head` (→ `AuditEntry`, `VerifyResult`, `BadEntry`), tables `audit_metadata`.
+"""
+
+from records.audit import KINDS as AUDIT_KINDS
+from records.audit import AuditEntry, AuditKind, BadEntry, VerifyResult
+from records.audit import append as append_audit
+from records.audit import head as audit_head
+from records.audit import list_entries as list_audit
+from records.audit import metadata as audit_metadata
+from records.audit import verify as verify_audit
+from records.disputes import STATES as DISPUTE_STATES
+from records.disputes import (
+    DisputeState,
+    DisputeStateError,
+    acknowledge,
+    dispute_days,
+    get_dispute,
+    list_disputes,
+    mark_resolved,
+    open_dispute,
+    reject,
+    require_state,
+    working_days_after,
+)
+from records.disputes import metadata as disputes_metadata
+from records.provenance import (
+    deliveries_of,
+    latest_hashes,
+    record_keys,
+    record_provenance,
+    split_key,
+    value_hashes,
+)
+from records.provenance import metadata as provenance_metadata
+from records.trace import read_source_record, source_hash, trace
+
+__all__ = [
+    "AUDIT_KINDS",
+    "DISPUTE_STATES",
+    "AuditEntry",
+    "AuditKind",
+    "BadEntry",
+    "DisputeState",
+    "DisputeStateError",
+    "VerifyResult",
+    "acknowledge",
+    "append_audit",
+    "audit_head",
+    "audit_metadata",
+    "deliveries_of",
+    "dispute_days",
+    "disputes_metadata",
+    "get_dispute",
+    "latest_hashes",
+    "list_audit",
+    "list_disputes",
+    "mark_resolved",
+    "open_dispute",
+    "provenance_metadata",
+    "read_source_record",
+    "record_keys",
+    "record_provenance",
+    "reject",
+    "require_state",
+    "source_hash",
+    "split_key",
+    "trace",
+    "value_hashes",
+    "verify_audit",
+    "working_days_after",
+]
