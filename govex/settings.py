@@ -1,7 +1,30 @@
-"""One typed settings object read from `GOVEX_*` environment variables.
+"""One typed settings object for every `GOVEX_*` environment variable.
 
-Precedence: an explicit command-line option beats the environment, which beats the defaults
-below. Loaded once per command, then read-only.
+Precedence: an explicit command-line option (or function argument) beats the environment, which
+beats the defaults below. `load_settings()` reads the environment once and returns the same
+frozen object until a `GOVEX_*` variable changes (tests change them; a deployment does not), so
+every module reads the same values the same way.
+
+Values that can be malformed are kept as the text the operator wrote and checked where they are
+used, by the properties below: a bad `GOVEX_DISPUTE_DAYS` fails the dispute commands with one
+sentence naming the variable, not every command; lineage settings stay lenient because lineage
+is a side channel (a malformed timeout is counted by the emitter, never fails a transfer).
+
+| variable | meaning | default |
+|---|---|---|
+| GOVEX_DB_URL | metadata store, a SQLAlchemy URL | sqlite:///.govex/govex.db |
+| GOVEX_WORKSPACE | workspace used when a command needs one and none is given | none |
+| GOVEX_KAFKA_BOOTSTRAP | Kafka bootstrap servers | the `kafka` connection, else 127.0.0.1:9092 |
+| GOVEX_STAGING_DIR | where a run's batches wait between steps | .govex/staging |
+| GOVEX_BATCH_ROWS | rows per staged batch | 50000 |
+| GOVEX_DATA_DOCS_DIR | where GE Data Docs are written and served from | .govex/data_docs |
+| GOVEX_SECRET_KEY | master secret of keyed masking and `_govex_key` | generated into the store |
+| GOVEX_DISPUTE_DAYS | working days a provider has to handle a dispute | 5 |
+| GOVEX_LINEAGE_URL | where OpenLineage events also go (HTTP transport) | none: stored only |
+| GOVEX_LINEAGE_API_KEY | bearer key for GOVEX_LINEAGE_URL | none |
+| GOVEX_LINEAGE_TIMEOUT | seconds per lineage HTTP request | 5 |
+| GOVEX_LINEAGE_RETRIES | retries per lineage HTTP request | 2 |
+| GOVEX_LINEAGE_DISABLED (or OPENLINEAGE_DISABLED) | lineage kill switch | off |
 """
 
 from __future__ import annotations
@@ -9,29 +32,107 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from govex.errors import DeclarationError
 
 DEFAULT_DB_URL = "sqlite:///.govex/govex.db"
 DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
+DEFAULT_STAGING_DIR = ".govex/staging"
+DEFAULT_DATA_DOCS_DIR = ".govex/data_docs"
+DEFAULT_BATCH_ROWS = 50_000
+DEFAULT_DISPUTE_DAYS = 5
+LINEAGE_KILL_SWITCHES = ("OPENLINEAGE_DISABLED", "GOVEX_LINEAGE_DISABLED")
+_TRUE = {"true", "1", "yes", "on"}
 
 
 @dataclass(frozen=True)
 class Settings:
-    """`db_url`: metadata store (GOVEX_DB_URL, default SQLite under the working directory).
-    `workspace`: workspace used when a command needs one and none is given (GOVEX_WORKSPACE).
-    `kafka_bootstrap`: GOVEX_KAFKA_BOOTSTRAP, else the `kafka` connection, else 127.0.0.1:9092.
-    `lineage_url`: where OpenLineage events also go (GOVEX_LINEAGE_URL), none by default."""
+    """The `GOVEX_*` variables (see the module docstring for each one and its default)."""
 
     db_url: str = DEFAULT_DB_URL
     workspace: str | None = None
     kafka_bootstrap: str | None = None
+    staging_dir: str = DEFAULT_STAGING_DIR
+    batch_rows_text: str | None = None
+    data_docs_dir: str = DEFAULT_DATA_DOCS_DIR
+    secret_key: SecretStr | None = None
+    dispute_days_text: str | None = None
     lineage_url: str | None = None
+    lineage_api_key: SecretStr | None = None
+    lineage_timeout_text: str | None = None
+    lineage_retries_text: str | None = None
+    lineage_disabled: bool = False
+
+    @property
+    def staging_root(self) -> Path:
+        return Path(self.staging_dir).resolve()
+
+    @property
+    def batch_rows(self) -> int:
+        return _positive_int(self.batch_rows_text, DEFAULT_BATCH_ROWS, "GOVEX_BATCH_ROWS", "rows")
+
+    @property
+    def dispute_days(self) -> int:
+        return _positive_int(
+            self.dispute_days_text, DEFAULT_DISPUTE_DAYS, "GOVEX_DISPUTE_DAYS", "working days"
+        )
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    env = os.environ if env is None else env
+def _positive_int(raw: str | None, default: int, name: str, unit: str) -> int:
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        msg = f"must be a whole number of {unit}, at least 1 (got {raw!r})"
+        raise DeclarationError(msg, field=name, value=raw)
+    return value
+
+
+def _secret(raw: str | None) -> SecretStr | None:
+    return SecretStr(raw) if raw else None
+
+
+def _read(env: Mapping[str, str]) -> Settings:
+    def text(name: str) -> str | None:
+        return (env.get(name) or "").strip() or None
+
     return Settings(
         db_url=env.get("GOVEX_DB_URL") or DEFAULT_DB_URL,
         workspace=env.get("GOVEX_WORKSPACE") or None,
         kafka_bootstrap=env.get("GOVEX_KAFKA_BOOTSTRAP") or None,
-        lineage_url=env.get("GOVEX_LINEAGE_URL") or None,
+        staging_dir=env.get("GOVEX_STAGING_DIR") or DEFAULT_STAGING_DIR,
+        batch_rows_text=text("GOVEX_BATCH_ROWS"),
+        data_docs_dir=env.get("GOVEX_DATA_DOCS_DIR") or DEFAULT_DATA_DOCS_DIR,
+        secret_key=_secret(env.get("GOVEX_SECRET_KEY")),
+        dispute_days_text=env.get("GOVEX_DISPUTE_DAYS"),
+        lineage_url=text("GOVEX_LINEAGE_URL"),
+        lineage_api_key=_secret(env.get("GOVEX_LINEAGE_API_KEY")),
+        lineage_timeout_text=text("GOVEX_LINEAGE_TIMEOUT"),
+        lineage_retries_text=text("GOVEX_LINEAGE_RETRIES"),
+        lineage_disabled=any(
+            (env.get(name) or "").strip().lower() in _TRUE for name in LINEAGE_KILL_SWITCHES
+        ),
     )
+
+
+_cache: tuple[tuple[tuple[str, str], ...], Settings] | None = None
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """The settings of `env` (default: this process's environment, read once per change)."""
+    global _cache
+    if env is not None:
+        return _read(env)
+    snapshot = tuple(sorted(
+        (k, v) for k, v in os.environ.items()
+        if k.startswith("GOVEX_") or k in LINEAGE_KILL_SWITCHES
+    ))
+    if _cache is None or _cache[0] != snapshot:
+        _cache = (snapshot, _read(os.environ))
+    return _cache[1]

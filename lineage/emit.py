@@ -23,7 +23,6 @@ Any other transport (Kafka, composite to Marquez and DataHub, …) is an openlin
 from __future__ import annotations
 
 import logging
-import os
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -38,6 +37,7 @@ from openlineage.client.event_v2 import RunEvent
 from openlineage.client.serde import Serde
 from openlineage.client.transport import Transport
 
+from govex.settings import LINEAGE_KILL_SWITCHES, load_settings
 from lineage import tables
 
 __all__ = [
@@ -50,9 +50,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-KILL_SWITCHES = ("OPENLINEAGE_DISABLED", "GOVEX_LINEAGE_DISABLED")
+KILL_SWITCHES = LINEAGE_KILL_SWITCHES
 ENDPOINT = "api/v1/lineage"
-_TRUE = {"true", "1", "yes", "on"}
 
 # Failures per stage in this process: the count that survives even a store that is down.
 _failures: Counter[str] = Counter()
@@ -68,20 +67,20 @@ class LineageSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LineageSettings:
-        env = os.environ if env is None else env
+        settings = load_settings(env)
+        api_key = settings.lineage_api_key
         return cls(
-            disabled=lineage_disabled(env),
-            url=(env.get("GOVEX_LINEAGE_URL") or "").strip() or None,
-            api_key=env.get("GOVEX_LINEAGE_API_KEY") or None,
-            timeout=float(env.get("GOVEX_LINEAGE_TIMEOUT") or 5.0),
-            retries=int(env.get("GOVEX_LINEAGE_RETRIES") or 2),
+            disabled=settings.lineage_disabled,
+            url=settings.lineage_url,
+            api_key=api_key.get_secret_value() if api_key else None,
+            timeout=float(settings.lineage_timeout_text or 5.0),
+            retries=int(settings.lineage_retries_text or 2),
         )
 
 
 def lineage_disabled(env: Mapping[str, str] | None = None) -> bool:
     """True when a kill switch (`OPENLINEAGE_DISABLED` or `GOVEX_LINEAGE_DISABLED`) is on."""
-    env = os.environ if env is None else env
-    return any((env.get(name) or "").strip().lower() in _TRUE for name in KILL_SWITCHES)
+    return load_settings(env).lineage_disabled
 
 
 def emission_failures() -> dict[str, int]:

@@ -9,10 +9,10 @@ validation page naming every check, its counts and a sample of failing values.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 from typing import Any
 
+from govex.settings import load_settings
 from quality.gate import GateResult
 from quality.report import QualityReport
 
@@ -24,8 +24,7 @@ _SITE = "govex"
 def data_docs_dir(run_id: str) -> Path:
     """Where a run's Data Docs go: `$GOVEX_DATA_DOCS_DIR/<run_id>`, default
     `.govex/data_docs/<run_id>` under the working directory."""
-    root = os.environ.get("GOVEX_DATA_DOCS_DIR") or str(Path(".govex") / "data_docs")
-    return Path(root) / run_id
+    return Path(load_settings().data_docs_dir) / run_id
 
 
 def build_data_docs(

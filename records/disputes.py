@@ -16,7 +16,6 @@ is still open or acknowledged after that moment.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import uuid
 from collections.abc import Mapping
 from typing import Any, Literal, get_args
@@ -25,6 +24,7 @@ import sqlalchemy as sa
 
 import catalog
 from govex.errors import DeclarationError
+from govex.settings import DEFAULT_DISPUTE_DAYS, load_settings
 from records import audit
 from records.provenance import deliveries_of, split_key
 
@@ -50,7 +50,6 @@ __all__ = [
 DisputeState = Literal["open", "acknowledged", "resolved", "rejected"]
 STATES: tuple[DisputeState, ...] = get_args(DisputeState)
 ACTIVE: tuple[DisputeState, ...] = ("open", "acknowledged")
-DEFAULT_DISPUTE_DAYS = 5
 
 metadata = sa.MetaData()
 TS = sa.DateTime(timezone=True)
@@ -110,17 +109,7 @@ def _aware(value: dt.datetime) -> dt.datetime:
 
 def dispute_days(env: Mapping[str, str] | None = None) -> int:
     """Working days a provider has to handle a dispute: GOVEX_DISPUTE_DAYS, default 5."""
-    raw = (os.environ if env is None else env).get("GOVEX_DISPUTE_DAYS") or ""
-    if not raw.strip():
-        return DEFAULT_DISPUTE_DAYS
-    try:
-        days = int(raw)
-    except ValueError:
-        days = 0
-    if days < 1:
-        msg = f"must be a whole number of working days, at least 1 (got {raw!r})"
-        raise DeclarationError(msg, field="GOVEX_DISPUTE_DAYS", value=raw)
-    return days
+    return load_settings(env).dispute_days
 
 
 def working_days_after(start: dt.datetime, days: int) -> dt.datetime:

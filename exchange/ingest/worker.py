@@ -42,7 +42,6 @@ import datetime as dt
 import gc
 import json
 import math
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -56,7 +55,7 @@ import catalog
 import contracts
 from exchange.ingest.tables import landing_table, offsets
 from govex.errors import FatalError, TransientError
-from govex.settings import DEFAULT_KAFKA_BOOTSTRAP
+from govex.settings import DEFAULT_KAFKA_BOOTSTRAP, load_settings
 
 MAX_MESSAGE_BYTES = 1024 * 1024
 BATCH_SIZE = 5000
@@ -758,9 +757,9 @@ def kafka_resources(store: sa.Engine, code: str | None = None) -> list[catalog.R
 def resolve_bootstrap(store: sa.Engine, resources: Sequence[catalog.Resource],
                       env: Mapping[str, str] | None = None) -> str:
     """GOVEX_KAFKA_BOOTSTRAP, else the resources' kafka connection, else 127.0.0.1:9092."""
-    env = os.environ if env is None else env
-    if env.get("GOVEX_KAFKA_BOOTSTRAP"):
-        return env["GOVEX_KAFKA_BOOTSTRAP"]
+    configured = load_settings(env).kafka_bootstrap
+    if configured:
+        return configured
     with store.connect() as conn:
         for resource in resources:
             resolved = catalog.load_connection(conn, resource.source.connection, env)

@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 import secrets
 
 import sqlalchemy as sa
 
 from exchange.run.bookkeeping import secrets as secrets_table
+from govex.settings import load_settings
 
 _NAME = "masking_master_key"
 
 
 def master_key(store: sa.Engine) -> bytes:
-    configured = os.environ.get("GOVEX_SECRET_KEY")
-    if configured:
-        return hashlib.sha256(configured.encode()).digest()
+    configured = load_settings().secret_key
+    if configured is not None:
+        return hashlib.sha256(configured.get_secret_value().encode()).digest()
     with store.begin() as conn:
         value = conn.execute(
             sa.select(secrets_table.c.value).where(secrets_table.c.name == _NAME)

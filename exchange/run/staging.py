@@ -8,7 +8,6 @@ step ever holds the whole increment in memory.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,10 +15,12 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from govex.settings import load_settings
+
 
 def staging_root() -> Path:
     """GOVEX_STAGING_DIR, else `.govex/staging` under the working directory."""
-    return Path(os.environ.get("GOVEX_STAGING_DIR") or ".govex/staging").resolve()
+    return load_settings().staging_root
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -51,6 +50,7 @@ from exchange.run.secrets import master_key
 from exchange.run.staging import Stage
 from exchange.run.targets import shape_batch, shape_keys, target_spec, write_mode
 from govex.errors import DataQualityError, DeclarationError, FatalError
+from govex.settings import load_settings
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -71,7 +71,7 @@ __all__ = [
 
 def batch_rows() -> int:
     """Rows per batch (GOVEX_BATCH_ROWS, default 50,000): bounded memory per step."""
-    return int(os.environ.get("GOVEX_BATCH_ROWS") or 50_000)
+    return load_settings().batch_rows
 
 
 def _now() -> dt.datetime:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -16,12 +15,10 @@ from exchange.web.auth import ApiPrincipal, PageAuthError, PageError
 from exchange.web.service import Context
 from govex.settings import load_settings
 
-DEFAULT_DATA_DOCS_DIR = ".govex/data_docs"
-
 
 def data_docs_dir() -> Path:
     """GOVEX_DATA_DOCS_DIR, default `.govex/data_docs` under the working directory."""
-    return Path(os.environ.get("GOVEX_DATA_DOCS_DIR") or DEFAULT_DATA_DOCS_DIR)
+    return Path(load_settings().data_docs_dir)
 
 
 def create_app(store: sa.Engine | None = None, *, docs_dir: Path | None = None) -> FastAPI:

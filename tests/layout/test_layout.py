@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,12 @@ def test_wings_meet_through_their_init() -> None:
                 wrong.append(f"{name}: from {node.module} import …")
     assert wrong == []
 
+
+
+def test_settings_are_read_in_one_place() -> None:
+    """Every `GOVEX_*` variable is read by govex/settings.py; a variable read in two modules
+    will one day be read two ways."""
+    reads = re.compile(r"""(environ\.get|getenv|env\.get|environ\[)\(?\s*["']GOVEX_""")
+    wrong = [name for name, path in MODULES.items()
+             if name != "govex.settings" and reads.search(path.read_text())]
+    assert wrong == []
