@@ -2,11 +2,20 @@
 checks them against the contract and the quality gate and lands them, exactly once, in the
 resource's landing table, which is then that resource's source for its exchange runs.
 
-`tables` holds the landing and offset tables; `worker` the worker itself.
+- `worker`: `run_ingest`, the worker: its start step (resources, broker, stored offsets) and
+  its poll loop of micro-batches;
+- `envelope`: one message decoded and checked against the govex envelope;
+- `checks`: a micro-batch judged: envelopes, then the contract and the quality gate;
+- `landing`: a judged micro-batch dead-lettered and landed in one transaction with its
+  offsets (exactly-once landing), and store outages ridden out;
+- `resource`: a Kafka-fed resource as the worker needs it (topic, contract, gate, tables);
+- `tables`: the landing and offset tables.
 """
 
+from exchange.ingest.landing import dlq_topic
+from exchange.ingest.resource import ingest_topic
 from exchange.ingest.tables import landing_table, landing_table_name, offsets
-from exchange.ingest.worker import IngestStats, dlq_topic, ingest_topic, run_ingest
+from exchange.ingest.worker import IngestStats, run_ingest
 
 __all__ = [
     "IngestStats",

@@ -341,11 +341,11 @@ def test_messages_refused_at_ingest_count_as_the_next_runs_quarantine(
 
 
 def test_landed_integers_read_back_exactly_whatever_their_json_spelling() -> None:
-    from exchange.ingest.worker import _text
+    from exchange.ingest.envelope import field_text
     from exchange.run.landing_source import _typed
 
-    assert _text(1.0) == "1"
-    assert _text(2.5) == "2.5"
+    assert field_text(1.0) == "1"
+    assert field_text(2.5) == "2.5"
     typed = _typed(["9007199254740993", "1.0", "1e3", None], pa.int64(), "n")
     assert typed.to_pylist() == [9007199254740993, 1, 1000, None]
     assert _typed(["true", None], pa.bool_(), "b").to_pylist() == [True, None]

@@ -1,6 +1,6 @@
 """The worker's batch contract check gives jsonschema's verdict and reason on every record.
 
-`exchange.ingest.worker._contract` skips per-record jsonschema for records that round-trip exactly
+`exchange.ingest.checks._contract` skips per-record jsonschema for records that round-trip exactly
 through Arrow and pass the vectorised validator; everything else goes to jsonschema. Fed
 records built to sit on every edge of that shortcut (nulls, absent and undeclared fields, bool
 versus int, int in a number column, non-finite and huge numbers, enums on nullable fields),
@@ -16,7 +16,9 @@ import pytest
 
 import catalog
 import contracts
-from exchange.ingest import worker as ingest
+from exchange.ingest import checks
+from exchange.ingest.envelope import Accepted, Message, _Bad, _decode
+from exchange.ingest.resource import IngestResource
 
 CONTRACT: dict[str, Any] = {
     "type": "object",
@@ -78,22 +80,22 @@ def resource() -> Any:
         "sharing": "conditional", "classification": "L2", "update_frequency": "PT1M",
         "quality": {"max_error_rate": 0.5},
     })
-    return ingest._Resource(declared, contract)
+    return IngestResource(declared, contract)
 
 
 def accepted(index: int, data: dict[str, Any]) -> Any:
-    message = ingest._Message(0, index, b"k", json.dumps(data).encode())
+    message = Message(0, index, b"k", json.dumps(data).encode())
     envelope = {"message_id": f"m{index}", "op": "upsert", "data": data, "key": {}}
-    return ingest._Accepted(message, envelope, f"k{index}")
+    return Accepted(message, envelope, f"k{index}")
 
 
 @pytest.mark.parametrize("repeat", [1, 3])
 def test_batch_contract_verdicts_are_jsonschemas(resource: Any, repeat: int) -> None:
     items = [accepted(i, data) for i, data in enumerate(EDGES * repeat)]
-    expected = {item.envelope["message_id"]: ingest._contract_reject(resource, item)
+    expected = {item.envelope["message_id"]: checks._contract_reject(resource, item)
                 for item in items}
     upserts = list(items)
-    rejects, table = ingest._contract(resource, upserts)
+    rejects, table = checks._contract(resource, upserts)
     got = {r.message_id: (r.reason, r.checks) for r in rejects}
     assert got == {m: (r.reason, r.checks) for m, r in expected.items() if r is not None}
     assert [u.envelope["message_id"] for u in upserts] == [
@@ -107,7 +109,7 @@ def test_all_fast_batch_hands_its_arrow_table_to_the_gate(resource: Any) -> None
     bad = {**GOOD, "count": 5000}
     items = [accepted(i, data) for i, data in enumerate([*good[:5], bad, *good[5:]])]
     upserts = list(items)
-    rejects, table = ingest._contract(resource, upserts)
+    rejects, table = checks._contract(resource, upserts)
     assert [r.message_id for r in rejects] == ["m5"]
     assert rejects[0].reason.startswith("contract edge@1.0.0: maximum on count:")
     assert table is not None
@@ -121,5 +123,5 @@ def test_all_fast_batch_hands_its_arrow_table_to_the_gate(resource: Any) -> None
     (b"[" * 100_000, "nested too deeply"),
 ])
 def test_what_python_json_allows_beyond_json_is_refused(value: bytes, reason: str) -> None:
-    with pytest.raises(ingest._Bad, match=reason):
-        ingest._decode(value, len(value))
+    with pytest.raises(_Bad, match=reason):
+        _decode(value, len(value))

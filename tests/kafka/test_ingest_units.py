@@ -8,7 +8,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from exchange.ingest.worker import _store_retries
+from exchange.ingest.landing import store_retries
 from govex.errors import FatalError, TransientError
 
 
@@ -20,9 +20,9 @@ def test_a_missing_table_is_not_retried_as_an_outage() -> None:
     store = sa.create_engine("sqlite://")
     started = time.monotonic()
     with pytest.raises(FatalError, match="no such table: landing_x.*govex db upgrade"):
-        _store_retries(store, lambda: _failing(sqlite3.OperationalError("no such table: "
-                                                                        "landing_x")),
-                       limit=30, progress=None, failed="x")
+        store_retries(store, lambda: _failing(sqlite3.OperationalError("no such table: "
+                                                                       "landing_x")),
+                      limit=30, progress=None, failed="x")
     assert time.monotonic() - started < 1
 
 
@@ -30,7 +30,7 @@ def test_a_locked_store_is_retried_then_named() -> None:
     store = sa.create_engine("sqlite://")
     waits: list[str] = []
     with pytest.raises(TransientError, match="sqlite://"):
-        _store_retries(store, lambda: _failing(sqlite3.OperationalError("database is locked")),
-                       limit=0.6, progress=waits.append, failed="x")
+        store_retries(store, lambda: _failing(sqlite3.OperationalError("database is locked")),
+                      limit=0.6, progress=waits.append, failed="x")
     assert waits
     assert all("retrying" in w for w in waits)
