@@ -23,7 +23,7 @@ task's `retries` apply. Every step records its own failure on the govex run firs
 Lineage: each operator implements the OpenLineage provider's
 `get_openlineage_facets_on_complete`, naming the resource's source as input and the
 subscription targets it writes (deliver: its own; report and run: every delivered one) as
-outputs (naming in `exchange.airflow.lineage`). The govex engine additionally emits its own run
+outputs (dataset naming from `lineage`). The govex engine additionally emits its own run
 events with a ParentRunFacet pointing at the Airflow task run passed to `start_run`.
 """
 

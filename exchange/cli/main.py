@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 failed run, 2 bad input. Every error is one sentence on
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -58,6 +59,15 @@ def _on_sigterm(_signum: int, _frame: Any) -> None:
     raise Terminated
 
 
+def _reader_went_away() -> int:
+    """`govex … | head`: the reader closed the pipe. Stop quietly with the shell's SIGPIPE
+    status (128 + 13) instead of a traceback, and point stdout at /dev/null so that the
+    interpreter's final flush has nowhere to fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -66,6 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         code: int = args.handler(args)
+        sys.stdout.flush()  # a closed pipe surfaces here, not in the interpreter's last flush
+    except BrokenPipeError:
+        return _reader_went_away()
     except DeclarationErrors as errors:
         for error in errors.errors:
             print(f"error: {error.render()}", file=sys.stderr)
