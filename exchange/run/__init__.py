@@ -8,10 +8,13 @@
 - `conform`: casting source batches to the contract's Arrow types;
 - `staging`: the run's batches between steps, as Arrow IPC files;
 - `targets` + `masking`: projecting the approved fields, masking them per subscription, and
-  the shape of the target table (to add a masking function: `masking.py`);
+  the shape of the target table (to add a masking function: `masking.py`, and its name in
+  `catalog.MASKING_FUNCTIONS`);
 - `secrets`: the master key behind keyed hashing;
 - `bookkeeping`: every statement on runs, deliveries and watermarks (the tables `runs` and
   `deliveries` are public for read-only views such as the web app's);
+- `delivery`: the one delivery path (shape → sink write with the ledger → provenance → the
+  delivery row), used by `deliver` and by the dispute correction;
 - `lineage_events`: the run's OpenLineage events;
 - `correction`: a resolved dispute's correction re-delivered through the same delivery path.
 """

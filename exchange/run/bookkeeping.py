@@ -1,7 +1,12 @@
 """Run records: one row per exchange run, one per delivery, one watermark per resource.
 
-The exchange package owns these tables. A run's summary (`RunSummary.to_json()`) is exactly the
-object `govex run --json` prints (INTERFACES.md).
+The exchange package owns these tables. Every statement on them is a named function here:
+the engine (`steps`, `delivery`) and the dispute correction call these instead of writing their
+own, so there is one way to open a run, record a delivery or move a watermark. Read-only views
+(the web app) may select from `runs` and `deliveries` directly.
+
+A run's summary (`RunSummary.to_json()`) is exactly the object `govex run --json` prints
+(INTERFACES.md).
 """
 
 from __future__ import annotations
@@ -110,6 +115,9 @@ class RunSummary:
         }
 
 
+# ---- summaries -------------------------------------------------------------------------------
+
+
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
     """SQLite hands back naive datetimes; govex stores UTC, so make them aware again."""
     if value is not None and value.tzinfo is None:
@@ -118,6 +126,7 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
 
 
 def load_summary(conn: sa.Connection, run_id: str) -> RunSummary:
+    """The run as `govex run --json` prints it: its row and its delivery rows."""
     row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).mappings().one()
     delivered = conn.execute(
         sa.select(deliveries).where(deliveries.c.run_id == run_id).order_by(
@@ -142,7 +151,229 @@ def load_summary(conn: sa.Connection, run_id: str) -> RunSummary:
 
 
 def list_runs(conn: sa.Connection, resource: str | None = None, limit: int = 100) -> list[str]:
+    """Run ids, newest first, of every resource or of one."""
     query = sa.select(runs.c.run_id).order_by(runs.c.started_at.desc()).limit(limit)
     if resource is not None:
         query = query.where(runs.c.resource == resource)
     return [r for (r,) in conn.execute(query)]
+
+
+# ---- runs -------------------------------------------------------------------------------------
+
+
+def insert_run(
+    conn: sa.Connection,
+    run_id: str,
+    resource: str,
+    *,
+    subscriptions: list[str],
+    started_at: dt.datetime,
+    subscription: str | None = None,
+    full: bool = False,
+    parent: dict[str, Any] | None = None,
+    cursor_start: dict[str, Any] | None = None,
+    read: int = 0,
+    passed: int = 0,
+    message: str | None = None,
+) -> None:
+    """Record a run as running: every step after this one finds what it needs by the run id.
+    A correction run knows its counts up front (one record read, one passed)."""
+    conn.execute(sa.insert(runs), {
+        "run_id": run_id, "resource": resource, "status": "running",
+        "subscription": subscription, "subscriptions": subscriptions, "full": full,
+        "parent": parent, "cursor_start": cursor_start, "cursor_end": None, "read": read,
+        "passed": passed, "quarantined": 0, "started_at": started_at, "ended_at": None,
+        "message": message,
+    })
+
+
+def abandon_running(
+    conn: sa.Connection, resource: str, superseded_by: str, now: dt.datetime
+) -> None:
+    """Fail the runs of `resource` still marked running: they never finished (a crash or a
+    kill). Marking them is what lets append targets discard their rows, and what stops a
+    superseded run from delivering older data over the newer run's."""
+    conn.execute(
+        sa.update(runs)
+        .where(runs.c.resource == resource, runs.c.status == "running")
+        .values(
+            status="failed", ended_at=now,
+            message=f"abandoned: it never finished, superseded by run {superseded_by}",
+        )
+    )
+
+
+def get_run(conn: sa.Connection, run_id: str) -> sa.RowMapping | None:
+    """The run's row, from which each step rebuilds its plan (steps share only the run id)."""
+    return conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).mappings().first()
+
+
+def run_status(conn: sa.Connection, run_id: str) -> str:
+    """The run's status as of this transaction: only a running run is closed by `finish`."""
+    status: str = conn.execute(
+        sa.select(runs.c.status).where(runs.c.run_id == run_id)
+    ).scalar_one()
+    return status
+
+
+def run_ids_of(resource: str) -> sa.Select[tuple[str]]:
+    """The ids of every run of `resource`, as a subquery: quarantine rows held under any other
+    id were refused by `govex ingest`, and the next run takes them over."""
+    return sa.select(runs.c.run_id).where(runs.c.resource == resource)
+
+
+def record_read(
+    conn: sa.Connection, run_id: str, read: int, cursor_end: dict[str, Any] | None
+) -> None:
+    """What extract read and where it stopped; the watermark moves to `cursor_end` only when
+    the run finishes successfully."""
+    conn.execute(
+        sa.update(runs).where(runs.c.run_id == run_id).values(read=read, cursor_end=cursor_end)
+    )
+
+
+def record_gate_outcome(
+    conn: sa.Connection,
+    run_id: str,
+    *,
+    passed: int,
+    quarantined: int,
+    read: int | None = None,
+    message: str | None = None,
+    blocked_at: dt.datetime | None = None,
+) -> None:
+    """The gate's counts and message. `blocked_at` ends the run blocked: nothing is delivered.
+    `read` is rewritten for a Kafka-fed run, whose count includes the ingest refusals."""
+    values: dict[str, Any] = {"passed": passed, "quarantined": quarantined}
+    if read is not None:
+        values["read"] = read
+    if message is not None:
+        values["message"] = message
+    if blocked_at is not None:
+        values |= {"status": "blocked", "ended_at": blocked_at}
+    conn.execute(sa.update(runs).where(runs.c.run_id == run_id).values(**values))
+
+
+def fail_if_running(conn: sa.Connection, run_id: str, message: str, now: dt.datetime) -> None:
+    """A step failed: fail the run unless it has already ended (a blocked run keeps its
+    status, a superseded one its reason)."""
+    conn.execute(
+        sa.update(runs)
+        .where(runs.c.run_id == run_id, runs.c.status == "running")
+        .values(status="failed", ended_at=now, message=message)
+    )
+
+
+def close_run(
+    conn: sa.Connection,
+    run_id: str,
+    status: Literal["success", "failed"],
+    *,
+    ended_at: dt.datetime,
+    message: str | None = None,
+    subscriptions: list[str] | None = None,
+) -> None:
+    """End the run. Without `message` the run keeps the one it has (say, the gate's count of
+    quarantined records); a correction narrows `subscriptions` to those it re-delivered."""
+    values: dict[str, Any] = {"status": status, "ended_at": ended_at}
+    if message is not None:
+        values["message"] = message
+    if subscriptions is not None:
+        values["subscriptions"] = subscriptions
+    conn.execute(sa.update(runs).where(runs.c.run_id == run_id).values(**values))
+
+
+def unfinished_runs(conn: sa.Connection, resource: str, current: str) -> list[str]:
+    """Runs of `resource` that did not succeed since the watermark last moved: their appended
+    rows, if any, must go before `current` appends the same records again."""
+    since = conn.execute(
+        sa.select(runs.c.started_at)
+        .join(watermarks, watermarks.c.run_id == runs.c.run_id)
+        .where(watermarks.c.resource == resource)
+    ).scalar_one_or_none()
+    query = sa.select(runs.c.run_id).where(
+        runs.c.resource == resource, runs.c.status != "success", runs.c.run_id != current
+    )
+    if since is not None:
+        query = query.where(runs.c.started_at >= since)
+    return [r for (r,) in conn.execute(query)]
+
+
+# ---- deliveries -------------------------------------------------------------------------------
+
+
+def open_delivery(
+    conn: sa.Connection, run_id: str, subscription: str, started_at: dt.datetime
+) -> None:
+    """Mark one subscription's delivery running, replacing the row a failed attempt of the
+    same run left (an Airflow retry delivers again)."""
+    conn.execute(
+        sa.delete(deliveries).where(
+            deliveries.c.run_id == run_id, deliveries.c.subscription == subscription
+        )
+    )
+    conn.execute(sa.insert(deliveries), {
+        "run_id": run_id, "subscription": subscription, "status": "running", "delivered": 0,
+        "started_at": started_at, "ended_at": None, "message": None,
+    })
+
+
+def close_delivery(
+    conn: sa.Connection,
+    run_id: str,
+    subscription: str,
+    status: Literal["success", "failed"],
+    *,
+    ended_at: dt.datetime,
+    delivered: int | None = None,
+    message: str | None = None,
+) -> None:
+    """End one subscription's delivery: `finish` succeeds the run only when every delivery row
+    says success."""
+    values: dict[str, Any] = {"status": status, "ended_at": ended_at}
+    if delivered is not None:
+        values["delivered"] = delivered
+    if message is not None:
+        values["message"] = message
+    conn.execute(
+        sa.update(deliveries)
+        .where(deliveries.c.run_id == run_id, deliveries.c.subscription == subscription)
+        .values(**values)
+    )
+
+
+def deliveries_of(conn: sa.Connection, run_id: str) -> dict[str, sa.RowMapping]:
+    """The run's delivery rows by subscription, which `finish` checks before closing it."""
+    return {
+        r["subscription"]: r
+        for r in conn.execute(sa.select(deliveries).where(deliveries.c.run_id == run_id)).mappings()
+    }
+
+
+# ---- watermarks -------------------------------------------------------------------------------
+
+
+def read_watermark(conn: sa.Connection, resource: str) -> dict[str, Any] | None:
+    """Where the last successful run of `resource` to all its subscriptions stopped reading;
+    an incremental run reads strictly after it."""
+    cursor: dict[str, Any] | None = conn.execute(
+        sa.select(watermarks.c.cursor).where(watermarks.c.resource == resource)
+    ).scalar_one_or_none()
+    return cursor
+
+
+def advance_watermark(
+    conn: sa.Connection, resource: str, cursor: dict[str, Any], run_id: str, now: dt.datetime
+) -> None:
+    """Move the watermark, in the transaction that marks `run_id` successful: a crash before
+    that leaves it where it was, so the next run reads again all the crashed one may have sent."""
+    updated = conn.execute(
+        sa.update(watermarks).where(watermarks.c.resource == resource).values(
+            cursor=cursor, run_id=run_id, updated_at=now
+        )
+    ).rowcount
+    if not updated:
+        conn.execute(
+            sa.insert(watermarks),
+            {"resource": resource, "cursor": cursor, "run_id": run_id, "updated_at": now},
+        )

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 
 import contracts
 from exchange.ingest import landing_table, landing_table_name
+from exchange.run import bookkeeping
 from govex.errors import FatalError
 
 pc: Any = _pc
@@ -184,17 +185,13 @@ def landing_progress(store: sa.Engine, code: str) -> tuple[int, int]:
     """(highest landed sequence, highest sequence delivered by a successful run) of a
     Kafka-fed resource; (0, 0) before anything landed. The Airflow landing watcher fires when
     the first passes the second."""
-    from exchange.run.bookkeeping import watermarks
-
     name = landing_table_name(code)
     if not sa.inspect(store).has_table(name):
         return 0, 0
     seq = sa.table(name, sa.column(SEQ_COLUMN)).c[SEQ_COLUMN]
     with store.connect() as conn:
         landed = conn.execute(sa.select(sa.func.max(seq))).scalar()
-        cursor = conn.execute(
-            sa.select(watermarks.c.cursor).where(watermarks.c.resource == code)
-        ).scalar_one_or_none()
+        cursor = bookkeeping.read_watermark(conn, code)
     try:
         delivered = seq_after(cursor)
     except FatalError:

@@ -14,7 +14,9 @@ import sqlalchemy as sa
 
 import catalog
 import contracts
+import quality
 from exchange.run.bookkeeping import RunSummary
+from exchange.run.targets import target_spec
 
 if TYPE_CHECKING:
     import lineage
@@ -31,8 +33,7 @@ def resource_run(
     parent: dict[str, Any] | None,
 ) -> lineage.ResourceRun:
     """Everything the run's events repeat: resource, source, outputs, Airflow parent."""
-    import lineage
-    from exchange.run.targets import target_spec
+    import lineage  # openlineage is heavy to import: only when an event is built
 
     with store.connect() as conn:
         source = catalog.load_connection(conn, resource.source.connection)
@@ -57,7 +58,7 @@ def resource_run(
 def emit(store: sa.Engine, build: Callable[[], Any]) -> None:
     """Build an event and emit it; any failure is logged, never raised. With the kill switch
     on nothing is built: building reads the store, which a disabled channel need not pay."""
-    import lineage
+    import lineage  # openlineage is heavy to import: only when an event is built
 
     if lineage.lineage_disabled():
         return
@@ -73,8 +74,7 @@ def final_event(
     store: sa.Engine, run: lineage.ResourceRun, summary: RunSummary
 ) -> Any:
     """COMPLETE for a successful run, FAIL (blocked or failed) otherwise, with its facts."""
-    import lineage
-    import quality
+    import lineage  # openlineage is heavy to import: only when an event is built
 
     with store.connect() as conn:
         history = [
@@ -100,3 +100,36 @@ def final_event(
         blocked=summary.status == "blocked", delivered=delivered, assertions=assertions,
         metrics=metrics,
     )
+
+
+class DeliveryEvents:
+    """One delivery's child run: START, then COMPLETE or FAIL. The run as OpenLineage sees it
+    is built once, on the first event that is built at all (not with the kill switch on)."""
+
+    def __init__(
+        self, store: sa.Engine, run: Callable[[], lineage.ResourceRun], subscription: str
+    ) -> None:
+        self._store, self._run, self._subscription = store, run, subscription
+        self._built: tuple[lineage.ResourceRun, lineage.SubscriptionInfo] | None = None
+
+    def _delivery(self) -> tuple[lineage.ResourceRun, lineage.SubscriptionInfo]:
+        if self._built is None:
+            run = self._run()
+            output = next(o for o in run.subscriptions if o.id == self._subscription)
+            self._built = (run, output)
+        return self._built
+
+    def started(self) -> None:
+        import lineage  # openlineage is heavy to import: only when an event is built
+
+        emit(self._store, lambda: lineage.delivery_started(*self._delivery()))
+
+    def failed(self, error: BaseException) -> None:
+        import lineage  # openlineage is heavy to import: only when an event is built
+
+        emit(self._store, lambda: lineage.delivery_failed(*self._delivery(), error))
+
+    def completed(self, delivered: int) -> None:
+        import lineage  # openlineage is heavy to import: only when an event is built
+
+        emit(self._store, lambda: lineage.delivery_completed(*self._delivery(), delivered))

@@ -25,32 +25,29 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
 
 import catalog
+import connectors
 import contracts
+import quality
 import records
+from connectors.base import Cursor, ReadSpec
+from exchange.run import bookkeeping
 from exchange.run import landing_source as landing
 from exchange.run import lineage_events as run_lineage
-from exchange.run import masking
-from exchange.run.bookkeeping import (
-    Delivery,
-    RunSummary,
-    deliveries,
-    load_summary,
-    runs,
-    watermarks,
-)
+from exchange.run.bookkeeping import Delivery, RunSummary, load_summary
 from exchange.run.conform import conform, contract_columns
+from exchange.run.delivery import DeliveryJob, deliver_batches
 from exchange.run.secrets import master_key
 from exchange.run.staging import Stage
-from exchange.run.targets import shape_batch, shape_keys, target_spec, write_mode
 from govex.errors import DataQualityError, DeclarationError, FatalError
 from govex.settings import load_settings
+from quality.tables import quarantine_table
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -116,7 +113,7 @@ class RunPlan:
 
 def _load_plan(store: sa.Engine, run_id: str) -> RunPlan:
     with store.connect() as conn:
-        row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).mappings().first()
+        row = bookkeeping.get_run(conn, run_id)
         if row is None:
             msg = f"unknown run '{run_id}'"
             raise DeclarationError(msg, value=run_id)
@@ -163,45 +160,22 @@ def start_run(
     Runs of the same resource that are still marked running never finished (a crash or a
     kill): they are marked failed here, which is what lets append targets discard their rows.
     """
-    from openlineage.client.uuid import generate_new_uuid  # UUIDv7, as OpenLineage wants
+    # UUIDv7, as OpenLineage wants; openlineage is heavy to import, so only when a run starts.
+    from openlineage.client.uuid import generate_new_uuid
 
     now = _now()
     with store.begin() as conn:
         resource = catalog.load_resource(conn, code)
-        subs = catalog.load_subscriptions(conn, code)
-        if subscription is not None:
-            subs = [s for s in subs if s.id == subscription]
-            if not subs:
-                msg = f"'{subscription}' is not a subscription of resource {code}"
-                raise DeclarationError(
-                    msg,
-                    field="--subscription", value=subscription,
-                )
-        active = [s.id for s in subs if is_active(s, now.date())]
+        active = _active_subscriptions(conn, code, subscription, now.date())
         run_id = str(generate_new_uuid())
-        conn.execute(
-            sa.update(runs)
-            .where(runs.c.resource == code, runs.c.status == "running")
-            .values(
-                status="failed",
-                ended_at=now,
-                message=f"abandoned: it never finished, superseded by run {run_id}",
-            )
-        )
+        bookkeeping.abandon_running(conn, code, run_id, now)
         cursor = None
         if not full and _is_incremental(resource):
-            cursor = conn.execute(
-                sa.select(watermarks.c.cursor).where(watermarks.c.resource == code)
-            ).scalar_one_or_none()
-        conn.execute(
-            sa.insert(runs),
-            {
-                "run_id": run_id, "resource": code, "status": "running",
-                "subscription": subscription, "subscriptions": active, "full": full,
-                "parent": parent.to_json() if parent else None, "cursor_start": cursor,
-                "cursor_end": None, "read": 0, "passed": 0, "quarantined": 0,
-                "started_at": now, "ended_at": None, "message": None,
-            },
+            cursor = bookkeeping.read_watermark(conn, code)
+        bookkeeping.insert_run(
+            conn, run_id, code, subscriptions=active, started_at=now,
+            subscription=subscription, full=full,
+            parent=parent.to_json() if parent else None, cursor_start=cursor,
         )
     run_lineage.emit(
         store, lambda: _lineage().run_started(_load_plan(store, run_id).lineage_run(store))
@@ -209,8 +183,21 @@ def start_run(
     return run_id
 
 
+def _active_subscriptions(
+    conn: sa.Connection, code: str, subscription: str | None, today: dt.date
+) -> list[str]:
+    """The subscriptions a new run delivers to: every active one, or the one asked for."""
+    subs = catalog.load_subscriptions(conn, code)
+    if subscription is not None:
+        subs = [s for s in subs if s.id == subscription]
+        if not subs:
+            msg = f"'{subscription}' is not a subscription of resource {code}"
+            raise DeclarationError(msg, field="--subscription", value=subscription)
+    return [s.id for s in subs if is_active(s, today)]
+
+
 def _lineage() -> Any:
-    import lineage
+    import lineage  # openlineage is heavy to import: only when an event is built
 
     return lineage
 
@@ -225,19 +212,12 @@ def _recording_failure(store: sa.Engine, run_id: str, step: str) -> Iterator[Non
         raise
     except Exception as error:
         with store.begin() as conn:
-            conn.execute(
-                sa.update(runs)
-                .where(runs.c.run_id == run_id, runs.c.status == "running")
-                .values(status="failed", ended_at=_now(), message=f"{step} failed: {error}")
-            )
+            bookkeeping.fail_if_running(conn, run_id, f"{step} failed: {error}", _now())
         raise
 
 
 def extract(store: sa.Engine, run_id: str) -> int:
     """Read the source once, in bounded ordered batches, into the run's staging area."""
-    import connectors
-    from connectors.base import Cursor, ReadSpec
-
     with _recording_failure(store, run_id, "extract"):
         plan = _load_plan(store, run_id)
         source_decl = plan.resource.source
@@ -276,10 +256,8 @@ def extract(store: sa.Engine, run_id: str) -> int:
         finally:
             source.close()
         with store.begin() as conn:
-            conn.execute(
-                sa.update(runs).where(runs.c.run_id == run_id).values(
-                    read=read, cursor_end=cursor.to_json() if cursor else plan.cursor_start
-                )
+            bookkeeping.record_read(
+                conn, run_id, read, cursor.to_json() if cursor else plan.cursor_start
             )
     return read
 
@@ -307,21 +285,16 @@ def _extract_landing(store: sa.Engine, plan: RunPlan) -> int:
             plan.stage.write("deletes", index, conform(batch.deletes, key_schema))
         read += batch.upserts.num_rows + batch.deletes.num_rows
         last = batch.last_seq
-    from quality.tables import quarantine_table as held
-
-    with store.begin() as conn:
+    with store.begin() as conn:  # the takeover and the run's count commit together
         refused = conn.execute(
-            sa.update(held)
-            .where(held.c.resource == plan.resource.code,
-                   held.c.run_id.not_in(
-                       sa.select(runs.c.run_id).where(runs.c.resource == plan.resource.code)))
+            sa.update(quarantine_table)
+            .where(quarantine_table.c.resource == plan.resource.code,
+                   quarantine_table.c.run_id.not_in(bookkeeping.run_ids_of(plan.resource.code)))
             .values(run_id=plan.run_id)
         ).rowcount
-        conn.execute(
-            sa.update(runs).where(runs.c.run_id == plan.run_id).values(
-                read=read + refused,
-                cursor_end=landing.seq_cursor(last) if last is not None else plan.cursor_start,
-            )
+        bookkeeping.record_read(
+            conn, plan.run_id, read + refused,
+            landing.seq_cursor(last) if last is not None else plan.cursor_start,
         )
     return read + refused
 
@@ -343,65 +316,90 @@ def gate(store: sa.Engine, run_id: str) -> int:
     standards); quarantine failing records with every failed check named; stage the passing rows
     in contract types; block the whole run when the failing share exceeds max_error_rate.
     Quarantine is recorded even for a blocked run: the provider needs the list either way."""
-    import quality
-
     with _recording_failure(store, run_id, "gate"):
         plan = _load_plan(store, run_id)
-        checker = quality.resource_gate(plan.contract, plan.resource)
-        schema = contracts.arrow_schema(plan.contract)
-        plan.stage.clear("passed")
-        read = passed = 0
-        counts: Counter[tuple[str, str]] = Counter()
-        run_report: Any = None
-        for index, batch in enumerate(plan.stage.batches("raw")):
-            result = checker.evaluate(batch)
-            read += batch.num_rows
-            accepted = batch.filter(pa.array(result.passed))
-            passed += accepted.num_rows
-            plan.stage.write("passed", index, conform(accepted, schema))
+        judged = _judge(store, plan)
+        if judged.report is not None:
             with store.begin() as conn:
-                quality.record_gate(
-                    conn, run_id=run_id, resource=plan.resource.code,
-                    key_fields=plan.resource.key, batch=batch, result=result,
-                )
-            if result.report is not None:
-                run_report = result.report if run_report is None else run_report.merge(
-                    result.report
-                )
-            if result.num_failed:
-                per_check = result.failures.group_by(["check", "column"]).aggregate(
-                    [("row", "count_distinct")]
-                )
-                for item in per_check.to_pylist():
-                    counts[(item["check"], item["column"] or "")] += item["row_count_distinct"]
-        if run_report is not None:
-            with store.begin() as conn:
-                quality.record_check_totals(conn, run_id, plan.resource.code, run_report)
-            _data_docs(run_report, run_id)
-        quarantined = read - passed
+                quality.record_check_totals(conn, run_id, plan.resource.code, judged.report)
+            _data_docs(judged.report, run_id)
         # Deletes (Kafka-fed resources) carry only a key, checked when it landed: they pass.
-        deletes = sum(b.num_rows for b in plan.stage.batches("deletes"))
-        limit = plan.resource.quality.max_error_rate
-        rate = quarantined / read if read else 0.0
-        values: dict[str, Any] = {"passed": passed + deletes, "quarantined": quarantined}
-        if plan.resource.source.kafka is not None:
-            values |= _with_ingest_refusals(store, plan, passed + deletes)
-        blocked = rate > limit
-        if blocked:
-            message = (
-                f"blocked by the quality gate: {quarantined} of {read} records ({rate:.1%}) "
-                f"failed, above max_error_rate {limit:.1%}; top failing checks: "
-                f"{_top_checks(counts)}"
-            )
-            values |= {"status": "blocked", "ended_at": _now(), "message": message}
-        elif quarantined:
-            values["message"] = f"{quarantined} records quarantined: {_top_checks(counts)}"
-        with store.begin() as conn:
-            conn.execute(sa.update(runs).where(runs.c.run_id == run_id).values(**values))
-    if blocked:
+        passed = judged.passed + sum(b.num_rows for b in plan.stage.batches("deletes"))
+        blocked = _record_verdict(store, plan, judged, passed)
+    if blocked is not None:
         plan.stage.remove()
-        raise DataQualityError(message)
-    return passed + deletes
+        raise DataQualityError(blocked)
+    return passed
+
+
+@dataclass
+class _Judged:
+    """What the gate found in the run's staged batches so far."""
+
+    read: int = 0
+    passed: int = 0
+    counts: Counter[tuple[str, str]] = field(default_factory=Counter)  # (check, column): rows
+    report: Any = None  # the merged quality.QualityReport, when the gate makes one
+
+    def add(self, batch: pa.Table, accepted: pa.Table, result: Any) -> None:
+        self.read += batch.num_rows
+        self.passed += accepted.num_rows
+        if result.report is not None:
+            self.report = result.report if self.report is None else self.report.merge(
+                result.report
+            )
+        if result.num_failed:
+            per_check = result.failures.group_by(["check", "column"]).aggregate(
+                [("row", "count_distinct")]
+            )
+            for item in per_check.to_pylist():
+                self.counts[(item["check"], item["column"] or "")] += item["row_count_distinct"]
+
+
+def _judge(store: sa.Engine, plan: RunPlan) -> _Judged:
+    """Each raw batch through the resource's gate: its passing rows staged in contract types,
+    its failures quarantined (one store transaction per batch)."""
+    checker = quality.resource_gate(plan.contract, plan.resource)
+    schema = contracts.arrow_schema(plan.contract)
+    plan.stage.clear("passed")
+    judged = _Judged()
+    for index, batch in enumerate(plan.stage.batches("raw")):
+        result = checker.evaluate(batch)
+        accepted = batch.filter(pa.array(result.passed))
+        plan.stage.write("passed", index, conform(accepted, schema))
+        with store.begin() as conn:
+            quality.record_gate(
+                conn, run_id=plan.run_id, resource=plan.resource.code,
+                key_fields=plan.resource.key, batch=batch, result=result,
+            )
+        judged.add(batch, accepted, result)
+    return judged
+
+
+def _record_verdict(store: sa.Engine, plan: RunPlan, judged: _Judged, passed: int) -> str | None:
+    """Record the gate's counts and message on the run; block it when the failing share
+    exceeds max_error_rate, returning why."""
+    quarantined = judged.read - judged.passed
+    limit = plan.resource.quality.max_error_rate
+    rate = quarantined / judged.read if judged.read else 0.0
+    counts: dict[str, int] = {"quarantined": quarantined}
+    if plan.resource.source.kafka is not None:
+        counts = _with_ingest_refusals(store, plan, passed)
+    blocked = message = None
+    if rate > limit:
+        blocked = message = (
+            f"blocked by the quality gate: {quarantined} of {judged.read} records ({rate:.1%}) "
+            f"failed, above max_error_rate {limit:.1%}; top failing checks: "
+            f"{_top_checks(judged.counts)}"
+        )
+    elif quarantined:
+        message = f"{quarantined} records quarantined: {_top_checks(judged.counts)}"
+    with store.begin() as conn:
+        bookkeeping.record_gate_outcome(
+            conn, plan.run_id, passed=passed, quarantined=counts["quarantined"],
+            read=counts.get("read"), message=message, blocked_at=_now() if blocked else None,
+        )
+    return blocked
 
 
 def _with_ingest_refusals(store: sa.Engine, plan: RunPlan, passed: int) -> dict[str, int]:
@@ -409,20 +407,18 @@ def _with_ingest_refusals(store: sa.Engine, plan: RunPlan, passed: int) -> dict[
     `_extract_landing`): quarantined is what the run holds in quarantine after its gate
     (its own failures, and the refusals a later message did not fix); read is passed plus
     quarantined."""
-    from quality.tables import quarantine_table as held
-
     with store.connect() as conn:
         holds = conn.execute(
-            sa.select(sa.func.count()).select_from(held).where(
-                held.c.resource == plan.resource.code, held.c.run_id == plan.run_id)
+            sa.select(sa.func.count()).select_from(quarantine_table).where(
+                quarantine_table.c.resource == plan.resource.code,
+                quarantine_table.c.run_id == plan.run_id,
+            )
         ).scalar_one()
     return {"read": passed + holds, "quarantined": holds}
 
 
 def _data_docs(report: Any, run_id: str) -> None:
     """GE Data Docs for the run; a rendering problem is logged, never fails the exchange."""
-    import quality
-
     try:
         quality.build_data_docs(report, quality.data_docs_dir(run_id), run_id=run_id)
     except Exception:  # noqa: BLE001 - documentation is a side channel
@@ -434,239 +430,63 @@ def subscriptions_of(store: sa.Engine, run_id: str) -> list[str]:
     return list(_load_plan(store, run_id).subscriptions)
 
 
-def _unfinished_runs(conn: sa.Connection, resource: str, current: str) -> list[str]:
-    """Runs of `resource` that did not succeed since the watermark last moved: their appended
-    rows, if any, must go before this run appends the same records again."""
-    since = conn.execute(
-        sa.select(runs.c.started_at)
-        .join(watermarks, watermarks.c.run_id == runs.c.run_id)
-        .where(watermarks.c.resource == resource)
-    ).scalar_one_or_none()
-    query = sa.select(runs.c.run_id).where(
-        runs.c.resource == resource, runs.c.status != "success", runs.c.run_id != current
-    )
-    if since is not None:
-        query = query.where(runs.c.started_at >= since)
-    return [r for (r,) in conn.execute(query)]
-
-
 def deliver(store: sa.Engine, run_id: str, subscription: str) -> int:
-    """Project, mask and load the run's passing rows into one subscription's target."""
+    """Project, mask and load the run's passing rows (and, to an upsert target, its deletes)
+    into one subscription's target through the one delivery path (`delivery`), with the
+    delivery's lineage events around it."""
     plan = _load_plan(store, run_id)
-    sub = plan.subscriptions.get(subscription)
-    if sub is None:
-        msg = f"subscription '{subscription}' is not delivered by run {run_id}"
-        raise DeclarationError(
-            msg, value=subscription
-        )
-    if plan.status != "running":
-        # A superseded run (a newer one of the resource started) must not write older data
-        # over what the newer one delivered, deletes included.
-        msg = f"run {run_id} is {plan.status}, not running: it delivers nothing more"
-        raise FatalError(msg)
-    started = _now()
-    with store.begin() as conn:
-        conn.execute(
-            sa.delete(deliveries).where(
-                deliveries.c.run_id == run_id, deliveries.c.subscription == subscription
-            )
-        )
-        conn.execute(
-            sa.insert(deliveries),
-            {"run_id": run_id, "subscription": subscription, "status": "running",
-             "delivered": 0, "started_at": started, "ended_at": None, "message": None},
-        )
-    info: list[Any] = []
-
-    def delivery_info() -> Any:
-        if not info:
-            run = plan.lineage_run(store)
-            info.append((run, next(o for o in run.subscriptions if o.id == subscription)))
-        return info[0]
-
-    run_lineage.emit(store, lambda: _lineage().delivery_started(*delivery_info()))
+    job = _delivery_job(store, plan, _deliverable(plan, subscription))
+    events = run_lineage.DeliveryEvents(store, lambda: plan.lineage_run(store), subscription)
+    events.started()
     try:
-        delivered = _load_into_target(store, plan, sub)
+        delivered = deliver_batches(
+            store, job, plan.stage.batches("passed"), plan.stage.batches("deletes")
+        )
     except Exception as error:
-        failure = error
-        run_lineage.emit(store, lambda: _lineage().delivery_failed(*delivery_info(), failure))
-        with store.begin() as conn:
-            conn.execute(
-                sa.update(deliveries)
-                .where(deliveries.c.run_id == run_id, deliveries.c.subscription == subscription)
-                .values(status="failed", ended_at=_now(), message=str(error))
-            )
-            records.append_audit(
-                conn, kind="delivery", subject=f"{run_id}/{subscription}",
-                detail={"resource": plan.resource.code, "consumer": sub.consumer,
-                        "target": sub.target.table, "status": "failed", "error": str(error)},
-            )
+        events.failed(error)
         raise
-    with store.begin() as conn:
-        conn.execute(
-            sa.update(deliveries)
-            .where(deliveries.c.run_id == run_id, deliveries.c.subscription == subscription)
-            .values(status="success", delivered=delivered, ended_at=_now())
-        )
-        records.append_audit(
-            conn, kind="delivery", subject=f"{run_id}/{subscription}",
-            detail={"resource": plan.resource.code, "consumer": sub.consumer,
-                    "target": sub.target.table, "delivered": delivered, "status": "success"},
-        )
-    run_lineage.emit(
-        store, lambda: _lineage().delivery_completed(*delivery_info(), delivered)
-    )
+    events.completed(delivered)
     return delivered
 
 
-def _load_into_target(store: sa.Engine, plan: RunPlan, sub: catalog.Subscription) -> int:
-    import connectors  # drivers load only in the step that needs them
-    from connectors.base import Cursor, LedgerEntry
-
-    with store.connect() as conn:
-        target = catalog.load_connection(conn, sub.target.connection)
-        # Only an append target keeps rows of unfinished runs (upserts and snapshots converge).
-        stale = (
-            _unfinished_runs(conn, plan.resource.code, plan.run_id)
-            if sub.mode == "append" else []
-        )
-    spec = target_spec(plan.resource, plan.contract, sub)
-    key = masking.subscription_key(master_key(store), sub.id)
-    delivered_at = _now()
-    cursor = Cursor.from_json(plan.cursor_end) if plan.cursor_end else None
-    ledger = LedgerEntry(sub.id, plan.resource.code, plan.run_id, cursor)
-
-    # Provenance of each batch: record keys (from the contract-typed batch: the shaped one may
-    # carry only `_govex_key`) and fingerprints of exactly what the consumer receives.
-    pending: list[tuple[pa.Array[Any], pa.Array[Any]]] = []
-
-    def shaped() -> Iterator[pa.Table]:
-        for batch in plan.stage.batches("passed"):
-            if batch.num_rows:
-                out = shape_batch(
-                    batch, spec, plan.resource, sub,
-                    key=key, run_id=plan.run_id, delivered_at=delivered_at,
-                )
-                pending.append((
-                    records.record_keys(batch, plan.resource.key),
-                    records.value_hashes(out, sub.fields),
-                ))
-                yield out
-
-    sink = connectors.open_sink(target.kind, target.target, target.format)
-    provenance = _ProvenanceWriter(store, plan, sub.id, delivered_at)
-    try:
-        sink.ensure_table(spec)
-        # A snapshot target mirrors the source: swapped whole when the run read everything.
-        if sub.mode == "snapshot" and (plan.full or not _is_incremental(plan.resource)):
-            replaced = int(sink.replace(spec, shaped(), ledger))
-            while pending:
-                provenance.submit(*pending.pop(0))
-            provenance.drain()
-            return replaced
-        if stale:
-            sink.discard_runs(spec, stale)
-        mode = write_mode(sub)
-        delivered = 0
-        for batch in shaped():
-            delivered += sink.write(spec, batch, mode, ledger)
-            provenance.submit(*pending.pop(0))  # committed: its provenance may be written
-        if mode == "upsert":  # an append target keeps its history: deletes do not rewrite it
-            for keys in plan.stage.batches("deletes"):
-                delivered += sink.delete_keys(
-                    spec, shape_keys(keys, spec, plan.resource, sub, key=key), ledger
-                )
-        provenance.drain()
-        return delivered
-    finally:
-        provenance.close()
-        sink.close()
+def _deliverable(plan: RunPlan, subscription: str) -> catalog.Subscription:
+    """The subscription, if this run delivers to it and still may."""
+    sub = plan.subscriptions.get(subscription)
+    if sub is None:
+        msg = f"subscription '{subscription}' is not delivered by run {plan.run_id}"
+        raise DeclarationError(msg, value=subscription)
+    if plan.status != "running":
+        # A superseded run (a newer one of the resource started) must not write older data
+        # over what the newer one delivered, deletes included.
+        msg = f"run {plan.run_id} is {plan.status}, not running: it delivers nothing more"
+        raise FatalError(msg)
+    return sub
 
 
-class _ProvenanceWriter:
-    """Records each committed batch's provenance in the store from one background thread, so
-    that the store insert overlaps the target's load of the next batch (both wait outside
-    the GIL). A batch's provenance is still written only after the target committed it, in
-    batch order, one store transaction per batch; `drain` waits for all of them and raises the
-    first error, which fails the delivery as before. A crash in between leaves the run
-    unfinished and the watermark unmoved: the rerun delivers and records these rows again."""
-
-    def __init__(
-        self, store: sa.Engine, plan: RunPlan, subscription: str, delivered_at: dt.datetime
-    ) -> None:
-        from concurrent.futures import Future, ThreadPoolExecutor
-
-        self._store, self._plan = store, plan
-        self._subscription, self._delivered_at = subscription, delivered_at
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="govex-provenance")
-        self._writes: list[Future[None]] = []
-        # An in-memory SQLite store is one connection per thread (or one shared connection):
-        # another thread would see an empty database. Write inline there.
-        self._inline = isinstance(store.pool, sa.pool.SingletonThreadPool | sa.pool.StaticPool)
-
-    def submit(self, keys: pa.Array[Any], hashes: pa.Array[Any]) -> None:
-        if self._inline:
-            self._write(keys, hashes)
-            return
-        for done in [w for w in self._writes if w.done()]:
-            done.result()  # an earlier batch's failure stops the delivery now
-            self._writes.remove(done)
-        self._writes.append(self._pool.submit(self._write, keys, hashes))
-
-    def _write(self, keys: pa.Array[Any], hashes: pa.Array[Any]) -> None:
-        with self._store.begin() as conn:
-            records.record_provenance(
-                conn, resource=self._plan.resource.code, subscription=self._subscription,
-                run_id=self._plan.run_id, delivered_at=self._delivered_at,
-                keys=keys, hashes=hashes,
-            )
-
-    def drain(self) -> None:
-        while self._writes:
-            self._writes.pop(0).result()
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+def _delivery_job(store: sa.Engine, plan: RunPlan, sub: catalog.Subscription) -> DeliveryJob:
+    """The run's delivery to `sub`: its ledger records the run's end cursor; a snapshot target
+    is swapped whole when the run read everything; only an append target keeps rows of
+    unfinished runs (upserts and snapshots converge), so those go before it appends again."""
+    stale: list[str] = []
+    if sub.mode == "append":
+        with store.connect() as conn:
+            stale = bookkeeping.unfinished_runs(conn, plan.resource.code, plan.run_id)
+    return DeliveryJob(
+        plan.run_id, plan.resource, plan.contract, sub, master_key(store), _now(),
+        cursor=plan.cursor_end,
+        replace=sub.mode == "snapshot" and (plan.full or not _is_incremental(plan.resource)),
+        stale=tuple(stale),
+    )
 
 
 def finish(store: sa.Engine, run_id: str) -> RunSummary:
     """Close the run: success and the watermark move together, only if every delivery
     committed; otherwise the run is failed and the watermark stays."""
     plan = _load_plan(store, run_id)
-    now = _now()
     with store.begin() as conn:
-        status = conn.execute(
-            sa.select(runs.c.status).where(runs.c.run_id == run_id)
-        ).scalar_one()
+        status = bookkeeping.run_status(conn, run_id)
         if status == "running":
-            done = {
-                r["subscription"]: r
-                for r in conn.execute(
-                    sa.select(deliveries).where(deliveries.c.run_id == run_id)
-                ).mappings()
-            }
-            missing = [
-                s for s in plan.subscriptions if s not in done or done[s]["status"] != "success"
-            ]
-            if missing:
-                reasons = "; ".join(
-                    f"{s}: {done[s]['message'] if s in done else 'not delivered'}"
-                    for s in missing
-                )
-                conn.execute(
-                    sa.update(runs).where(runs.c.run_id == run_id).values(
-                        status="failed", ended_at=now,
-                        message=f"delivery failed for {', '.join(missing)} ({reasons})",
-                    )
-                )
-            else:
-                conn.execute(
-                    sa.update(runs).where(runs.c.run_id == run_id).values(
-                        status="success", ended_at=now
-                    )
-                )
-                if plan.cursor_end and not plan.single_subscription:
-                    _advance_watermark(conn, plan.resource.code, plan.cursor_end, run_id, now)
+            _settle(conn, plan, _now())
         summary = load_summary(conn, run_id)
         records.append_audit(  # finish closes the run: its audit entry
             conn, kind="run", subject=run_id,
@@ -680,19 +500,23 @@ def finish(store: sa.Engine, run_id: str) -> RunSummary:
     return summary
 
 
-def _advance_watermark(
-    conn: sa.Connection, resource: str, cursor: dict[str, Any], run_id: str, now: dt.datetime
-) -> None:
-    updated = conn.execute(
-        sa.update(watermarks).where(watermarks.c.resource == resource).values(
-            cursor=cursor, run_id=run_id, updated_at=now
+def _settle(conn: sa.Connection, plan: RunPlan, now: dt.datetime) -> None:
+    """A running run ends failed, naming each delivery that did not commit, or successful; a
+    successful run to every subscription moves the watermark in the same transaction."""
+    done = bookkeeping.deliveries_of(conn, plan.run_id)
+    missing = [s for s in plan.subscriptions if s not in done or done[s]["status"] != "success"]
+    if missing:
+        reasons = "; ".join(
+            f"{s}: {done[s]['message'] if s in done else 'not delivered'}" for s in missing
         )
-    ).rowcount
-    if not updated:
-        conn.execute(
-            sa.insert(watermarks),
-            {"resource": resource, "cursor": cursor, "run_id": run_id, "updated_at": now},
+        bookkeeping.close_run(
+            conn, plan.run_id, "failed", ended_at=now,
+            message=f"delivery failed for {', '.join(missing)} ({reasons})",
         )
+        return
+    bookkeeping.close_run(conn, plan.run_id, "success", ended_at=now)
+    if plan.cursor_end and not plan.single_subscription:
+        bookkeeping.advance_watermark(conn, plan.resource.code, plan.cursor_end, plan.run_id, now)
 
 
 def run_resource(

@@ -1,0 +1,258 @@
+"""One delivery: records into one subscription's target, the only path by which data reaches a
+consumer.
+
+    project the approved fields → mask → shape (`targets`) → sink write with the target's
+    ledger → provenance rows → the delivery row (and, for a run, its audit entry)
+
+`steps.deliver` sends a run's staged batches through it; `correction` sends a dispute's
+corrected record. A batch's provenance is written only after the target committed the batch;
+the delivery row says success only after every batch and its provenance committed. A crash in
+between leaves the run unfinished and the watermark unmoved: the rerun delivers and records
+these rows again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Literal
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+import catalog
+import connectors
+import contracts
+import records
+from connectors.base import Cursor, LedgerEntry, SinkConnector, TargetSpec
+from exchange.run import bookkeeping, masking
+from exchange.run.targets import shape_batch, shape_keys, target_spec, write_mode
+
+__all__ = ["DeliveryJob", "deliver_batches"]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class DeliveryJob:
+    """One subscription's share of a run: what goes where, under which run and ledger.
+
+    A run's job carries the cursor the run read up to (for the target's ledger), whether a
+    snapshot target is swapped whole (`replace`), and the unfinished runs whose appended rows
+    go first (`stale`). A correction's job names its `dispute` instead: it keeps the cursor
+    the ledger holds (a correction moves no watermark), writes the dispute into the ledger,
+    notes what it loaded on the delivery row, and leaves the audit entry to the correction's.
+    """
+
+    run_id: str
+    resource: catalog.Resource
+    contract: contracts.Contract
+    sub: catalog.Subscription
+    secret: bytes  # the master key behind keyed masking (`secrets.master_key`)
+    delivered_at: dt.datetime
+    cursor: dict[str, Any] | None = None
+    replace: bool = False
+    stale: tuple[str, ...] = ()
+    dispute: str | None = None
+
+    @cached_property
+    def spec(self) -> TargetSpec:
+        return target_spec(self.resource, self.contract, self.sub)
+
+    @cached_property
+    def key(self) -> bytes:
+        """The subscription's own masking key."""
+        return masking.subscription_key(self.secret, self.sub.id)
+
+    def shape(self, batch: pa.Table) -> pa.Table:
+        """Project the approved fields, mask them, add the `_govex_*` columns."""
+        return shape_batch(
+            batch, self.spec, self.resource, self.sub,
+            key=self.key, run_id=self.run_id, delivered_at=self.delivered_at,
+        )
+
+
+def deliver_batches(
+    store: sa.Engine,
+    job: DeliveryJob,
+    batches: Iterable[pa.Table],
+    deletes: Iterable[pa.Table] = (),
+) -> int:
+    """Deliver `batches` (contract-typed records) and, to an upsert target, `deletes` (record
+    keys); returns how many rows the target took or lost. The delivery row goes running, then
+    success with the count, or failed with the error, which is raised again."""
+    with store.begin() as conn:
+        bookkeeping.open_delivery(conn, job.run_id, job.sub.id, _now())
+    try:
+        delivered = _load(store, job, batches, deletes)
+    except Exception as error:
+        _record_outcome(store, job, "failed", error=str(error))
+        raise
+    _record_outcome(store, job, "success", delivered=delivered)
+    return delivered
+
+
+def _record_outcome(
+    store: sa.Engine,
+    job: DeliveryJob,
+    status: Literal["success", "failed"],
+    *,
+    delivered: int | None = None,
+    error: str | None = None,
+) -> None:
+    """The delivery row's end and, for a run's delivery, its audit entry, in one transaction
+    (a correction's deliveries are in its own `correction` entry)."""
+    note = error
+    if job.dispute is not None and error is None:
+        note = f"{write_mode(job.sub)} of the corrected record"
+    outcome: dict[str, Any] = (
+        {"status": "failed", "error": error} if status == "failed"
+        else {"delivered": delivered, "status": "success"}
+    )
+    with store.begin() as conn:
+        bookkeeping.close_delivery(
+            conn, job.run_id, job.sub.id, status,
+            ended_at=_now(), delivered=delivered, message=note,
+        )
+        if job.dispute is None:
+            records.append_audit(
+                conn, kind="delivery", subject=f"{job.run_id}/{job.sub.id}",
+                detail={"resource": job.resource.code, "consumer": job.sub.consumer,
+                        "target": job.sub.target.table, **outcome},
+            )
+
+
+def _load(
+    store: sa.Engine, job: DeliveryJob, batches: Iterable[pa.Table], deletes: Iterable[pa.Table]
+) -> int:
+    """Open the target, write with the ledger, and wait for every batch's provenance."""
+    with store.connect() as conn:
+        target = catalog.load_connection(conn, job.sub.target.connection)
+    # Via the module: drivers load when a sink opens (and tests may wrap `open_sink`).
+    sink = connectors.open_sink(target.kind, target.target, target.format)
+    provenance = _ProvenanceWriter(store, job)
+    try:
+        sink.ensure_table(job.spec)
+        delivered = _write(sink, job, _ledger(sink, job), batches, deletes, provenance)
+        provenance.drain()
+        return delivered
+    finally:
+        provenance.close()
+        sink.close()
+
+
+def _ledger(sink: SinkConnector, job: DeliveryJob) -> LedgerEntry:
+    """The ledger entry each write commits with in the target. A run's records how far it
+    read; a correction keeps the subscription's cursor and names its dispute."""
+    if job.dispute is None:
+        cursor = Cursor.from_json(job.cursor) if job.cursor else None
+        return LedgerEntry(job.sub.id, job.resource.code, job.run_id, cursor)
+    previous = sink.read_ledger(job.sub.id)
+    return LedgerEntry(
+        job.sub.id, job.resource.code, job.run_id, previous.cursor if previous else None,
+        extra={"dispute": job.dispute, "delivered_at": job.delivered_at.isoformat()},
+    )
+
+
+def _write(
+    sink: SinkConnector,
+    job: DeliveryJob,
+    ledger: LedgerEntry,
+    batches: Iterable[pa.Table],
+    deletes: Iterable[pa.Table],
+    provenance: _ProvenanceWriter,
+) -> int:
+    shaped = _shaped(job, batches, provenance)
+    # A snapshot target mirrors the source: swapped whole when the run read everything.
+    if job.replace:
+        replaced = int(sink.replace(job.spec, shaped, ledger))
+        provenance.release_all()
+        return replaced
+    if job.stale:
+        sink.discard_runs(job.spec, job.stale)
+    mode = write_mode(job.sub)
+    delivered = 0
+    for batch in shaped:
+        delivered += sink.write(job.spec, batch, mode, ledger)
+        provenance.release()  # committed: its provenance may be written
+    if mode == "upsert":  # an append target keeps its history: deletes do not rewrite it
+        for keys in deletes:
+            delivered += sink.delete_keys(
+                job.spec, shape_keys(keys, job.spec, job.resource, job.sub, key=job.key), ledger
+            )
+    return delivered
+
+
+def _shaped(
+    job: DeliveryJob, batches: Iterable[pa.Table], provenance: _ProvenanceWriter
+) -> Iterator[pa.Table]:
+    """Each non-empty batch shaped for the target, its provenance held until the target
+    commits it: record keys from the contract-typed batch (the shaped one may carry only
+    `_govex_key`), fingerprints of exactly what the consumer receives."""
+    for batch in batches:
+        if batch.num_rows:
+            out = job.shape(batch)
+            provenance.hold(
+                records.record_keys(batch, job.resource.key),
+                records.value_hashes(out, job.sub.fields),
+            )
+            yield out
+
+
+class _ProvenanceWriter:
+    """Records each committed batch's provenance in the store from one background thread, so
+    that the store insert overlaps the target's load of the next batch (both wait outside
+    the GIL). A batch's provenance is still written only after the target committed it, in
+    batch order, one store transaction per batch; `drain` waits for all of them and raises the
+    first error, which fails the delivery."""
+
+    def __init__(self, store: sa.Engine, job: DeliveryJob) -> None:
+        self._store, self._job = store, job
+        self._held: deque[tuple[pa.Array[Any], pa.Array[Any]]] = deque()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="govex-provenance")
+        self._writes: list[Future[None]] = []
+        # An in-memory SQLite store is one connection per thread (or one shared connection):
+        # another thread would see an empty database. Write inline there.
+        self._inline = isinstance(store.pool, sa.pool.SingletonThreadPool | sa.pool.StaticPool)
+
+    def hold(self, keys: pa.Array[Any], hashes: pa.Array[Any]) -> None:
+        """A shaped batch on its way to the target: its provenance waits for the commit."""
+        self._held.append((keys, hashes))
+
+    def release(self) -> None:
+        """The oldest held batch is committed in the target: write its provenance."""
+        self._submit(*self._held.popleft())
+
+    def release_all(self) -> None:
+        while self._held:
+            self.release()
+
+    def _submit(self, keys: pa.Array[Any], hashes: pa.Array[Any]) -> None:
+        if self._inline:
+            self._write(keys, hashes)
+            return
+        for done in [w for w in self._writes if w.done()]:
+            done.result()  # an earlier batch's failure stops the delivery now
+            self._writes.remove(done)
+        self._writes.append(self._pool.submit(self._write, keys, hashes))
+
+    def _write(self, keys: pa.Array[Any], hashes: pa.Array[Any]) -> None:
+        job = self._job
+        with self._store.begin() as conn:
+            records.record_provenance(
+                conn, resource=job.resource.code, subscription=job.sub.id,
+                run_id=job.run_id, delivered_at=job.delivered_at, keys=keys, hashes=hashes,
+            )
+
+    def drain(self) -> None:
+        while self._writes:
+            self._writes.pop(0).result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
