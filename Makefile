@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 # The machine sets PYTHONDONTWRITEBYTECODE, so compile once here or every import pays for it.
 install: $(STAMP)
 	@$(BIN)/python -m compileall -q -j 0 govex catalog contracts connectors quality lineage records \
-	  exchange dags >/dev/null
+	  exchange benchmarks dags >/dev/null
 
 demo: install
 	$(BIN)/govex demo

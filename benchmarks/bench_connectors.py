@@ -1,6 +1,6 @@
 """PostgreSQL source → sink through govex connectors vs a raw COPY TO → COPY FROM pipe.
 
-Run: .venv/bin/python benchmarks/bench_connectors.py [rows]   (GOVEX_TEST_PG_URL as in tests)
+Run: govex bench connectors [rows]   (GOVEX_TEST_PG_URL as in tests)
 Both paths move the same rows between two tables of one fresh database in the same run; the
 baseline is the fastest way PostgreSQL itself can copy rows out and back in via a client.
 """

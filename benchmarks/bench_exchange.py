@@ -1,7 +1,7 @@
 """Exchange throughput: PostgreSQL → PostgreSQL through the full govex run, against a raw
 `COPY TO` → `COPY FROM` pipe of the same rows measured in the same run.
 
-    python benchmarks/bench_exchange.py --rows 1000000      (or: govex bench exchange --rows N)
+    govex bench exchange --rows 1000000      (or: python -m benchmarks.bench_exchange --rows N)
 
 The govex run (contract check, gate, masking of two fields, upsert load, provenance, run
 bookkeeping) runs in a child process so its peak resident memory is its own; the figure to
@@ -89,8 +89,11 @@ def baseline(source: str, target: str) -> float:
     return time.perf_counter() - started
 
 
+def sqlalchemy_url(url: str) -> str:
+    return url.replace("postgresql://", "postgresql+psycopg://")
+
+
 def _workspace(root: Path, source: str, target: str) -> None:
-    sqlalchemy_url = lambda url: url.replace("postgresql://", "postgresql+psycopg://")  # noqa: E731
     (root / "contracts" / "bench").mkdir(parents=True)
     (root / "contracts" / "bench" / "1.0.0.json").write_text(json.dumps(CONTRACT))
     (root / "departments.yaml").write_text(yaml.safe_dump({"departments": [

@@ -7,7 +7,7 @@ phone; minimum and maximum on age. About 2% of rows carry one defect each. Print
 both, the ratio, where the gate's time goes (contract validator, GE, merge), and checks that
 both found the same failing rows.
 
-    .venv/bin/python benchmarks/bench_gate.py [--rows N] [--repeat 3] [--invalid 0.02]
+    govex bench gate [--rows N] [--repeat 3] [--invalid 0.02]
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import time
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -50,7 +50,8 @@ def _text(matrix: np.ndarray) -> Any:
     """Rows of ASCII bytes -> a pa.string() array, no Python loop."""
     n, width = matrix.shape
     offsets = pa.array(np.arange(0, (n + 1) * width, width, dtype=np.int32))
-    return pa.StringArray.from_buffers(n, offsets.buffers()[1], pa.py_buffer(matrix.tobytes()))
+    return pa.StringArray.from_buffers(n, cast(pa.Buffer, offsets.buffers()[1]),
+                                       pa.py_buffer(matrix.tobytes()))
 
 
 def build_table(rows: int, invalid: float, seed: int = 11) -> pa.Table:

@@ -2,8 +2,8 @@
 same transaction) against a plain kafka-python consumer reading and JSON-decoding the same
 messages, measured in the same run on the same embedded broker.
 
-    python benchmarks/bench_ingest.py --messages 200000       (or: govex bench ingest ...)
-    python benchmarks/bench_ingest.py --store postgresql --rate 5000 --seconds 20
+    govex bench ingest --messages 200000          (or: python -m benchmarks.bench_ingest ...)
+    govex bench ingest --store postgresql --rate 5000 --seconds 20
 
 What it does:
 1. starts the embedded Kafka-protocol broker (Tansu, memory storage) on a free port, a
@@ -46,10 +46,6 @@ from typing import Any
 
 import sqlalchemy as sa
 import yaml
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a script: import govex from this checkout
-    sys.path.insert(0, str(ROOT))
 
 ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 CODE = "BENCH-KAFKA-001"
@@ -166,7 +162,7 @@ def latency(store: sa.Engine, bootstrap: str, env: dict[str, str], rate: int,
     worker = subprocess.Popen(  # noqa: S603 - our own CLI, fixed argv
         [sys.executable, "-m", "exchange.cli", "ingest", "--resource", CODE,
          "--idle-timeout", "5"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         assert worker.stderr is not None  # noqa: S101 - piped above
         for line in worker.stderr:  # wait until it reads (imports, gate, assignment done)
@@ -294,9 +290,7 @@ def main() -> int:
                 print(f"ratio govex / raw         {raw / seconds:>12.2f}")
             if args.rate:
                 env = {**os.environ, "GOVEX_DB_URL": url,
-                       "GOVEX_KAFKA_BOOTSTRAP": broker.bootstrap,
-                       "PYTHONPATH": os.pathsep.join(
-                           p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
+                       "GOVEX_KAFKA_BOOTSTRAP": broker.bootstrap}
                 lat = latency(store, broker.bootstrap, env, args.rate, args.seconds)
                 print(f"latency at {args.rate:,} msgs/s for {args.seconds:g}s "
                       f"({len(lat):,} messages, produce -> landed)")

@@ -1,7 +1,7 @@
 """`govex trace` latency on a large provenance table: PostgreSQL store with 10 million
 provenance rows (generated server-side with generate_series), trace p50/p95 over random keys.
 
-    python benchmarks/bench_trace.py --rows 10000000     (or: govex bench trace --rows N)
+    govex bench trace --rows 10000000     (or: python -m benchmarks.bench_trace --rows N)
 
 The provenance rows are 4 subscriptions × rows/4 record keys, spread over 10 runs. Two figures:
 the whole `records.trace` (catalog, provenance, quality, disputes and the source re-read by key
@@ -147,9 +147,9 @@ def main() -> int:
             _workspace(root, url)
             catalog.apply_workspace(engine, root)
             load_seconds = _fill(url, args.rows)
-            with engine.connect() as conn:
-                total = conn.execute(sa.text("SELECT count(*) FROM lineage_provenance")
-                                     ).scalar_one()
+            with engine.connect() as store:
+                total = store.execute(sa.text("SELECT count(*) FROM lineage_provenance")
+                                      ).scalar_one()
             keys_count = max(1, args.rows // SUBSCRIPTIONS)
             rng = random.Random(7)
             keys = [_key(rng.randrange(keys_count)) for _ in range(args.samples)]

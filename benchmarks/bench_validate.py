@@ -5,7 +5,7 @@ invalid rows, times `BatchValidator.validate` on the whole batch (best of --repe
 the jsonschema reference (Arrow -> Python rows -> json_projection -> iter_errors) on a sample and
 scales it up, checks both agree on that sample, and prints rows/s for both and the ratio.
 
-    .venv/bin/python benchmarks/bench_validate.py [--rows N] [--sample N] [--invalid 0.03]
+    govex bench validate [--rows N] [--sample N] [--invalid 0.03]
 """
 
 from __future__ import annotations

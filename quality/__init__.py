@@ -11,6 +11,10 @@ Public API:
 - `build_data_docs(result, directory)`, `data_docs_dir(run_id)`;
 - the national-standard check digits in `quality.standards`.
 
+To add a national-standard check: its vectorised rule in `standards.py`, a custom GE
+expectation in `expectations.py` registered in `CHECK_EXPECTATIONS` (a contract then names it
+in `x-govex-checks`), and a test that feeds it bad data and sees it fail.
+
 Great Expectations is heavy to import (seconds): the names that need it load on first use.
 """
 

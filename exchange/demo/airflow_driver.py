@@ -1,8 +1,10 @@
 """Running the demo city's exchanges through Airflow (`dag.test()`), on the embedded defaults.
 
 Airflow reads its configuration when first imported, so `prepare_airflow` sets the environment
-(a private AIRFLOW_HOME under .govex, a SQLite Airflow database, this repository's dags/) and
-migrates that database once, before anything imports Airflow.
+(a private AIRFLOW_HOME under .govex, a SQLite Airflow database, a dags folder holding the DAG
+file of the repository's dags/govex_exchanges.py, the demo's metadata store) and migrates that
+database once, before anything imports Airflow. The DAG file is written, not pointed at: an
+installed govex has no dags/ folder.
 """
 
 from __future__ import annotations
@@ -15,20 +17,44 @@ from pathlib import Path
 
 from govex.errors import FatalError
 
-REPO = Path(__file__).resolve().parents[2]
+# The same two lines as dags/govex_exchanges.py: the DAGs come from the catalog, not the file.
+DAG_FILE = '''"""One Airflow DAG per govex catalog resource (`govex__<RESOURCE_CODE>`), built
+from the metadata store at GOVEX_DB_URL. Written by `govex demo`: edit the workspace and
+`govex apply`, not this file."""
+
+from exchange.airflow import build_dags
+
+globals().update(build_dags())
+'''
 
 
-def prepare_airflow(home: Path) -> None:
-    """Point Airflow at `home` (unless AIRFLOW_HOME is set) and migrate its database once."""
-    home = Path(os.environ.setdefault("AIRFLOW_HOME", str(home.resolve())))
+def write_dag_file(folder: Path) -> Path:
+    """The DAG file that builds every resource's DAG, in `folder` (rewritten only if changed)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "govex_exchanges.py"
+    if not path.exists() or path.read_text(encoding="utf-8") != DAG_FILE:
+        path.write_text(DAG_FILE, encoding="utf-8")
+    return path
+
+
+def prepare_airflow(home: Path, store_url: str) -> None:
+    """Point Airflow at `home` (unless AIRFLOW_HOME is set) with the DAG file written to
+    `home/dags` (unless AIRFLOW__CORE__DAGS_FOLDER is set) and the metadata store at
+    `store_url` (unless GOVEX_DB_URL is set: then it names the store the demo opened), and
+    migrate its database once."""
+    own = home.resolve()
+    home = Path(os.environ.setdefault("AIRFLOW_HOME", str(own)))
     home.mkdir(parents=True, exist_ok=True)
+    if "AIRFLOW__CORE__DAGS_FOLDER" not in os.environ:  # the demo's own folder, never another's
+        os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(write_dag_file(own / "dags").parent)
     defaults = {
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         # govex emits its own lineage; the provider has no transport configured in the demo.
         "AIRFLOW__OPENLINEAGE__DISABLED": "True",
+        # What the DAG file and the tasks read to find the store.
+        "GOVEX_DB_URL": store_url,
     }
     for name, value in defaults.items():
         os.environ.setdefault(name, value)

@@ -1,10 +1,10 @@
 """The metadata store: one SQLAlchemy engine, schema managed by Alembic migrations.
 
-Every package owns its tables (`catalog.metadata`, …); the migrations in `exchange/migrations`
-create them in order. A brand-new store, and an embedded SQLite store, are migrated on first
-use so `govex apply` works on a fresh machine and after an update; a server store (PostgreSQL)
-that is behind the code asks for `govex db upgrade` instead of changing a shared production
-schema by surprise.
+Every package owns its tables (`catalog.metadata`, …); the migrations in `migrations/` beside
+this module create them in order. A brand-new store, and an embedded SQLite store, are migrated
+on first use so `govex apply` works on a fresh machine and after an update; a server store
+(PostgreSQL) that is behind the code asks for `govex db upgrade` instead of changing a shared
+production schema by surprise.
 """
 
 from __future__ import annotations

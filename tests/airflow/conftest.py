@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from exchange.demo.files import copy_workspace
+
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
-CITY = REPO / "examples" / "city"
 AIRFLOW_BIN = Path(sys.executable).with_name("airflow")
 
 _HOME = Path(tempfile.mkdtemp(prefix="govex-airflow-home-"))
@@ -53,8 +54,7 @@ def airflow_db() -> Path:
 
 def copy_city(destination: Path) -> Path:
     """The demo workspace's declarations (not its generated data) copied to `destination`."""
-    shutil.copytree(CITY, destination, ignore=shutil.ignore_patterns("data"))
-    return destination
+    return copy_workspace(destination)
 
 
 def store_with(workspace: Path, db_file: Path) -> str:

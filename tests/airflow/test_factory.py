@@ -19,8 +19,7 @@ from exchange.airflow import (
     GovexReportOperator,
     build_dags,
 )
-
-from .conftest import CITY
+from exchange.demo.files import packaged_workspace
 
 CODES = {
     "AMR-RES-001", "CIVIL-RES-001", "HEALTH-RES-001", "HEALTH-RES-002",
@@ -35,7 +34,7 @@ def dags(city_store: str) -> dict:
 
 def test_one_dag_per_resource(dags: dict) -> None:
     assert set(dags) == {f"govex__{code}" for code in CODES}
-    assert len(list(CITY.glob("resources/*.yaml"))) == len(CODES)
+    assert len(list(packaged_workspace().glob("resources/*.yaml"))) == len(CODES)
 
 
 @pytest.mark.parametrize("code", sorted(CODES))

@@ -10,8 +10,9 @@ import pytest
 import yaml
 
 from exchange.demo.city import GeneratedResource, generate_resources
+from exchange.demo.files import packaged_workspace
 
-WORKSPACE = Path(__file__).resolve().parents[2] / "examples" / "city"
+WORKSPACE = packaged_workspace()
 
 
 def _yaml(path: Path) -> Any:

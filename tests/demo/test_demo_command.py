@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
 from exchange.cli import main
-from exchange.cli.demo import DEMO_WORKSPACE
 from exchange.demo.city import tax_credit_records
+from exchange.demo.files import copy_workspace
 
 
 @pytest.mark.integration  # drives Airflow (dag.test) with its own SQLite database
 def test_demo_runs_the_city_through_airflow(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    workspace = tmp_path / "city"
-    shutil.copytree(DEMO_WORKSPACE, workspace, ignore=shutil.ignore_patterns("data"))
+    workspace = copy_workspace(tmp_path / "city")
     monkeypatch.setenv("GOVEX_DB_URL", f"sqlite:///{tmp_path / 'govex.db'}")
     for name in ("PSB", "AMR", "HRSS", "HEALTH", "GSC", "HPF", "TAX", "CIVIL", "HOUSING"):
         monkeypatch.delenv(f"GOVEX_DEMO_{name}_URL", raising=False)

@@ -158,3 +158,10 @@ def test_settings_are_read_in_one_place() -> None:
     wrong = [name for name, path in MODULES.items()
              if name != "govex.settings" and reads.search(path.read_text())]
     assert wrong == []
+
+
+def test_no_path_reaches_back_into_the_repository() -> None:
+    """Data the program needs is package data; nothing walks up out of the package."""
+    wrong = [str(path.relative_to(ROOT)) for path in MODULES.values()
+             if "parents[" in path.read_text()]
+    assert wrong == []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -11,8 +10,9 @@ import yaml
 
 import contracts
 from exchange.demo.city import GeneratedResource, generate_resources
+from exchange.demo.files import packaged_workspace
 
-CITY = Path(__file__).resolve().parents[2] / "examples" / "city"
+CITY = packaged_workspace()
 
 
 def _resources() -> dict[str, dict[str, Any]]:

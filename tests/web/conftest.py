@@ -4,7 +4,6 @@ records, Data Docs for one run, and one token per role; and a TestClient on the 
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,11 +13,10 @@ import pytest
 import sqlalchemy as sa
 
 import catalog
+from exchange.demo.files import copy_workspace
 from exchange.run.bookkeeping import deliveries, runs
 from exchange.store import create_store_engine, tokens, upgrade
 
-REPO = Path(__file__).resolve().parents[2]
-CITY = REPO / "examples" / "city"
 NOW = dt.datetime.now(dt.UTC)
 
 # The failing checks the dashboard must show (names as the quality package records them).
@@ -87,8 +85,7 @@ def _insert_run(conn: sa.Connection, run_id: str, resource: str, status: str, re
 
 def build_city(root: Path, store_url: str | None = None) -> City:
     """The city on a fresh store (`store_url`, default a SQLite file under `root`)."""
-    workspace = root / "city"
-    shutil.copytree(CITY, workspace, ignore=shutil.ignore_patterns("data"))
+    workspace = copy_workspace(root / "city")
     engine = create_store_engine(store_url or f"sqlite:///{root / 'govex.db'}")
     upgrade(engine)
     catalog.apply_workspace(engine, workspace)

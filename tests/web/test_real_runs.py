@@ -3,7 +3,6 @@ as `govex run --json` reports them."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,11 +11,10 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 import catalog
+from exchange.demo.files import copy_workspace
 from exchange.run import load_summary
 from exchange.store import create_store_engine, tokens, upgrade
 from exchange.web import create_app
-
-from .conftest import CITY
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +24,7 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient,
     from exchange.run import run_resource
 
     root = tmp_path_factory.mktemp("web-real")
-    workspace = root / "city"
-    shutil.copytree(CITY, workspace, ignore=shutil.ignore_patterns("data"))
-    ws = catalog.load_workspace(workspace)
+    ws = catalog.load_workspace(copy_workspace(root / "city"))
     targets = {
         name: catalog.resolve_connection(name, d.item, ws.root, file=d.file).target
         for name, d in ws.connections.items()

@@ -1,8 +1,9 @@
 """The demo city: a seeded generator of realistic source data with documented planted defects.
 
-`generate_city(workspace, targets)` fills the source systems of examples/city/ (or any workspace
-using the same resources) and returns the `DefectManifest`; `generate_resources` gives the same
-rows in memory; `tax_credit_messages` gives the Kafka envelopes of the pushed TAX-RES-001.
+`generate_city(workspace, targets)` fills the source systems of the demo workspace (see
+`exchange.demo.files`, or any workspace using the same resources) and returns the
+`DefectManifest`; `generate_resources` gives the same rows in memory; `tax_credit_messages`
+gives the Kafka envelopes of the pushed TAX-RES-001.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """`python -m exchange.demo.city`: fill the demo city's source systems and print the defects.
 
 Connections are resolved as `govex` resolves them (`${VAR:-default}`, SQLite and file paths
-relative to the workspace); `--target name=url` overrides one.
+relative to the workspace); `--target name=url` overrides one. Without `--workspace` it fills
+the demo's working copy (.govex/demo/city, refreshed from the packaged workspace), as
+`govex demo` does.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from catalog import load_workspace, resolve_connection
 from exchange.demo.city.generate import DEFAULT_SEED, generate_city
+from exchange.demo.files import WORKING_COPY, refresh_working_copy
 from govex.errors import GovexError
-
-DEFAULT_WORKSPACE = Path(__file__).resolve().parents[3] / "examples" / "city"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -22,7 +24,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m exchange.demo.city",
         description="(Re)create the demo city's source tables and files with seeded data.",
     )
-    p.add_argument("--workspace", type=Path, default=DEFAULT_WORKSPACE, help="workspace dir")
+    p.add_argument(
+        "--workspace", type=Path, help=f"workspace dir (default: a fresh copy in {WORKING_COPY})"
+    )
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="same seed, same data")
     p.add_argument("--scale", type=float, default=1.0, help="multiplies the row counts")
     p.add_argument(
@@ -38,9 +42,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        from catalog import load_workspace, resolve_connection
-
-        ws = load_workspace(args.workspace)
+        ws = load_workspace(args.workspace or refresh_working_copy())
         targets = {
             name: resolve_connection(name, d.item, ws.root, file=d.file).target
             for name, d in ws.connections.items()

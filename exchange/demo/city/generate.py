@@ -8,7 +8,7 @@ joins in the demo find each other.
 
 Defects are planted on purpose, on disjoint rows, in the exact fractions of `DEFECT_PLAN`
 (count = round(rows * fraction)); every other row passes every check in its contract. The plan is
-documented in examples/city/README.md; keep both in step.
+documented in exchange/demo/workspace/README.md; keep both in step.
 """
 
 from __future__ import annotations

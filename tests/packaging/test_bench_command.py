@@ -1,0 +1,24 @@
+"""`govex bench` finds the benchmarks as modules of the installed `benchmarks` package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import benchmarks
+from exchange.cli import bench, main
+
+
+def test_bench_lists_the_benchmark_modules() -> None:
+    on_disk = sorted(p.stem.removeprefix("bench_")
+                     for p in Path(benchmarks.__file__).parent.glob("bench_*.py"))
+    assert bench.names() == on_disk
+    assert "gate" in on_disk
+
+
+def test_an_unknown_benchmark_is_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "no benchmark named 'nope'" in err
+    assert "gate" in err
