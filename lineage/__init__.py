@@ -8,7 +8,10 @@ Public API (the rest of the package is internal):
   `Parent`, `RunCounts`), `run_started` / `run_completed` / `run_failed`,
   `delivery_started` / `delivery_completed` / `delivery_failed`;
 - the emitter: `emit(store, event)`, which never raises; kill switch `lineage_disabled()`;
-- the lineage store: `metadata`, `store_event`, `list_events`, `failure_count`.
+- the lineage store: `metadata`, `store_event`, `list_events`, `failure_count`,
+  `govex_run_ids`;
+- events from other producers: `validate_run_event` (the spec, before storing),
+  `govex_claims` and `run_ids` (an event that speaks for govex's own runs is a forgery).
 
 What happened to each record (provenance, trace, disputes, the audit log) is `records`.
 """
@@ -56,11 +59,13 @@ from lineage.facets import (
 )
 from lineage.tables import (
     failure_count,
+    govex_run_ids,
     list_events,
     list_failures,
     metadata,
     store_event,
 )
+from lineage.validate import govex_claims, run_ids, validate_run_event
 
 __all__ = [
     "JOB_NAMESPACE",
@@ -88,6 +93,8 @@ __all__ = [
     "emit",
     "failure_count",
     "file_dataset",
+    "govex_claims",
+    "govex_run_ids",
     "kafka_dataset",
     "lineage_disabled",
     "list_events",
@@ -97,6 +104,7 @@ __all__ = [
     "resource_job_name",
     "run_completed",
     "run_failed",
+    "run_ids",
     "run_started",
     "schema_from_arrow",
     "schema_from_json_schema",
@@ -105,4 +113,5 @@ __all__ = [
     "sql_dataset",
     "store_event",
     "target_dataset",
+    "validate_run_event",
 ]

@@ -10,12 +10,14 @@ Settings, read at each call (environment only, so Airflow workers and tests can 
 | env var                        | meaning                                               | default |
 |--------------------------------|-------------------------------------------------------|---------|
 | `OPENLINEAGE_DISABLED`, `GOVEX_LINEAGE_DISABLED` | `true`: emit nothing (kill switch) | off |
-| `GOVEX_LINEAGE_URL`            | also send each event over HTTP (Marquez, another govex) | none  |
+| `GOVEX_LINEAGE_URL`            | also send each event over HTTP (Marquez, DataHub, …)  | none    |
 | `GOVEX_LINEAGE_API_KEY`        | sent as `Authorization: Bearer <key>`                 | none    |
 | `GOVEX_LINEAGE_TIMEOUT`        | seconds per HTTP attempt                              | 5       |
 | `GOVEX_LINEAGE_RETRIES`        | HTTP retries after the first attempt                  | 2       |
 
 A bare base URL of `GOVEX_LINEAGE_URL` gets the standard endpoint `api/v1/lineage` appended.
+Another govex is no destination: its `POST /api/v1/lineage` refuses events in govex's own
+namespace, as forgeries of its runs.
 Any other transport (Kafka, composite to Marquez and DataHub, …) is an openlineage-python
 `Transport` passed as `transport=`; it is used instead of the HTTP one.
 """

@@ -4,7 +4,9 @@
 the run, its parent run (so a resource run's query also finds its delivery runs), the job and
 the event time. It accepts RunEvents from any producer (govex itself, Airflow's OpenLineage
 provider via `POST /api/v1/lineage`, …), so validation here is deliberately minimal: what the
-columns need.
+columns need (present, typed, and short enough for them). Events that arrive over HTTP are held
+to the whole spec first (`lineage.validate`); rows already stored are read defensively, since
+older versions stored what they were sent.
 
 `lineage_emission_failures` is the counter STYLE.md asks for: lineage is a side channel, so a
 failed emission is logged and recorded here instead of failing the transfer.
@@ -13,24 +15,29 @@ failed emission is logged and recorded here instead of failing the transfer.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import logging
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
 
 from govex.errors import DeclarationError
+from lineage.events import JOB_NAMESPACE
 
 __all__ = [
     "EVENT_TYPES",
     "events",
     "failure_count",
     "failures",
+    "govex_run_ids",
     "list_events",
     "list_failures",
     "metadata",
     "record_failure",
     "store_event",
 ]
+
+log = logging.getLogger(__name__)
 
 metadata = sa.MetaData()
 
@@ -94,10 +101,13 @@ def _at(payload: Mapping[str, Any] | None, path: str) -> Any:
     return node
 
 
-def _text(payload: Mapping[str, Any], path: str) -> str:
+def _text(payload: Mapping[str, Any], path: str, size: int) -> str:
     node = _at(payload, path)
     if not isinstance(node, str) or not node.strip():
         raise _missing(path)
+    if len(node) > size:
+        msg = f"{path} is {len(node)} characters long; the lineage store keeps at most {size}"
+        raise DeclarationError(msg, field=path, value=node[:40] + "…")
     return node
 
 
@@ -125,15 +135,17 @@ def store_event(conn: sa.Connection, payload: Mapping[str, Any]) -> int:
     if not isinstance(payload, Mapping):
         msg = "a lineage event must be a JSON object (an OpenLineage RunEvent)"
         raise DeclarationError(msg, value=type(payload).__name__)
-    event_time = _parse_time(_text(payload, "eventTime"))
-    run_id = _text(payload, "run.runId")
-    namespace = _text(payload, "job.namespace")
-    name = _text(payload, "job.name")
+    event_time = _parse_time(_text(payload, "eventTime", 100))
+    run_id = _text(payload, "run.runId", _size(events.c.run_id))
+    namespace = _text(payload, "job.namespace", _size(events.c.job_namespace))
+    name = _text(payload, "job.name", _size(events.c.job_name))
     event_type = payload.get("eventType")
     if event_type is not None and event_type not in EVENT_TYPES:
         msg = f"eventType {event_type!r} is not one of {', '.join(EVENT_TYPES)}"
         raise DeclarationError(msg, field="eventType", value=event_type)
     producer = payload.get("producer")
+    if isinstance(producer, str) and len(producer) > _size(events.c.producer):
+        producer = None  # kept whole in the payload; the column only serves queries
     result = conn.execute(
         sa.insert(events).values(
             run_id=run_id,
@@ -152,17 +164,41 @@ def store_event(conn: sa.Connection, payload: Mapping[str, Any]) -> int:
     return int(key[0])
 
 
+def _size(column: sa.Column[Any]) -> int:
+    length = getattr(column.type, "length", None)
+    assert isinstance(length, int)  # noqa: S101 - the String columns above all have one
+    return length
+
+
+def govex_run_ids(conn: sa.Connection, run_ids: Iterable[str]) -> set[str]:
+    """Which of `run_ids` are runs govex stored events of in its own namespace (resource runs
+    and their delivery child runs)."""
+    wanted = sorted(set(run_ids))
+    if not wanted:
+        return set()
+    query = sa.select(events.c.run_id).distinct().where(
+        events.c.job_namespace == JOB_NAMESPACE, events.c.run_id.in_(wanted)
+    )
+    return {str(run_id) for (run_id,) in conn.execute(query)}
+
+
 def list_events(
     conn: sa.Connection, run_id: str | None = None, *, limit: int | None = None
 ) -> list[dict[str, Any]]:
     """Stored events (their JSON), oldest first; with `run_id`, the events of that run and of
     the runs whose parent it is (a resource run and its deliveries)."""
-    query = sa.select(events.c.payload).order_by(events.c.event_time, events.c.id)
+    query = sa.select(events.c.id, events.c.payload).order_by(events.c.event_time, events.c.id)
     if run_id is not None:
         query = query.where(sa.or_(events.c.run_id == run_id, events.c.parent_run_id == run_id))
     if limit is not None:
         query = query.limit(limit)
-    return [dict(payload) for (payload,) in conn.execute(query)]
+    found = []
+    for row_id, payload in conn.execute(query):
+        if isinstance(payload, Mapping):
+            found.append(dict(payload))
+        else:  # an older version stored what it was sent: not an event, so not listed
+            log.warning("lineage event %s is not a JSON object; it is left out", row_id)
+    return found
 
 
 def record_failure(

@@ -10,7 +10,9 @@ Roles (what each may read is decided by the web app, `exchange.web.policy`):
 - `checklist_owner`, `auditor`: read everything, quality and quarantine included;
 - `provider`: the catalog, plus runs, quality and quarantined records of its own department's
   resources and the subscriptions to them;
-- `consumer`: the catalog and its own department's subscriptions.
+- `consumer`: the catalog and its own department's subscriptions;
+- `lineage_producer`: the catalog, and `POST /api/v1/lineage` for a system that reports its
+  own OpenLineage events (an Airflow deployment's OpenLineage provider, say), never govex's.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import sqlalchemy as sa
 
 from govex.errors import DeclarationError, GovexError
 
-Role = Literal["admin", "provider", "consumer", "checklist_owner", "auditor"]
+Role = Literal["admin", "provider", "consumer", "checklist_owner", "auditor", "lineage_producer"]
 ROLES: tuple[Role, ...] = get_args(Role)
 
 TOKEN_PREFIX = "govex_"  # noqa: S105 - a public prefix that marks govex tokens, not a secret

@@ -1,10 +1,14 @@
 """The REST API (INTERFACES.md): `/api/v1/...`, JSON, bearer tokens; `/healthz` without.
 
-401 without or with a bad token, 403 when the role may not, 404 for unknown codes and runs.
+401 without or with a bad token, 403 when the role may not, 404 for unknown codes and runs,
+413 for a body over its route's limit (`exchange.web.limits`), 422 for a body that is not what
+the route takes. Every error is `{"detail": "<one sentence>"}` naming the body field, query
+parameter or value at fault, and a refused request changes nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, HTTPException, Query, Request
@@ -14,10 +18,23 @@ from exchange.web.auth import ApiPrincipal
 from exchange.web.service import Context, Denied, Missing
 from govex.errors import DeclarationError
 
+
+class Problem(BaseModel):
+    """Every error answer: one sentence saying what was wrong and where."""
+
+    detail: str = Field(description="what was wrong, naming the field or value at fault")
+
+
 ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "no token, or an unknown or revoked one"},
-    403: {"description": "the token's role or department may not read this"},
-    404: {"description": "unknown resource code or run id"},
+    401: {"model": Problem, "description": "no token, or an unknown or revoked one"},
+    403: {"model": Problem, "description": "the token's role or department may not do this, "
+          "or a request carrying the sign-in cookie came from another origin"},
+    404: {"model": Problem, "description": "unknown resource code or run id"},
+    422: {"model": Problem, "description": "a body, query parameter or path value that is not "
+          "what the route takes"},
+}
+_TOO_LARGE: dict[int | str, dict[str, Any]] = {
+    413: {"model": Problem, "description": "the body is over this route's size limit"},
 }
 
 
@@ -133,6 +150,40 @@ class Health(BaseModel):
     status: Literal["ok"]
 
 
+_PLACES = {"query": "query parameter", "path": "path parameter", "header": "header",
+           "cookie": "cookie"}
+# pydantic's wording where it speaks Python rather than JSON.
+_PHRASES = {"missing": "is required", "dict_type": "must be a JSON object",
+            "model_attributes_type": "must be a JSON object"}
+
+
+def validation_sentence(errors: Sequence[Mapping[str, Any]]) -> str:
+    """FastAPI's list of validation errors as one sentence naming the first field at fault
+    (`body field 'reason'`, `query parameter 'limit'`), for the 422 answer."""
+    if not errors:
+        return "the request is not what this route takes"
+    first = errors[0]
+    loc = [str(part) for part in first.get("loc", ())]
+    message = str(first.get("msg", "is not valid"))
+    if first.get("type") == "json_invalid":
+        reason = (first.get("ctx") or {}).get("error", "")
+        sentence = f"the request body is not valid JSON ({reason})" if reason else (
+            "the request body is not valid JSON")
+    else:
+        kind, names = (loc[0], loc[1:]) if loc else ("body", [])
+        field = ".".join(names)
+        if kind == "body":
+            where = f"body field '{field}'" if field else "the request body"
+        else:
+            where = f"{_PLACES.get(kind, kind)} '{field}'"
+        phrase = _PHRASES.get(str(first.get("type")))
+        sentence = f"{where} {phrase}" if phrase else f"{where}: {message[:1].lower()}{message[1:]}"
+    more = len(errors) - 1
+    if more:
+        sentence += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return sentence
+
+
 def _http(error: Exception) -> HTTPException:
     if isinstance(error, Denied):
         return HTTPException(status_code=403, detail=str(error))
@@ -229,21 +280,33 @@ class LineageAccepted(_Model):
     id: int = Field(description="id of the stored event")
 
 
-@api.post("/lineage", response_model=LineageAccepted, status_code=201, tags=["lineage"])
+_LINEAGE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_TOO_LARGE,
+    403: {"model": Problem, "description": "the token is not an admin or lineage_producer "
+          "one, or the event speaks for govex's own runs (its namespace, producer or run ids)"},
+    422: {"model": Problem, "description": "not a valid OpenLineage RunEvent (spec 2-0-2), or "
+          "NaN/Infinity in the JSON"},
+}
+
+
+@api.post("/lineage", response_model=LineageAccepted, status_code=201, tags=["lineage"],
+          responses=_LINEAGE_ERRORS)
 def accept_lineage(
-    request: Request, principal: ApiPrincipal, event: Annotated[dict[str, Any], Body()]
+    request: Request, principal: ApiPrincipal,
+    event: Annotated[dict[str, Any], Body(description="one OpenLineage RunEvent")],
 ) -> dict[str, int]:
-    """Store one OpenLineage RunEvent from any producer (the path the OpenLineage HTTP
+    """Store one OpenLineage RunEvent from another producer (the path the OpenLineage HTTP
     transport and Marquez use, so Airflow's provider can send here with an api_key token).
-    Any role may report lineage; what it reports is kept as sent."""
-    del principal
-    import lineage
+    Admin and lineage_producer tokens only; the event must be valid against the spec and may
+    not speak for govex's own runs, whose events govex records itself. Stored as sent."""
+    from exchange.web import lineage_intake
 
     try:
-        with _ctx(request).store.begin() as conn:
-            return {"id": lineage.store_event(conn, event)}
+        return {"id": lineage_intake.accept(_ctx(request).store, principal, event)}
+    except Denied as error:
+        raise _http(error) from error
     except DeclarationError as error:
-        raise HTTPException(status_code=400, detail=str(error)) from error
+        raise HTTPException(status_code=422, detail=str(error)) from error
 
 
 # ---- trace and disputes ---------------------------------------------------------------------
@@ -341,9 +404,11 @@ def _dispute_http(error: Exception) -> HTTPException:
 
 
 _DISPUTE_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "bad input: unknown field, department or record, empty reason"},
-    409: {"description": "the dispute's state does not allow the step, or the corrected "
-          "record fails the quality gate"},
+    **_TOO_LARGE,
+    400: {"model": Problem,
+          "description": "bad input: unknown field, department or record, empty reason"},
+    409: {"model": Problem, "description": "the dispute's state does not allow the step, or "
+          "the corrected record fails the quality gate"},
 }
 
 

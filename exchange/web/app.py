@@ -7,11 +7,14 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from exchange.store import open_store
 from exchange.web import api, pages
 from exchange.web.auth import ApiPrincipal, PageAuthError, PageError
+from exchange.web.limits import BodyLimit
+from exchange.web.origin import SameOrigin
 from exchange.web.service import Context
 from govex.settings import load_settings
 
@@ -62,6 +65,17 @@ def create_app(store: sa.Engine | None = None, *, docs_dir: Path | None = None) 
         principal = None  # the error page shows no navigation that could mislead
         return pages.render(request, "error.html", principal, status_code=error.status,
                             status=error.status, message=error.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        del request
+        return JSONResponse({"detail": api.validation_sentence(error.errors())},
+                            status_code=422)
+
+    # Outermost last: the security headers below wrap every answer, the origin check refuses
+    # a forged request before its body is read, and the size limit counts what is read.
+    app.add_middleware(BodyLimit)
+    app.add_middleware(SameOrigin)
 
     @app.middleware("http")
     async def _headers(

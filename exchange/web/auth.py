@@ -1,8 +1,9 @@
 """Authentication for the web app: a bearer token in `Authorization`, or the HttpOnly cookie the
 sign-in page sets (so browsers can use the pages without scripts).
 
-The cookie is `SameSite=Lax`: a cross-site form cannot submit with it, so state-changing routes
-stay safe from cross-site request forgery; it is `Secure` whenever the request came over HTTPS.
+The cookie is `SameSite=Lax` (a cross-site form cannot submit with it) and `Secure` whenever the
+request came over HTTPS. That alone does not stop a same-site page or a forged sign-in, so every
+state-changing browser request must also come from govex's own origin (`exchange.web.origin`).
 """
 
 from __future__ import annotations

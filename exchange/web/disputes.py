@@ -12,7 +12,9 @@ these, so they cannot disagree (like `service.Context` for the other reads).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -22,10 +24,50 @@ import records
 from exchange.store import Principal
 from exchange.web import policy
 from exchange.web.service import Denied, Missing
-from govex.errors import DeclarationError
+from govex.errors import DeclarationError, DeclarationErrors
 
 Step = Literal["ack", "reject", "resolve"]
 STEPS: tuple[Step, ...] = ("ack", "reject", "resolve")
+
+# `records` words its errors for the command line (`field '--by'`, "(--reason TEXT)", "see
+# `govex dispute list`"). API and form users know the JSON body or form fields and the routes
+# instead; the same errors are reworded here, so both speak their own user's language.
+BODY_FIELDS = {"--by": "opened_by", "--field": "field", "--claim": "claim",
+               "--reason": "reason", "KEY": "key", "ID": "dispute_id"}
+_FLAG = re.compile(r"(\()?(--[a-z][a-z-]*)(?: [A-Z]+)?(?(1)\))")
+_COMMANDS = {
+    "`govex dispute list`": "GET /api/v1/disputes",
+    "`govex dispute ack`": "POST /api/v1/disputes/{id}/ack",
+}
+
+
+def in_body_terms(error: DeclarationError) -> DeclarationError:
+    """`error` reworded for the API and the pages: body fields for CLI flags and arguments,
+    routes for commands; the same class, so it answers with the same status."""
+    if isinstance(error, DeclarationErrors):
+        return DeclarationErrors([in_body_terms(e) for e in error.errors])
+
+    def field_of(match: re.Match[str]) -> str:
+        name = BODY_FIELDS.get(match[2])
+        if name is None:
+            return match[0]
+        return f"(the '{name}' field)" if match[1] else f"the '{name}' field"
+
+    message = _FLAG.sub(field_of, error.message)
+    for command, route in _COMMANDS.items():
+        if error.field == "ID" and error.value:
+            route = route.replace("{id}", str(error.value))
+        message = message.replace(command, route)
+    field = BODY_FIELDS.get(error.field, error.field) if error.field else None
+    return type(error)(message, file=error.file, field=field, value=error.value)
+
+
+@contextmanager
+def _body_terms() -> Iterator[None]:
+    try:
+        yield
+    except DeclarationError as error:
+        raise in_body_terms(error) from error
 
 
 def actor(principal: Principal) -> str:
@@ -58,7 +100,7 @@ def trace_for(store: sa.Engine, principal: Principal, code: str, key: str) -> di
         try:
             found = records.trace(conn, code, key, read_source=full)
         except DeclarationError as error:
-            raise Missing(str(error)) from error
+            raise Missing(str(in_body_terms(error))) from error
         if full:
             return found
         own = {d["id"] for d in records.list_disputes(
@@ -106,7 +148,7 @@ def show_for(store: sa.Engine, principal: Principal, dispute_id: str) -> dict[st
         try:
             found = records.get_dispute(conn, dispute_id)
         except DeclarationError as error:
-            raise Missing(str(error)) from error
+            raise Missing(str(in_body_terms(error))) from error
     if not may_read(principal, found):
         msg = f"department '{principal.department}' may not read dispute {dispute_id}"
         raise Denied(msg)
@@ -130,7 +172,7 @@ def open_for(
                 f"'{department}'"
             )
             raise Denied(msg)
-    with store.begin() as conn:
+    with _body_terms(), store.begin() as conn:
         return records.open_dispute(
             conn, resource=resource, key=key, field=field, claim=claim, opened_by=department,
             actor=actor(principal),
@@ -154,8 +196,9 @@ def step_for(
     if step == "resolve":
         from exchange.run import resolve_dispute
 
-        return resolve_dispute(store, dispute_id, actor=actor(principal))
-    with store.begin() as conn:
+        with _body_terms():
+            return resolve_dispute(store, dispute_id, actor=actor(principal))
+    with _body_terms(), store.begin() as conn:
         if step == "ack":
             return records.acknowledge(conn, dispute_id, actor=actor(principal))
         return records.reject(conn, dispute_id, reason or "", actor=actor(principal))

@@ -3,17 +3,22 @@
 Drawn from the run's own stored OpenLineage events (the same facts any lineage tool receives):
 the resource run's input dataset, and one output per delivery child run with its row count. No
 JavaScript; every text is escaped.
+
+Only events of govex's own jobs (namespace `govex`) are drawn, and stored events are read
+defensively: rows stored by older versions may hold whatever was posted, and an odd one is
+skipped, never a reason for the page to fail.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from markupsafe import Markup, escape
 
 from exchange.web.charts import OTHER_COLOUR, STATUS_COLOURS
+from lineage.events import JOB_NAMESPACE
 
 
 @dataclass(frozen=True)
@@ -24,14 +29,42 @@ class Node:
     link: str | None = None
 
 
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _job_name(event: Any) -> str | None:
+    """The name of a govex job the event is about; None for anything else."""
+    job = event.get("job") if isinstance(event, Mapping) else None
+    if not isinstance(job, Mapping) or job.get("namespace") != JOB_NAMESPACE:
+        return None
+    return _text(job.get("name"))
+
+
+def _dataset(event: Mapping[str, Any], side: str) -> tuple[str, str] | None:
+    """(namespace, name) of the first well-formed dataset on `side` (inputs or outputs)."""
+    datasets = event.get(side)
+    for dataset in datasets if isinstance(datasets, list) else ():
+        if isinstance(dataset, Mapping):
+            namespace, name = _text(dataset.get("namespace")), _text(dataset.get("name"))
+            if namespace and name:
+                return namespace, name
+    return None
+
+
 def graph_nodes(
-    run: dict[str, Any], events: Sequence[dict[str, Any]]
+    run: dict[str, Any], events: Sequence[Any]
 ) -> tuple[Node, Node, list[Node]]:
     """(source, resource, deliveries) from the run summary and its stored lineage events."""
-    resource_events = [e for e in events if e["job"]["name"] == f"exchange.{run['resource']}"]
-    inputs = next((e.get("inputs") for e in resource_events if e.get("inputs")), None) or []
+    resource_job = f"exchange.{run['resource']}"
+    ours = [(name, e) for e in events if (name := _job_name(e)) is not None]
+    inputs = next(
+        (found for name, e in ours if name == resource_job
+         and (found := _dataset(e, "inputs")) is not None),
+        None,
+    )
     source = (
-        Node(inputs[0]["name"], (inputs[0]["namespace"],), OTHER_COLOUR)
+        Node(inputs[1], (inputs[0],), OTHER_COLOUR)
         if inputs else Node("source", ("no lineage recorded",), OTHER_COLOUR)
     )
     middle = Node(
@@ -40,15 +73,16 @@ def graph_nodes(
         STATUS_COLOURS.get(run["status"], OTHER_COLOUR),
         f"/quality/{run['resource']}",
     )
-    targets: dict[str, dict[str, Any]] = {}
-    for event in events:
-        name = event["job"]["name"]
-        if ".deliver." in name and event.get("outputs"):
-            targets[name.rsplit(".deliver.", 1)[1]] = event["outputs"][0]
+    targets: dict[str, tuple[str, str]] = {}
+    for name, event in ours:
+        if name.startswith(f"{resource_job}.deliver."):
+            output = _dataset(event, "outputs")
+            if output is not None:
+                targets[name.removeprefix(f"{resource_job}.deliver.")] = output
     outputs = []
     for delivery in run["deliveries"]:
         target = targets.get(delivery["subscription"])
-        where = f"{target['namespace']} {target['name']}" if target else "target unknown"
+        where = f"{target[0]} {target[1]}" if target else "target unknown"
         outputs.append(Node(
             delivery["subscription"],
             (f"delivered {delivery['delivered']}", where),
@@ -70,7 +104,7 @@ def _box(node: Node, x: int, y: int, width: int, height: int, base: str) -> str:
     return box
 
 
-def lineage_svg(run: dict[str, Any], events: Sequence[dict[str, Any]], base: str = "") -> Markup:
+def lineage_svg(run: dict[str, Any], events: Sequence[Any], base: str = "") -> Markup:
     """The graph as one SVG element sized to its deliveries."""
     source, middle, outputs = graph_nodes(run, events)
     box_w, box_h, gap = 260, 90, 20

@@ -34,6 +34,7 @@ ROLE_LABELS = {
     "consumer": "consumer 使用方",
     "checklist_owner": "checklist owner 清单管理",
     "auditor": "auditor 审计",
+    "lineage_producer": "lineage producer 血缘上报",
 }
 STATE_LABELS = {
     "on_time": "on time 按时",

@@ -4,7 +4,11 @@
 - checklist_owner, auditor: read everything, quality and quarantined records included;
 - provider: the catalog; runs, quality and quarantined records of its own department's
   resources (nobody else's); the subscriptions to its resources and its department's own;
-- consumer: the catalog and its own department's subscriptions.
+- consumer: the catalog and its own department's subscriptions;
+- lineage_producer: the catalog.
+
+Posting OpenLineage events (`POST /api/v1/lineage`) is for admin and lineage_producer tokens
+only: what is posted is shown beside govex's own lineage.
 
 Reading the catalog (resource list and resource pages: declaration and contract) is open to
 every role: the catalog exists so departments can find what to ask for.
@@ -18,6 +22,7 @@ from typing import Any
 from exchange.store import Principal, Role
 
 READ_ALL: frozenset[Role] = frozenset({"admin", "checklist_owner", "auditor"})
+LINEAGE_POSTERS: frozenset[Role] = frozenset({"admin", "lineage_producer"})
 
 
 def reads_everything(principal: Principal) -> bool:
@@ -46,3 +51,8 @@ def may_read_subscription(
     if subscription.get("consumer") == principal.department:
         return True
     return principal.role == "provider" and provider == principal.department
+
+
+def may_post_lineage(principal: Principal) -> bool:
+    """Whether the token may report OpenLineage events (never for govex's own runs)."""
+    return principal.role in LINEAGE_POSTERS

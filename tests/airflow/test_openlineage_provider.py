@@ -38,7 +38,7 @@ def served(city: tuple[Path, str]) -> Iterator[tuple[str, str, str]]:
     _, store_url = city
     engine = sa.create_engine(store_url)
     with engine.begin() as conn:
-        token = tokens.create_token(conn, "amr", "provider")
+        token = tokens.create_token(conn, "amr", "lineage_producer")
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(engine), host="127.0.0.1", port=port,
                                            log_level="warning"))

@@ -142,7 +142,7 @@ def build_city(root: Path, store_url: str | None = None) -> City:
         for role, department in [
             ("admin", "gsc"), ("checklist_owner", "gsc"), ("auditor", "gsc"),
             ("provider", "psb"), ("provider", "amr"), ("consumer", "gsc"),
-            ("consumer", "hpf"),
+            ("consumer", "hpf"), ("lineage_producer", "psb"),
         ]:
             city.tokens[f"{role}:{department}"] = tokens.create_token(conn, department, role)
     docs = city.docs_dir / psb[-1]

@@ -45,10 +45,14 @@ def expected(page: str, role: str, department: str) -> int:
     return 200 if department == "psb" else 403
 
 
+#: What a browser sends with every POST from the app's own pages (TestClient's host).
+SAME_ORIGIN = {"Origin": "http://testserver"}
+
+
 @pytest.fixture
 def browser(city: City) -> TestClient:
-    """A fresh client (own cookie jar) per test."""
-    return TestClient(create_app(city.engine, docs_dir=city.docs_dir))
+    """A fresh client (own cookie jar) per test, sending the Origin a browser would."""
+    return TestClient(create_app(city.engine, docs_dir=city.docs_dir), headers=SAME_ORIGIN)
 
 
 def sign_in(browser: TestClient, city: City, role: str, department: str) -> None:
@@ -258,7 +262,7 @@ def test_links_follow_the_mount_prefix(city: City) -> None:
     """Inside Airflow's API server the app lives under /govex: links and cookies follow."""
     outer = FastAPI()
     outer.mount("/govex", create_app(city.engine, docs_dir=city.docs_dir))
-    browser = TestClient(outer)
+    browser = TestClient(outer, headers=SAME_ORIGIN)
     assert browser.get("/govex/healthz").json() == {"status": "ok"}
     unauthorised = browser.get("/govex/quality")
     assert unauthorised.status_code == 401
