@@ -4,6 +4,13 @@ Accepted records land in `landing_<code>`; deletes land as `op = delete` rows; a
 already landed is skipped. Rejected messages go to `govex.dlq.<CODE>` (headers `govex-error`
 and `govex-message-id`) and to `quality_quarantine`.
 
+A dead letter also names where the original is: headers `govex-source-topic`,
+`govex-source-partition` and `govex-source-offset` (and `govex-source`, `partition/offset`).
+Its value is the original's when that fits the message limit; otherwise (an oversized message,
+or one without a value) `govex-value: reference` says the value is a small JSON reference,
+`{"original": {"topic": …, "partition": …, "offset": …, "value_bytes": …}}`, to the message in
+the source topic (there for that topic's retention time). `govex-value: original` marks a copy.
+
 Exactly-once landing: the landed rows, the quarantine rows and the next offsets of the batch
 are written in ONE database transaction. A crash before the commit leaves neither rows nor
 offsets, and the restarted worker seeks to the stored offsets and reads the batch again; a
@@ -24,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -45,6 +53,9 @@ _T = TypeVar("_T")
 # Errors of the store's connection (refused, dropped, timed out, locked): worth a retry.
 # Anything else the database says (a constraint, a missing table) is not.
 STORE_DOWN = (sa.exc.OperationalError, sa.exc.InterfaceError)
+# The widest Kafka key a DLQ reference keeps (bytes): a key beyond it may be why the
+# message was too big to copy.
+_REFERENCE_KEY = 1024
 
 
 def dlq_topic(code: str) -> str:
@@ -82,19 +93,25 @@ def _dead_letter(producer: Any, res: IngestResource, rejects: Sequence[Reject],
     """Produce the rejected messages to the DLQ and wait until the broker has them all."""
     # kafka-python loads only when a batch is landed: the run engine imports this package for
     # its landing tables and should not pay for the Kafka client.
-    from kafka.errors import KafkaError
+    from kafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
 
     try:
-        futures = [
-            producer.send(dlq_topic(res.code), key=item.message.key,
-                          value=item.message.value if item.message.value is not None
-                          and len(item.message.value) <= max_message_bytes else None,
-                          headers=_headers(item))
-            for item in rejects
-        ]
+        sent = [(item, _send(producer, res, item, copy=_fits(item, max_message_bytes)))
+                for item in rejects]
         producer.flush(timeout=30)
-        for future in futures:
-            future.get(timeout=30)
+        refused = []
+        for item, future in sent:
+            try:
+                future.get(timeout=30)
+            except (MessageSizeTooLargeError, RecordListTooLargeError):
+                refused.append(item)
+        if refused:
+            # The broker's own limit (its message.max.bytes) can be below the worker's: a copy
+            # it refuses goes as a reference instead, so no message blocks the DLQ.
+            futures = [_send(producer, res, item, copy=False) for item in refused]
+            producer.flush(timeout=30)
+            for future in futures:
+                future.get(timeout=30)
     except KafkaError as error:
         msg = (f"cannot write {len(rejects)} rejected message(s) to {dlq_topic(res.code)} "
                f"({error}); nothing of this batch was committed, so a restart reads it again "
@@ -102,11 +119,49 @@ def _dead_letter(producer: Any, res: IngestResource, rejects: Sequence[Reject],
         raise FatalError(msg) from None
 
 
-def _headers(item: Reject) -> list[tuple[str, bytes]]:
+def _fits(item: Reject, max_message_bytes: int) -> bool:
+    """Whether the DLQ can carry a copy of the message: it has a value, and key and value
+    together are within the limit (the headers a dead letter adds are a few KiB at most, and
+    the producer allows 64 KiB beyond the limit)."""
+    message = item.message
+    return message.value is not None and (
+        len(message.key or b"") + len(message.value) <= max_message_bytes)
+
+
+def _send(producer: Any, res: IngestResource, item: Reject, *, copy: bool) -> Any:
+    """Send the dead letter of `item`: a copy of the message, or (`copy` False, or a copy the
+    producer refuses as too large) a reference to it. Returns the send's future."""
+    from kafka.errors import MessageSizeTooLargeError  # loaded only when a batch is landed
+
+    message = item.message
+    if copy:
+        try:
+            return producer.send(dlq_topic(res.code), key=message.key, value=message.value,
+                                 headers=_headers(res, item, "original"))
+        except MessageSizeTooLargeError:
+            pass  # beyond the producer's own limit: send the reference
+    reference = {"original": {
+        "topic": res.topic, "partition": message.partition, "offset": message.offset,
+        "value_bytes": None if message.value is None else len(message.value)}}
+    # The key too, unless it is what made the message too big.
+    key = message.key if message.key is not None and len(message.key) <= _REFERENCE_KEY else None
+    return producer.send(dlq_topic(res.code), key=key,
+                         value=json.dumps(reference).encode(),
+                         headers=_headers(res, item, "reference"))
+
+
+def _headers(res: IngestResource, item: Reject, value: str) -> list[tuple[str, bytes]]:
+    """The headers of a dead letter (the reject's reason and message id are holdable text of
+    bounded length: see `Reject`)."""
+    message = item.message
     return [
         ("govex-error", item.reason.encode("utf-8")),
         ("govex-message-id", item.message_id.encode("utf-8")),
-        ("govex-source", f"{item.message.partition}/{item.message.offset}".encode()),
+        ("govex-source", f"{message.partition}/{message.offset}".encode()),
+        ("govex-source-topic", res.topic.encode("utf-8")),
+        ("govex-source-partition", str(message.partition).encode()),
+        ("govex-source-offset", str(message.offset).encode()),
+        ("govex-value", value.encode()),
     ]
 
 
@@ -249,10 +304,26 @@ def _quarantine(conn: sa.Connection, res: IngestResource, batch_id: str,
         {"resource": res.code, "record_key": key, "run_id": batch_id,
          "failed_checks": [*item.checks, {"check": "ingest", "column": "",
                                           "message": item.reason}],
-         "record": json.loads(json.dumps(item.record, ensure_ascii=False, default=str)),
+         "record": _json_safe(item.record),
          "first_seen": first_seen.get(key) or now, "last_seen": now}
         for key, item in by_key.items()
     ])
+
+
+def _json_safe(value: Any) -> Any:
+    """`value` as JSON every store's JSON column takes: a number JSON cannot spell (1e999 in a
+    message is a float infinity once parsed; PostgreSQL's json refuses `Infinity`) becomes the
+    text `Infinity` (as the landing table spells it), and anything else not JSON, its text.
+    (Recursive: a message nests at most `envelope.MAX_DEPTH` levels.)"""
+    if isinstance(value, float) and not math.isfinite(value):
+        return json.dumps(value)
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if value is None or isinstance(value, str | int | float):
+        return value
+    return str(value)
 
 
 def _store_offsets(conn: sa.Connection, res: IngestResource, next_offsets: Mapping[int, int],

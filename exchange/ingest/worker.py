@@ -117,7 +117,7 @@ def run_ingest(
     # should not hang much longer than that on an outage either).
     limit = CONNECT_RETRY_LIMIT if idle_timeout is None else idle_timeout
     worker = _start(store, resource, bootstrap, limit=limit, say=say,
-                    from_beginning=from_beginning)
+                    from_beginning=from_beginning, max_message_bytes=max_message_bytes)
     if worker is None:
         return []
     try:
@@ -161,7 +161,8 @@ def resolve_bootstrap(store: sa.Engine, resources: Sequence[catalog.Resource],
 
 
 def _start(store: sa.Engine, code: str | None, bootstrap: str | None, *, limit: float,
-           say: Progress, from_beginning: bool) -> _Worker | None:
+           say: Progress, from_beginning: bool,
+           max_message_bytes: int) -> _Worker | None:
     """Resolve the resources and the broker, connect, make the landing tables; None when no
     resource is fed by Kafka."""
     resolved = _resolve(store, code, bootstrap)
@@ -171,7 +172,7 @@ def _start(store: sa.Engine, code: str | None, bootstrap: str | None, *, limit: 
     declared, pinned, bootstrap = resolved
     # The broker before the quality gates: building those loads Great Expectations (seconds),
     # and an operator who forgot to start the broker should hear about that first.
-    consumer, producer = _connect(bootstrap, limit, say)
+    consumer, producer = _connect(bootstrap, limit, say, max_message_bytes)
     try:
         feeds = _prepare(store, declared, pinned, from_beginning=from_beginning, say=say)
     except BaseException as error:
@@ -205,7 +206,8 @@ def _resolve(store: sa.Engine, code: str | None, bootstrap: str | None,
     return declared, pinned, bootstrap
 
 
-def _connect(bootstrap: str, limit: float, say: Progress) -> tuple[Any, Any]:
+def _connect(bootstrap: str, limit: float, say: Progress,
+             max_message_bytes: int) -> tuple[Any, Any]:
     """A consumer (no group) and a producer, retrying with backoff for at most `limit` s."""
     # kafka-python loads only when the worker runs: the run engine imports this package for
     # its landing tables and should not pay for the Kafka client.
@@ -218,7 +220,7 @@ def _connect(bootstrap: str, limit: float, say: Progress) -> tuple[Any, Any]:
         # within `limit` and the user sees progress between attempts.
         attempt_ms = int(max(0.5, min(deadline - time.monotonic(), limit / 3, 5.0)) * 1000)
         try:
-            return _clients(bootstrap, attempt_ms)
+            return _clients(bootstrap, attempt_ms, max_message_bytes)
         except KafkaError as error:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -231,9 +233,11 @@ def _connect(bootstrap: str, limit: float, say: Progress) -> tuple[Any, Any]:
             delay = min(delay * 2, 5.0)
 
 
-def _clients(bootstrap: str, attempt_ms: int) -> tuple[Any, Any]:
+def _clients(bootstrap: str, attempt_ms: int,
+             max_message_bytes: int) -> tuple[Any, Any]:
     """One attempt at the consumer and the DLQ producer (closing the one when the other
-    fails)."""
+    fails). The producer takes a copy of a message of `max_message_bytes` with its
+    dead-letter headers (a few KiB)."""
     from kafka import KafkaConsumer, KafkaProducer  # loaded only when the worker runs
 
     consumer = KafkaConsumer(
@@ -244,7 +248,7 @@ def _clients(bootstrap: str, attempt_ms: int) -> tuple[Any, Any]:
     try:
         producer = KafkaProducer(
             bootstrap_servers=bootstrap, acks="all", client_id="govex-ingest-dlq",
-            max_request_size=MAX_MESSAGE_BYTES + 64 * 1024,
+            max_request_size=max_message_bytes + 64 * 1024,
             bootstrap_timeout_ms=max(attempt_ms, 5000),
         )
     except BaseException:
