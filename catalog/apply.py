@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from govex.errors import DeclarationError, DeclarationErrors
 
 from . import tables
-from .connections import resolve_connection
+from .connections import ResolvedConnection, resolve_connection
 from .plan import KindPlan, Plan, declarations, digest, make_plan
 from .rules import check_workspace, pinned_major
 from .state import StoredState, read_state
@@ -46,14 +46,17 @@ def apply_workspace(
     env = os.environ if env is None else env
     today = today or dt.datetime.now(dt.UTC).date()
     errors: list[DeclarationError] = []
+    resolved: dict[str, ResolvedConnection] = {}
     for name, declared in ws.connections.items():
         try:
-            resolve_connection(name, declared.item, ws.root, env, file=declared.file)
+            resolved[name] = resolve_connection(
+                name, declared.item, ws.root, env, file=declared.file
+            )
         except DeclarationError as error:
             errors.append(error)
     with engine.begin() as conn:
         stored = read_state(conn)
-        errors += check_workspace(ws, stored, today)
+        errors += check_workspace(ws, stored, today, resolved)
         if errors:
             raise DeclarationErrors(errors)
         plan = make_plan(ws, stored)

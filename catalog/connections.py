@@ -15,10 +15,9 @@ from typing import Literal
 
 import sqlalchemy as sa
 
-from govex.errors import DeclarationError
-
 from .declarations import Connection
 from .envsubst import substitute
+from .urls import check_url, substitute_url
 
 
 @dataclass(frozen=True)
@@ -39,16 +38,22 @@ def resolve_connection(
     *,
     file: str = "connections.yaml",
 ) -> ResolvedConnection:
-    """Substitute `${VAR}`s and anchor relative sqlite/file paths at the workspace directory."""
+    """Substitute `${VAR}`s and anchor relative sqlite/file paths at the workspace directory.
+
+    A URL's variables are encoded for the part of the URL they land in (`catalog.urls`), and
+    the result must be a database URL govex has a connector for; anything else is a
+    DeclarationError naming the file and the connection, never repeating the resolved URL.
+    """
     env = os.environ if env is None else env
     field = f"connections.{name}.{connection.kind}"
-    raw = {"url": connection.url, "kafka": connection.kafka, "path": connection.path}[
-        connection.kind
-    ]
+    if connection.kind == "url":
+        assert connection.url is not None  # noqa: S101 - guaranteed by the model's one-kind check
+        url = substitute_url(connection.url, env, file=file, field=field)
+        parsed = check_url(url, file=file, field=field, template=connection.url)
+        return ResolvedConnection(name, "url", _anchor_sqlite(url, parsed, workspace))
+    raw = connection.path if connection.kind == "path" else connection.kafka
     assert raw is not None  # noqa: S101 - guaranteed by the model's one-kind check
     value = substitute(raw, env, file=file, field=field)
-    if connection.kind == "url":
-        return ResolvedConnection(name, "url", _anchor_sqlite(value, workspace, file, field))
     if connection.kind == "path":
         path = Path(value)
         directory = path if path.is_absolute() else workspace / path
@@ -56,14 +61,8 @@ def resolve_connection(
     return ResolvedConnection(name, "kafka", value)
 
 
-def _anchor_sqlite(url: str, workspace: Path, file: str, field: str) -> str:
-    try:
-        parsed = sa.make_url(url)
-    except sa.exc.ArgumentError as error:
-        msg = "is not a valid SQLAlchemy URL"
-        raise DeclarationError(
-            msg, file=file, field=field, value=url
-        ) from error
+def _anchor_sqlite(url: str, parsed: sa.URL, workspace: Path) -> str:
+    """A relative SQLite database path made absolute at the workspace directory."""
     if parsed.get_backend_name() != "sqlite":
         return url
     database = parsed.database

@@ -1,4 +1,8 @@
-"""`${VAR}` and `${VAR:-default}` substitution in connection declarations."""
+"""`${VAR}` and `${VAR:-default}` substitution in connection declarations.
+
+This is plain text substitution; a database URL goes through `catalog.urls.substitute_url`,
+which encodes each value for the part of the URL it lands in.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ from collections.abc import Mapping
 
 from govex.errors import DeclarationError
 
-_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# `${NAME}` or `${NAME:-default}`; group 1 is the name, group 2 the default (None if absent).
+REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 def substitute(text: str, env: Mapping[str, str], *, file: str, field: str) -> str:
@@ -33,9 +38,9 @@ def substitute(text: str, env: Mapping[str, str], *, file: str, field: str) -> s
             value=text,
         )
 
-    return _REFERENCE.sub(replace, text)
+    return REFERENCE.sub(replace, text)
 
 
 def variables(text: str) -> list[str]:
     """Names of the variables a template refers to."""
-    return [m.group(1) for m in _REFERENCE.finditer(text)]
+    return [m.group(1) for m in REFERENCE.finditer(text)]

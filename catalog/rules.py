@@ -8,20 +8,36 @@ store (history: earlier contract versions, the contract major each subscription 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+
+import sqlalchemy as sa
 
 import contracts
 from govex.errors import DeclarationError
+from govex.identifiers import (
+    FILE_IDENTIFIER_LENGTH,
+    SQL_IDENTIFIER_LENGTH,
+    check_name,
+    check_table,
+)
 
+from .connections import ResolvedConnection
 from .declarations import MASKING_FUNCTIONS, Resource, Subscription
 from .state import StoredState
 from .workspace import Declared, Workspace
 
 
 def check_workspace(
-    ws: Workspace, stored: StoredState, today: dt.date
+    ws: Workspace,
+    stored: StoredState,
+    today: dt.date,
+    resolved: Mapping[str, ResolvedConnection] | None = None,
 ) -> list[DeclarationError]:
-    """Every rule violation of the workspace against itself and the store."""
+    """Every rule violation of the workspace against itself and the store.
+
+    `resolved` holds the connections that resolved (by name); the names a run will quote on
+    them (tables, columns) are checked by the rule and limit of the system behind each one.
+    """
     errors: list[DeclarationError] = []
     errors += _contract_evolution(ws, stored)
     for resource in ws.resources.values():
@@ -30,6 +46,63 @@ def check_workspace(
     for subscription in ws.subscriptions.values():
         errors += _subscription(ws, stored, subscription, today)
     errors += _major_moves(ws, stored)
+    errors += _identifiers(ws, resolved or {})
+    return errors
+
+
+def _identifier_limit(connection: ResolvedConnection) -> int | None:
+    """The longest name the system behind `connection` takes; None where nothing is quoted."""
+    if connection.kind == "path":
+        return FILE_IDENTIFIER_LENGTH
+    if connection.kind == "url":
+        # resolve_connection has checked that this parses and names a supported database.
+        return SQL_IDENTIFIER_LENGTH.get(sa.make_url(connection.target).get_backend_name())
+    return None
+
+
+def _identifiers(
+    ws: Workspace, resolved: Mapping[str, ResolvedConnection]
+) -> list[DeclarationError]:
+    """The names a run quotes, checked now by `govex.identifiers`, the rule the run applies.
+
+    A SQL source quotes its table, watermark and key; a file source opens its dataset by name;
+    a target gets its table and one column per delivered field, in SQL or in a file.
+    """
+    # (file, field, name, what: "table" for a SQL table name, else the check_name kind, limit)
+    names: list[tuple[str, str, str, str, int]] = []
+    for declared in ws.resources.values():
+        r, file = declared.item, declared.file
+        source = resolved.get(r.source.connection)
+        limit = _identifier_limit(source) if source is not None else None
+        if source is None or limit is None or r.source.kind == "kafka":
+            continue
+        if source.kind == "path":
+            if r.source.table is not None:
+                names.append((file, "source.table", r.source.table, "dataset", limit))
+            continue
+        if r.source.table is not None:
+            names.append((file, "source.table", r.source.table, "table", limit))
+        if r.source.watermark is not None:
+            names.append((file, "source.watermark", r.source.watermark, "column", limit))
+        names += [(file, "key", name, "column", limit) for name in r.key]
+    for declared_sub in ws.subscriptions.values():
+        s, file = declared_sub.item, declared_sub.file
+        target = resolved.get(s.target.connection)
+        limit = _identifier_limit(target) if target is not None else None
+        if target is None or limit is None:
+            continue
+        what = "dataset" if target.kind == "path" else "table"
+        names.append((file, "target.table", s.target.table, what, limit))
+        names += [(file, "fields", name, "column", limit) for name in s.fields]
+    errors: list[DeclarationError] = []
+    for file, field, name, what, limit in names:
+        try:
+            if what == "table":
+                check_table(name, limit)
+            else:
+                check_name(name, what, limit)
+        except DeclarationError as error:
+            errors.append(DeclarationError(error.message, file=file, field=field, value=name))
     return errors
 
 

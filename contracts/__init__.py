@@ -14,7 +14,7 @@ from contracts.compat import (
 )
 from contracts.loading import check_contract_schema, load_contract, load_contracts
 from contracts.model import Contract, allows_null, parse_semver
-from contracts.patterns import to_re2
+from contracts.patterns import pattern_refusal, re2_search, to_re2
 from contracts.reference import (
     json_projection,
     reference_validator,
@@ -42,6 +42,8 @@ __all__ = [
     "load_contract",
     "load_contracts",
     "parse_semver",
+    "pattern_refusal",
+    "re2_search",
     "reference_validator",
     "reference_violations",
     "to_json_scalar",

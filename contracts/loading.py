@@ -1,4 +1,12 @@
-"""Reading contracts from a workspace: `contracts/<name>/<semver>.json`, checked on the way in."""
+"""Reading contracts from a workspace: `contracts/<name>/<semver>.json`, checked on the way in.
+
+A contract file comes from a department the others do not trust, so it is bounded before it is
+believed: at most `MAX_BYTES` (1 MiB; a contract of a hundred fields is a few tens of KiB) and
+`MAX_DEPTH` (64) nested arrays and objects (Python's JSON parser would otherwise end deep input
+in a RecursionError). Once it parses, it must be a JSON Schema the rest of govex can run: every
+pattern has an RE2 form (no pattern is ever evaluated with Python `re`) and the vectorised
+validator supports every keyword, so `govex apply` refuses what a run would refuse.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +19,15 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, best_match
 
 from contracts.model import Contract, parse_semver
+from contracts.patterns import pattern_refusal, schema_patterns
+from contracts.validate import BatchValidator
 from govex.errors import DeclarationError, DeclarationErrors
 
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 # Names are used in refs (`name@1.0.0`), paths and table names: keep them plain.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*", re.ASCII)
+MAX_BYTES = 1 << 20
+MAX_DEPTH = 64
 
 
 def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -38,21 +50,57 @@ def _pointer(parts: Any) -> str:
     return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
+def _no_constant(name: str) -> Any:
+    """`NaN`, `Infinity`: Python's JSON parser accepts them, JSON does not."""
+    msg = f"{name} is not a JSON value"
+    raise ValueError(msg)
+
+
+def _depth(document: Any) -> int:
+    """How deeply arrays and objects nest (a scalar is 0), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(document, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            node = list(node.values())
+        if isinstance(node, list):
+            deepest = max(deepest, depth + 1)
+            if deepest > MAX_DEPTH:
+                return deepest
+            stack += [(child, depth + 1) for child in node]
+    return deepest
+
+
 def _parse_json(path: Path) -> Any:
     file = str(path)
+    if not path.is_file():  # a FIFO or a device would block or never end
+        msg = "is not a regular file"
+        raise DeclarationError(msg, file=file)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_BYTES + 1)  # never more, whatever the file claims to be
+    except OSError as error:
+        msg = f"cannot be read ({error.strerror})"
+        raise DeclarationError(msg, file=file) from error
+    if len(data) > MAX_BYTES:
+        msg = f"is larger than {MAX_BYTES >> 20} MiB; a contract is never that big"
+        raise DeclarationError(msg, file=file)
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         msg = f"is not UTF-8 text (byte {error.start}); save the contract as UTF-8"
         raise DeclarationError(
             msg,
             file=file,
         ) from error
-    except OSError as error:
-        msg = f"cannot be read ({error.strerror})"
-        raise DeclarationError(msg, file=file) from error
+    too_deep = f"nests arrays and objects more than {MAX_DEPTH} deep; a contract never does"
     try:
-        return json.loads(text, object_pairs_hook=_reject_duplicate_keys)
+        document = json.loads(
+            text, object_pairs_hook=_reject_duplicate_keys, parse_constant=_no_constant
+        )
+    except RecursionError as error:
+        raise DeclarationError(too_deep, file=file) from error
     except json.JSONDecodeError as error:
         msg = f"is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}"
         raise DeclarationError(
@@ -68,6 +116,13 @@ def _parse_json(path: Path) -> Any:
             field=error.key,
             value=error.key,
         ) from error
+    except ValueError as error:  # NaN/Infinity, an integer of more than 4300 digits
+        reason = str(error).split(";")[0]  # not Python's advice on sys.set_int_max_str_digits
+        msg = f"is not valid JSON: {reason}"
+        raise DeclarationError(msg, file=file) from error
+    if _depth(document) > MAX_DEPTH:
+        raise DeclarationError(too_deep, file=file)
+    return document
 
 
 def _check_extensions(schema: dict[str, Any], file: str) -> None:
@@ -121,8 +176,12 @@ def check_contract_schema(schema: Any, *, file: str) -> dict[str, Any]:
             field="$schema",
             value=dialect,
         )
+    _check_patterns(schema, file)
     try:
         Draft202012Validator.check_schema(schema)
+    except RecursionError as error:  # MAX_DEPTH keeps files shallow; a dict built in code may not
+        msg = f"nests schemas more than {MAX_DEPTH} deep; a contract never does"
+        raise DeclarationError(msg, file=file) from error
     except SchemaError as error:
         worst = best_match(error.context) or error if error.context else error
         where = _pointer(worst.absolute_path)
@@ -163,7 +222,22 @@ def check_contract_schema(schema: Any, *, file: str) -> dict[str, Any]:
                 value=name,
             )
     _check_extensions(schema, file)
+    try:  # the validator every run builds: refuse here what it would refuse there
+        BatchValidator(schema)
+    except DeclarationError as error:
+        raise DeclarationError(
+            error.message, file=file, field=error.field, value=error.value
+        ) from error
     return schema
+
+
+def _check_patterns(schema: dict[str, Any], file: str) -> None:
+    """Every pattern must run on RE2; checked before jsonschema compiles them with Python `re`
+    (which can also fail with a RecursionError on deeply nested groups)."""
+    for pointer, _keyword, pattern in schema_patterns(schema):
+        refusal = pattern_refusal(pattern)
+        if refusal is not None:
+            raise DeclarationError(refusal, file=file, field=pointer, value=pattern)
 
 
 def load_contract(path: str | Path) -> Contract:

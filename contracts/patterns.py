@@ -6,16 +6,23 @@ JSON Schema's `pattern` is evaluated by jsonschema with `re.search`. Arrow's vec
 Python's `$` also matches before one trailing newline. We therefore translate from Python's own
 parse tree, spelling every class as explicit code point ranges computed from this interpreter's
 Unicode tables. Anything without an exact RE2 equivalent (lookaround, backreferences, `\\b`,
-case-insensitive matching, `$` not at the end) returns None, and the caller falls back to
-Python `re` over the distinct values.
+case-insensitive matching, `$` not at the end) has no RE2 form.
+
+Every contract pattern runs on RE2, which takes time linear in the text whatever the pattern;
+Python `re` backtracks, and `^(a+)+$` against 35 `a`s and a `!` takes it minutes. So a pattern
+without an RE2 form is refused (`govex apply` names it, with `re2_problem`'s reason), never
+evaluated with Python `re` instead.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as _compute
 
 try:  # Python 3.11+ names; the parser is private, so any surprise means "not translatable"
     from re import _constants as sre  # type: ignore[attr-defined]
@@ -27,6 +34,7 @@ MAX_CODE_POINT = 0x10FFFF
 _SURROGATES = (0xD800, 0xDFFF)  # cannot occur in Arrow's UTF-8 strings
 _RE2_MAX_REPEAT = 1000
 Ranges = list[tuple[int, int]]
+pc: Any = _compute
 
 
 class _Untranslatable(Exception):
@@ -86,7 +94,8 @@ def _category(category: Any, ascii_only: bool) -> Ranges:
         "WORD": [(0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A)],
     }
     if base not in ascii_sets:
-        raise _Untranslatable(name)
+        msg = f"it uses the class {name}, which RE2 does not have"
+        raise _Untranslatable(msg)
     ranges = ascii_sets[base] if ascii_only else list(_unicode_ranges(base.lower()))
     return _complement(ranges) if negate else ranges
 
@@ -99,7 +108,7 @@ def _class(ranges: Ranges) -> str:
             if a <= b:
                 parts.append(f"\\x{{{a:x}}}" if a == b else f"\\x{{{a:x}}}-\\x{{{b:x}}}")
     if not parts:
-        msg = "empty character class"
+        msg = "it has a character class that matches nothing"
         raise _Untranslatable(msg)
     return "[" + "".join(parts) + "]"
 
@@ -109,7 +118,7 @@ class _Translator:
         allowed = sre.SRE_FLAG_UNICODE | sre.SRE_FLAG_DOTALL | sre.SRE_FLAG_VERBOSE
         allowed |= sre.SRE_FLAG_ASCII
         if flags & ~allowed:  # IGNORECASE, MULTILINE, LOCALE: semantics differ in detail
-            msg = "flags"
+            msg = "it uses a case-insensitive, multi-line or locale flag"
             raise _Untranslatable(msg)
         self.dotall = bool(flags & sre.SRE_FLAG_DOTALL)
         self.ascii_only = bool(flags & sre.SRE_FLAG_ASCII)
@@ -136,18 +145,18 @@ class _Translator:
         if op is sre.SUBPATTERN:
             _group, add_flags, del_flags, pattern = av
             if add_flags or del_flags:
-                msg = "scoped flags"
+                msg = "it sets flags for part of the pattern"
                 raise _Untranslatable(msg)
             return "(?:" + self.sequence(pattern, tail) + ")"
         if op in (sre.MAX_REPEAT, sre.MIN_REPEAT):
             low, high, pattern = av
             if low > _RE2_MAX_REPEAT or (high != sre.MAXREPEAT and high > _RE2_MAX_REPEAT):
-                msg = "repeat count above RE2's limit"
+                msg = f"it repeats something more than {_RE2_MAX_REPEAT} times"
                 raise _Untranslatable(msg)
             count = f"{{{low},}}" if high == sre.MAXREPEAT else f"{{{low},{high}}}"
             lazy = "?" if op is sre.MIN_REPEAT else ""
             return "(?:" + self.sequence(pattern, False) + ")" + count + lazy
-        raise _Untranslatable(str(op))  # lookaround, backreference, possessive, atomic, …
+        raise _Untranslatable(_WHY_NOT.get(str(op), f"it uses {op}"))
 
     def charset(self, items: Any) -> Ranges:
         ranges: Ranges = []
@@ -162,7 +171,8 @@ class _Translator:
             elif op is sre.CATEGORY:
                 ranges.extend(_category(av, self.ascii_only))
             else:
-                raise _Untranslatable(str(op))
+                msg = f"it uses {op} in a character class"
+                raise _Untranslatable(msg)
         return _complement(ranges) if negate else ranges
 
     def anchor(self, at: Any, tail: bool) -> str:
@@ -175,17 +185,136 @@ class _Translator:
             # here, and a search only asks whether a match exists, so consuming the newline
             # is equivalent.
             return r"(?:\n?\z)"
-        raise _Untranslatable(str(at))  # \b, \B (Unicode in Python), `$` followed by more
+        if at in (sre.AT_BOUNDARY, sre.AT_NON_BOUNDARY):
+            msg = "it uses \\b or \\B, whose word characters differ between Python and RE2"
+            raise _Untranslatable(msg)
+        msg = "it has a '$' that is not at the end"
+        raise _Untranslatable(msg)
+
+
+_WHY_NOT = {
+    "ASSERT": "it uses a lookahead or lookbehind",
+    "ASSERT_NOT": "it uses a lookahead or lookbehind",
+    "GROUPREF": "it uses a backreference",
+    "GROUPREF_EXISTS": "it uses a conditional group",
+    "POSSESSIVE_REPEAT": "it uses a possessive repeat",
+    "ATOMIC_GROUP": "it uses an atomic group",
+}
 
 
 @functools.cache
-def to_re2(pattern: str) -> str | None:
-    """An RE2 pattern with exactly `re.search(pattern, s)` semantics on every str, or None."""
+def _translate(pattern: str) -> tuple[str | None, str | None]:
+    """(the RE2 pattern, None), or (None, why there is none)."""
     if sre is None:  # pragma: no cover
-        return None
+        return None, "this Python cannot parse patterns"
     try:
         parsed = sre_parse.parse(pattern)
-        translator = _Translator(parsed.state.flags)
-        return translator.sequence(parsed, True)
-    except (_Untranslatable, re.error, TypeError, ValueError, AttributeError):
+        translated = _Translator(parsed.state.flags).sequence(parsed, True)
+    except _Untranslatable as error:
+        return None, str(error)
+    except re.error as error:
+        return None, f"it is not a valid regular expression ({error})"
+    except RecursionError:
+        return None, "it is nested too deeply"
+    except (TypeError, ValueError, AttributeError):
+        return None, "it has no exact RE2 form"
+    try:  # RE2 has size limits Python lacks (a long pattern of Unicode classes, say)
+        pc.match_substring_regex(pa.array([""], pa.string()), pattern=translated)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None, "it is too large for RE2"
+    return translated, None
+
+
+def to_re2(pattern: str) -> str | None:
+    """An RE2 pattern with exactly `re.search(pattern, s)` semantics on every str, that RE2
+    accepts; None when there is none (`re2_problem` says why)."""
+    return _translate(pattern)[0]
+
+
+def re2_problem(pattern: str) -> str | None:
+    """Why `pattern` cannot run on RE2 with its JSON Schema meaning ("it uses a backreference"),
+    or None when it can."""
+    return _translate(pattern)[1]
+
+
+def pattern_refusal(pattern: object) -> str | None:
+    """The sentence refusing `pattern` (not text, or no RE2 form), or None when it can run."""
+    problem = re2_problem(pattern) if isinstance(pattern, str) else "it is not text"
+    if problem is None:
         return None
+    shown = repr(pattern if not isinstance(pattern, str) or len(pattern) <= 80 else
+                 pattern[:80] + "…")
+    return (
+        f"pattern {shown} cannot run on RE2, the linear-time engine every contract pattern "
+        f"runs on: {problem}"
+    )
+
+
+def re2_search(pattern: str, texts: list[str]) -> list[bool]:
+    """`re.search(pattern, text) is not None` for each text, evaluated on RE2 in one call.
+
+    Raises ValueError (naming the reason) for a pattern without an RE2 form: there is no
+    fallback to Python `re`. A text Arrow cannot hold (a lone surrogate, which no UTF-8 data
+    can contain) matches nothing.
+    """
+    translated = to_re2(pattern)
+    if translated is None:
+        raise ValueError(pattern_refusal(pattern))
+    encodable = [_is_utf8(text) for text in texts]
+    array = pa.array(
+        [text if ok else None for text, ok in zip(texts, encodable, strict=True)], pa.string()
+    )
+    hits = pc.match_substring_regex(array, pattern=translated).to_pylist()
+    return [bool(hit) and ok for hit, ok in zip(hits, encodable, strict=True)]
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+# Keywords of JSON Schema 2020-12 (and the draft-7 spellings jsonschema still reads) whose value
+# is a schema, a list of schemas, or a mapping of names to schemas.
+_ONE_SCHEMA = (
+    "not", "if", "then", "else", "items", "contains", "additionalProperties",
+    "unevaluatedProperties", "unevaluatedItems", "propertyNames", "additionalItems",
+)
+_SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems", "items")
+_SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+
+
+def schema_patterns(schema: Any) -> Iterator[tuple[str, str, Any]]:
+    """Every regular expression a schema holds: (JSON pointer, keyword, pattern), where keyword
+    is `pattern` (the value is the pattern) or `patternProperties` (each key is one).
+
+    Walks schema positions only (a `pattern` inside an `enum` value is data), iteratively.
+    """
+    stack: list[tuple[str, Any]] = [("", schema)]
+    while stack:
+        pointer, node = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        if "pattern" in node:
+            yield f"{pointer}/pattern", "pattern", node["pattern"]
+        for key in _ONE_SCHEMA:
+            if key in node:
+                stack.append((f"{pointer}/{_escape(key)}", node[key]))
+        for key in _SCHEMA_LISTS:
+            if isinstance(node.get(key), list):
+                stack += [(f"{pointer}/{key}/{i}", sub) for i, sub in enumerate(node[key])]
+        for key in _SCHEMA_MAPS:
+            members = node.get(key)
+            if not isinstance(members, dict):
+                continue
+            for name, sub in members.items():
+                where = f"{pointer}/{_escape(key)}/{_escape(str(name))}"
+                if key == "patternProperties":
+                    yield where, key, name
+                stack.append((where, sub))
+
+
+def _escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")

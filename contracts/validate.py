@@ -2,15 +2,16 @@
 
 `BatchValidator` compiles a contract once into per-property plans and checks a whole batch
 with pyarrow.compute and numpy: the only Python loops run over columns, over the keywords of a
-property, and, where no exact vectorised form exists (a pattern RE2 cannot express, ISO text of
-timestamps), over the *distinct* values of one column. Row semantics, including what a NULL
-means, are those of `contracts.reference` (jsonschema on `json_projection(row)`).
+property, and, where no exact vectorised form exists (ISO text of timestamps), over the
+*distinct* values of one column. Every pattern runs on RE2 (`contracts.patterns`); a pattern
+RE2 cannot run is refused when the validator is built, never evaluated with Python `re`. Row
+semantics, including what a NULL means, are those of `contracts.reference` (jsonschema on
+`json_projection(row)`).
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -22,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as _compute
 
 from contracts.model import ANNOTATION_KEYWORDS, Contract, property_types
-from contracts.patterns import to_re2
+from contracts.patterns import pattern_refusal, to_re2
 from contracts.reference import to_json_scalar
 from govex.errors import DeclarationError, FatalError
 
@@ -112,7 +113,6 @@ class _PropertyPlan:
     types: frozenset[str] | None
     nullable: bool
     pattern_re2: str | None = None
-    pattern_py: re.Pattern[str] | None = None
     string_keywords: bool = False
     messages: dict[str, str] = field(default_factory=dict)
 
@@ -127,9 +127,12 @@ def _plan(name: str, prop: Any) -> _PropertyPlan:
     if types is not None and not types <= SCALAR_TYPES:
         raise _unsupported(name, "type", sorted(types - SCALAR_TYPES))
     pattern = prop.get("pattern")
-    re2 = to_re2(pattern) if pattern is not None else None
-    if re2 is not None and not _re2_compiles(re2):
-        re2 = None
+    re2 = None
+    if pattern is not None:
+        refusal = pattern_refusal(pattern)
+        if refusal is not None:
+            raise DeclarationError(refusal, field=name, value=pattern)
+        re2 = to_re2(pattern)
     messages = {
         "type": f"value is not of type {prop.get('type')!r}",
         "enum": f"value is not one of {prop.get('enum')!r}",
@@ -151,22 +154,12 @@ def _plan(name: str, prop: Any) -> _PropertyPlan:
         types=types,
         nullable=types is not None and "null" in types,
         pattern_re2=re2,
-        pattern_py=re.compile(pattern) if pattern is not None and re2 is None else None,
         string_keywords=any(
             k in prop for k in ("enum", "const", "minLength", "maxLength", "pattern")
         )
         or prop.get("format") == "date",
         messages=messages,
     )
-
-
-def _re2_compiles(pattern: str) -> bool:
-    """RE2 has size limits Python lacks; a pattern it rejects falls back to Python."""
-    try:
-        pc.match_substring_regex(pa.array([""]), pattern=pattern)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return False
-    return True
 
 
 def _kind(column: str, arrow_type: pa.DataType) -> Kind:
@@ -474,16 +467,8 @@ class BatchValidator:
 
     @staticmethod
     def _pattern_fails(plan: _PropertyPlan, text: ArrowArray) -> Mask:
-        if plan.pattern_re2 is not None:
-            return ~_bool_mask(pc.match_substring_regex(text, pattern=plan.pattern_re2))
-        assert plan.pattern_py is not None  # noqa: S101 - _plan sets one of the two
-        # No exact RE2 form: Python `re.search`, once per distinct value.
-        distinct = pc.unique(text)
-        search = plan.pattern_py.search
-        hits: ArrowArray = pa.array(
-            [v is not None and search(v) is not None for v in distinct.to_pylist()], pa.bool_()
-        )
-        return ~_bool_mask(hits.take(pc.index_in(text, value_set=distinct)))
+        assert plan.pattern_re2 is not None  # noqa: S101 - _plan refuses a pattern without one
+        return ~_bool_mask(pc.match_substring_regex(text, pattern=plan.pattern_re2))
 
     @staticmethod
     def _assemble(rows: int, found: list[tuple[str | None, str, str, Mask]]) -> BatchValidation:
