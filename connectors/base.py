@@ -35,6 +35,8 @@ class Capabilities:
     bulk_load: Literal["copy", "executemany", "file"]
     transactional_ddl: bool
     row_value_comparison: bool
+    # Whether text may hold U+0000 (PostgreSQL's may not: it refuses the whole COPY).
+    text_holds_nul: bool = True
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,10 @@ one place a file read is not bounded. In CSV an unquoted empty cell is NULL and 
 empty string (what pyarrow writes). Types come from the sidecar when govex wrote the file;
 otherwise every CSV column is inferred over the whole file (a first streaming pass), never from
 its first block, and digits with a leading zero stay text ("0012" is an ID, not 12). Foreign
-JSONL files are typed by pyarrow over the whole file, so they are read whole.
+JSONL files are typed by pyarrow over the whole file, so they are read whole. Text is read as
+bytes and decoded last, per output batch: a column that is not all UTF-8 stays binary, byte for
+byte, and the gate quarantines the records holding the undecodable values
+(`exchange.run.encoding`), so one bad cell never stops a read.
 
 Writing: append appends to the file; upsert (merge by primary key) and replace write a
 temporary file and rename it over the old one, so readers see the old or the new file, never a
@@ -28,7 +31,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +43,11 @@ from govex.errors import DeclarationError, FatalError
 
 from .arrowutil import (
     UTC_US,
+    as_text,
     check_after,
     conform_batch,
     cursor_from_batch,
+    decoded,
     dedupe_last,
     order_columns,
     pc,
@@ -60,7 +65,7 @@ from .base import (
     TargetSpec,
     WriteMode,
 )
-from .naming import check_name
+from .naming import FILE_IDENTIFIER_LENGTH, check_name
 from .types import accepts, arrow_family
 
 _BLOCK = 1 << 22  # bytes per parsed block
@@ -85,14 +90,22 @@ def _type_from(name: str) -> pa.DataType:
 
 
 def _capabilities(fmt: str) -> Capabilities:
-    return Capabilities(dialect=fmt, max_identifier_length=200, native_upsert="none",
-                        bulk_load="file", transactional_ddl=False, row_value_comparison=False)
+    return Capabilities(dialect=fmt, max_identifier_length=FILE_IDENTIFIER_LENGTH,
+                        native_upsert="none", bulk_load="file", transactional_ddl=False,
+                        row_value_comparison=False)
 
 
 def _from_text(values: Any, type_: pa.DataType, name: str) -> Any:
-    """A text column as `type_` (timestamps with or without offset; naive ones are UTC)."""
+    """A column read as text (bytes) as `type_` (timestamps with or without offset; naive ones
+    are UTC). A `string` column stays bytes here: the reader decodes it last (`decoded`), so
+    that one value that is not UTF-8 leaves only its column binary, for the gate to quarantine
+    its record, instead of stopping the read."""
+    if _is_text(type_):
+        return pc.cast(values, pa.binary()) if not pa.types.is_binary(values.type) else values
     if values.type == type_:
         return values
+    if pa.types.is_binary(values.type):
+        values = as_text(values)
     try:
         if pa.types.is_timestamp(type_):
             # Text with an offset is an instant; text without one is UTC by convention.
@@ -110,6 +123,8 @@ def _from_text(values: Any, type_: pa.DataType, name: str) -> Any:
 
 
 def _fits(values: Any, type_: pa.DataType) -> bool:
+    if pa.types.is_binary(values.type):
+        return False  # not all UTF-8: only text (kept as bytes until the gate) holds it
     present = pc.drop_null(values)
     if len(present) == 0:
         return True
@@ -133,7 +148,7 @@ class _Dataset:
     """One file and its sidecar."""
 
     def __init__(self, directory: str, fmt: str, name: str) -> None:
-        check_name(name, "dataset", 200)
+        check_name(name, "dataset", FILE_IDENTIFIER_LENGTH)
         self.fmt = fmt
         self.dir = Path(directory)
         self.path = self.dir / f"{name}.{fmt}"
@@ -176,7 +191,8 @@ class _Dataset:
         return pajson.read_json(self.path)
 
     def text_batches(self, names: list[str]) -> Iterator[pa.RecordBatch]:
-        """CSV batches with every column as text (NULL = unquoted empty cell)."""
+        """CSV batches with every column as undecoded text, binary (NULL = unquoted empty
+        cell): pyarrow would refuse the whole file for one cell that is not UTF-8."""
         if self.path.stat().st_size == 0:
             return
         reader = pacsv.open_csv(
@@ -184,7 +200,7 @@ class _Dataset:
             read_options=pacsv.ReadOptions(block_size=_BLOCK),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()), null_values=[""],
+                column_types=dict.fromkeys(names, pa.binary()), null_values=[""],
                 strings_can_be_null=True, quoted_strings_can_be_null=False,
             ),
         )
@@ -194,7 +210,7 @@ class _Dataset:
         candidates = {n: list(_CANDIDATES) for n in names}
         for batch in self.text_batches(names):
             for n in names:
-                column = batch.column(n)
+                column = as_text(batch.column(n))
                 candidates[n] = [t for t in candidates[n] if _fits(column, t)]
         return pa.schema([(n, (candidates[n] or [pa.string()])[0]) for n in names])
 
@@ -206,22 +222,46 @@ class _Dataset:
             return self.infer(self.header())
         return self.read_whole_json().schema
 
-    def batches(self, schema: pa.Schema | None = None) -> Iterator[pa.Table]:
-        """The file in blocks, typed by `schema` (default: declared or inferred)."""
+    def read(
+        self, schema: pa.Schema | None = None, hints: Mapping[str, pa.DataType] | None = None
+    ) -> tuple[pa.Schema, Iterator[pa.Table]]:
+        """The file's schema (`schema`, else declared or inferred, with `hints` overriding
+        column types) and its blocks, whose text columns are still bytes (binary): pyarrow
+        would refuse a whole file for one value that is not UTF-8, so the caller decodes text
+        last (`decoded`) and a column that is not all UTF-8 stays binary, for the gate."""
         if not self.path.exists():
             msg = f"file {self.path} does not exist"
             raise DeclarationError(msg, value=str(self.path))
+        if self.fmt == "jsonl" and self.declared() is None:
+            # A foreign JSONL file is typed by pyarrow over the whole file (hints unused);
+            # its reader does not check UTF-8, so its text too is bytes until decoded.
+            whole = _normalised(self.read_whole_json())
+            blocks = iter([pa.table(
+                [_from_text(c, f.type, f.name) for f, c in zip(whole.schema, whole.columns,
+                                                               strict=True)],
+                names=whole.column_names,
+            )])
+            return whole.schema, blocks
         schema = schema or self.schema()
+        if hints:
+            schema = pa.schema([(f.name, hints.get(f.name, f.type)) for f in schema])
+        return schema, self._blocks(schema)
+
+    def batches(self, schema: pa.Schema | None = None) -> Iterator[pa.Table]:
+        """The file in blocks, typed by `schema` (default: declared or inferred)."""
+        schema, blocks = self.read(schema)
+        text = [f.name for f in schema if _is_text(f.type)]
+        return (decoded(block, text) for block in blocks)
+
+    def _blocks(self, schema: pa.Schema) -> Iterator[pa.Table]:
         if self.fmt == "csv":
             for batch in self.text_batches(self.header()):
                 yield pa.table(
                     [_from_text(batch.column(f.name), f.type, f.name) if f.name in
-                     batch.schema.names else pa.nulls(batch.num_rows, f.type) for f in schema],
-                    schema=pa.schema([(f.name, f.type) for f in schema]),
+                     batch.schema.names else pa.nulls(batch.num_rows, _wire(f.type))
+                     for f in schema],
+                    names=schema.names,
                 )
-            return
-        if self.declared() is None:
-            yield _normalised(self.read_whole_json())
             return
         if self.path.stat().st_size == 0:
             return
@@ -236,8 +276,17 @@ class _Dataset:
         for batch in reader:
             yield pa.table(
                 [_from_text(batch.column(f.name), f.type, f.name) for f in schema],
-                schema=pa.schema([(f.name, f.type) for f in schema]),
+                names=schema.names,
             )
+
+
+def _is_text(type_: pa.DataType) -> bool:
+    return pa.types.is_string(type_) or pa.types.is_large_string(type_)
+
+
+def _wire(type_: pa.DataType) -> Any:
+    """How a column travels until the reader decodes its text: text as bytes."""
+    return pa.binary() if _is_text(type_) else type_
 
 
 def _is_text_on_disk(type_: pa.DataType) -> bool:
@@ -316,19 +365,19 @@ class FileSource(SourceConnector):
             )
         check_after(spec)
         dataset = _Dataset(self.directory, self.fmt, spec.table)
-        schema = None
-        if spec.types and dataset.path.exists():
-            hints = spec.types
-            schema = pa.schema([(f.name, hints.get(f.name, f.type)) for f in dataset.schema()])
-        blocks = dataset.batches(schema)
+        schema, blocks = dataset.read(hints=spec.types)
         first = next(blocks, None)
         if first is None:
             return
         chosen = wanted_columns(spec, first.column_names)
         order = order_columns(spec)
         parts = (b.select(chosen) for b in _chain(first, blocks))
+        # Text columns travel as bytes through cutting and sorting and are decoded last, per
+        # output batch (see `_from_text`).
+        text = [f.name for f in schema if _is_text(f.type)]
         if spec.watermark is None and spec.after is None:
-            yield from rebatch(parts, spec.batch_rows)
+            for batch in rebatch(parts, spec.batch_rows):
+                yield decoded(batch, text)
             return
         kept = []
         for part in parts:
@@ -338,7 +387,8 @@ class FileSource(SourceConnector):
                 part = part.filter(_after_mask(part, order, spec.after.values))
             kept.append(part)
         table = pa.concat_tables(kept).sort_by([(c, "ascending") for c in order])
-        yield from rebatch(iter([table]), spec.batch_rows)
+        for batch in rebatch(iter([table]), spec.batch_rows):
+            yield decoded(batch, text)
 
     def cursor_after(self, spec: ReadSpec, batch: pa.Table) -> Cursor:
         return cursor_from_batch(spec, batch)
@@ -382,7 +432,7 @@ class FileSink(SinkConnector):
     def ensure_table(self, spec: TargetSpec) -> None:
         dataset = _Dataset(self.directory, self.fmt, spec.table)
         for name in spec.column_names:
-            check_name(name, "column", 200)
+            check_name(name, "column", FILE_IDENTIFIER_LENGTH)
         where = f"target file {dataset.path}"
         sidecar = dataset.sidecar()
         if not dataset.path.exists():

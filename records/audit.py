@@ -332,11 +332,15 @@ def verify(conn: sa.Connection, *, chunk_size: int = VERIFY_CHUNK) -> VerifyResu
 
 
 def list_entries(conn: sa.Connection, *, limit: int | None = 50,
-                 kind: str | None = None) -> list[AuditEntry]:
-    """The last `limit` entries (all when None), optionally of one kind, oldest first."""
+                 kind: str | None = None, before: int | None = None) -> list[AuditEntry]:
+    """The last `limit` entries (all when None), optionally of one kind and only those with a
+    seq below `before` (the next page back: `before` = the first seq of this one), oldest
+    first."""
     query = sa.select(audit_log).order_by(audit_log.c.seq.desc())
     if kind is not None:
         query = query.where(audit_log.c.kind == kind)
+    if before is not None:
+        query = query.where(audit_log.c.seq < before)
     if limit is not None:
         query = query.limit(limit)
     return [_entry(r) for r in conn.execute(query)][::-1]

@@ -23,6 +23,7 @@ from govex.errors import FatalError, TransientError
 
 from ..arrowutil import pc
 from ..base import Capabilities
+from ..naming import SQL_IDENTIFIER_LENGTH
 from .dialects import ColumnInfo, Dialect, TableInfo, simple_ddl
 
 # PyMySQL FIELD_TYPE codes → wire Arrow types (texts cast by Arrow).
@@ -50,7 +51,7 @@ _FAMILIES = {
 class MariaDBDialect(Dialect):
     capabilities = Capabilities(
         dialect="mariadb",
-        max_identifier_length=64,
+        max_identifier_length=SQL_IDENTIFIER_LENGTH["mariadb"],
         native_upsert="on_duplicate_key",
         bulk_load="executemany",
         transactional_ddl=False,

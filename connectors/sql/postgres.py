@@ -2,9 +2,11 @@
 
 Reading: `COPY (SELECT …) TO STDOUT (FORMAT csv)` streams one ordered result; pyarrow parses it
 in blocks with the column types taken from the result description, so no value passes through
-Python objects. In PostgreSQL CSV a NULL is an unquoted empty field and an empty string is `""`,
-hence `quoted_strings_can_be_null=False`. timestamptz arrives with an offset (the session is
-UTC anyway); timestamp without time zone is UTC by govex convention.
+Python objects. Text is parsed as bytes and decoded per batch: a database in SQL_ASCII may
+hold bytes that are not UTF-8, and they must cost only the records holding them (quarantined by
+the gate), not the read. In PostgreSQL CSV a NULL is an unquoted empty field and an empty string
+is `""`, hence `quoted_strings_can_be_null=False`. timestamptz arrives with an offset (the
+session is UTC anyway); timestamp without time zone is UTC by govex convention.
 
 Writing: binary COPY (`pgcopy`: vectorised, no text to format or parse) whenever every column
 has an exact binary form for its target column; otherwise pyarrow.csv.write_csv produces the
@@ -27,6 +29,7 @@ import pyarrow.csv as pacsv
 from govex.errors import FatalError, TransientError
 
 from ..base import Capabilities
+from ..naming import SQL_IDENTIFIER_LENGTH
 from .dialects import ColumnInfo, Dialect, TableInfo, simple_ddl
 
 _OID_TYPES: dict[int, pa.DataType] = {
@@ -117,11 +120,12 @@ class _CopyOut(io.RawIOBase):
 class PostgresDialect(Dialect):
     capabilities = Capabilities(
         dialect="postgresql",
-        max_identifier_length=63,
+        max_identifier_length=SQL_IDENTIFIER_LENGTH["postgresql"],
         native_upsert="on_conflict",
         bulk_load="copy",
         transactional_ddl=True,
         row_value_comparison=True,
+        text_holds_nul=False,
     )
     stage_sql = "CREATE TEMPORARY TABLE {stage} (LIKE {table} INCLUDING DEFAULTS)"
 
@@ -200,12 +204,16 @@ class PostgresDialect(Dialect):
     def stream(
         self, conn: Any, sql: str, params: Sequence[Any], schema: pa.Schema, batch_rows: int
     ) -> Iterator[pa.Table]:
-        from ..arrowutil import rebatch
+        from ..arrowutil import decoded, rebatch
 
         read = pacsv.ReadOptions(column_names=schema.names, block_size=1 << 22)
         parse = pacsv.ParseOptions(newlines_in_values=True)
+        # Text is parsed as bytes and decoded per batch (`decoded`): a database whose encoding
+        # is SQL_ASCII holds whatever bytes it was given, and one value that is not UTF-8 must
+        # not stop the read (its record is quarantined by the gate instead).
+        text = [f.name for f in schema if pa.types.is_string(f.type)]
         convert = pacsv.ConvertOptions(
-            column_types={f.name: f.type for f in schema},
+            column_types={f.name: pa.binary() if f.name in text else f.type for f in schema},
             null_values=[""],
             strings_can_be_null=True,
             quoted_strings_can_be_null=False,
@@ -219,7 +227,8 @@ class PostgresDialect(Dialect):
                 return
             reader = pacsv.open_csv(cast("IO[bytes]", raw), read_options=read, parse_options=parse,
                                     convert_options=convert)
-            yield from rebatch(reader, batch_rows)
+            for batch in rebatch(reader, batch_rows):
+                yield decoded(batch, text)
 
     def copy_in(self, cur: Any, table: str, batch: pa.Table) -> None:
         """COPY `batch` into `table` (columns named, so the table may have more): binary when

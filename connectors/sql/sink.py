@@ -20,9 +20,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from govex.errors import DeclarationError, DeclarationErrors, GovexError
+from govex.errors import DeclarationError, DeclarationErrors, FatalError, GovexError
 
-from ..arrowutil import conform_batch, dedupe_last
+from ..arrowutil import conform_batch, dedupe_last, holds_nul, pc
 from ..base import LedgerEntry, ReadSpec, SinkConnector, TargetSpec, WriteMode
 from . import ledger as ledger_table
 from .dialects import Dialect, TableInfo
@@ -167,7 +167,7 @@ class SqlSink(SinkConnector):
         retried on the upsert path, and the sink stays there.
         """
         self.ensure_table(spec)
-        data = conform_batch(spec, batch, f"target table '{spec.table}'")
+        data = self._holdable(conform_batch(spec, batch, f"target table '{spec.table}'"), spec)
         if mode == "upsert":
             self._need_key(spec)
             data = dedupe_last(data, spec.primary_key)
@@ -177,6 +177,27 @@ class SqlSink(SinkConnector):
                 except GovexError:
                     self._loading_empty[spec.table] = False
         return self._write_once(spec, data, mode, ledger)
+
+    def _holdable(self, data: pa.Table, spec: TargetSpec) -> pa.Table:
+        """`data`, refused whole (naming the column) when it holds text this database cannot
+        store. The gate quarantines such records (`exchange.run.encoding`); this says so
+        plainly if one comes another way, where the database would name only a byte."""
+        if self.capabilities.text_holds_nul:
+            return data
+        for name, column in zip(data.column_names, data.columns, strict=True):
+            if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+                continue
+            if holds_nul(column):
+                held = pc.sum(pc.cast(pc.fill_null(pc.match_substring(column, "\x00"), False),
+                                      pa.int64())).as_py()
+                msg = (
+                    f"target table '{spec.table}': column '{name}' holds a NUL character "
+                    f"(U+0000) in {held} row(s), which {self.capabilities.dialect} text cannot "
+                    "store; nothing of this batch was written (the quality gate quarantines "
+                    "such records)"
+                )
+                raise FatalError(msg)
+        return data
 
     def _is_initial_load(self, table: str) -> bool:
         if table not in self._loading_empty:
@@ -211,7 +232,9 @@ class SqlSink(SinkConnector):
             cur.execute(d.stage_sql.format(**names))
             try:
                 for batch in batches:
-                    data = conform_batch(spec, batch, f"target table '{spec.table}'")
+                    data = self._holdable(
+                        conform_batch(spec, batch, f"target table '{spec.table}'"), spec
+                    )
                     if data.num_rows:
                         with self._transaction(f"staging a snapshot of '{spec.table}'") as tx:
                             d.insert(tx, stage_name, data)

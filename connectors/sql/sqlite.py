@@ -10,6 +10,10 @@ spellings, so reads order and compare through `govex_ts()`, a deterministic func
 rewrites any of them to one fixed-width UTC form; cursors are bound in that same form. It costs
 a Python call per row on timestamp columns: fine at SQLite's scale, and only there.
 
+SQLite stores whatever text it is given, U+0000 and bytes that are not UTF-8 included: text is
+fetched undecoded and decoded by Arrow per column, and a column that is not all UTF-8 stays
+binary, byte for byte, for the gate to quarantine its records (`exchange.run.encoding`).
+
 govex writes timestamps as '2026-01-02 03:04:05.000006Z', dates as 'YYYY-MM-DD', booleans 0/1.
 """
 
@@ -26,8 +30,9 @@ import pyarrow as pa
 
 from govex.errors import FatalError
 
-from ..arrowutil import pc
+from ..arrowutil import as_text, pc
 from ..base import Capabilities
+from ..naming import SQL_IDENTIFIER_LENGTH
 from ..types import ANY
 from .dialects import ColumnInfo, Dialect, TableInfo, simple_ddl
 
@@ -71,7 +76,7 @@ def declared_type(declared: str) -> tuple[str, pa.DataType]:
 class SQLiteDialect(Dialect):
     capabilities = Capabilities(
         dialect="sqlite",
-        max_identifier_length=128,  # SQLite has no limit; keep names portable
+        max_identifier_length=SQL_IDENTIFIER_LENGTH["sqlite"],
         native_upsert="on_conflict",
         bulk_load="executemany",
         transactional_ddl=True,
@@ -159,7 +164,16 @@ class SQLiteDialect(Dialect):
     def stream(
         self, conn: Any, sql: str, params: Sequence[Any], schema: pa.Schema, batch_rows: int
     ) -> Iterator[pa.Table]:
-        cur = conn.execute(sql, tuple(params))
+        # Text comes back undecoded: a value that is not UTF-8 (SQLite stores whatever it is
+        # given) would otherwise stop the whole read in the driver's decoder. Arrow decodes
+        # whole columns at once, and one that is not all UTF-8 stays bytes (`as_text`).
+        text_factory = conn.text_factory
+        conn.text_factory = bytes
+        try:
+            cur = conn.execute(sql, tuple(params))
+        except BaseException:
+            conn.text_factory = text_factory
+            raise
         fields = list(schema)
         try:
             while rows := cur.fetchmany(batch_rows):
@@ -174,6 +188,7 @@ class SQLiteDialect(Dialect):
                 yield pa.table(arrays, names=schema.names)
         finally:
             cur.close()
+            conn.text_factory = text_factory
 
     def driver_columns(self, batch: pa.Table) -> list[Any]:
         out: list[Any] = []
@@ -202,26 +217,39 @@ class SQLiteDialect(Dialect):
 
 def _column(values: Sequence[Any], field: Any) -> Any:
     """One column of SQLite values as Arrow; SQLite may hold any type in any column, so a
-    value that does not fit the declared type fails here, naming the column."""
+    value that does not fit the declared type fails here, naming the column. Text arrives as
+    bytes (see `stream`): a text column that is not all UTF-8 stays binary, for the gate."""
     type_ = field.type
     try:
         if pa.types.is_null(type_):
             try:
-                return pa.array(values)
+                untyped = pa.array(values)
             except (pa.ArrowInvalid, pa.ArrowTypeError):
-                return pa.array([None if v is None else str(v) for v in values], pa.string())
+                return _text(values)
+            return as_text(untyped) if pa.types.is_binary(untyped.type) else untyped
         if pa.types.is_timestamp(type_) or pa.types.is_date(type_):
             return pc.cast(pa.array(values, pa.string()), type_)
         if pa.types.is_boolean(type_):
             return pc.cast(pa.array(values, pa.int64()), type_)
         if pa.types.is_string(type_):
-            try:
-                return pa.array(values, type_)
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
-                return pa.array([None if v is None else str(v) for v in values], type_)
+            return _text(values)
         return pa.array(values, type_)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as error:
         msg = f"SQLite column '{field.name}' holds a value that is not {type_}: {error}"
         raise FatalError(
             msg
         ) from error
+
+
+def _text(values: Sequence[Any]) -> Any:
+    """Text values (bytes, and a number or a BLOB where SQLite let one into a text column) as
+    a string array, or as binary when some value is not UTF-8. A number becomes its text;
+    bytes are never rewritten."""
+    try:
+        raw = pa.array(values, pa.binary())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        raw = pa.array(
+            [v if v is None or isinstance(v, bytes) else str(v).encode() for v in values],
+            pa.binary(),
+        )
+    return as_text(raw)

@@ -1,4 +1,5 @@
-"""`govex audit verify [--json]`, `govex audit list [--json] [--limit N] [--kind K]`."""
+"""`govex audit verify [--json]`, `govex audit list [--json] [--limit N] [--kind K] [--before SEQ]`
+(the same entries as `GET /api/v1/audit`)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ls.add_argument("--limit", type=_positive, default=50, metavar="N",
                     help="show the last N entries (default 50)")
     ls.add_argument("--kind", choices=records.AUDIT_KINDS, help="only entries of this kind")
+    ls.add_argument("--before", type=_positive, metavar="SEQ",
+                    help="only entries with a seq below SEQ (the page before one shown)")
     ls.add_argument("--json", action="store_true", help="print JSON")
     ls.set_defaults(handler=run_list)
 
@@ -61,7 +64,8 @@ def run_verify(args: argparse.Namespace) -> int:
 def run_list(args: argparse.Namespace) -> int:
     engine = open_store(load_settings())
     with engine.connect() as conn:
-        entries = records.list_audit(conn, limit=args.limit, kind=args.kind)
+        entries = records.list_audit(conn, limit=args.limit, kind=args.kind,
+                                     before=args.before)
     if args.json:
         print_json([e.to_json() for e in entries])
         return 0

@@ -17,11 +17,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="run one resource's exchange: extract, gate, deliver to every subscriber",
         description="Extract the resource from its authoritative source (incrementally by its "
         "watermark unless --full), pass it through the quality gate and deliver the approved, "
-        "masked fields to every active subscription. Exit 1 when the run failed or was "
+        "masked fields to every active subscription. A subscription that does not hold the "
+        "data yet (new, or its target or fields changed) is backfilled: it gets the whole "
+        "current data set, the others only what changed. Exit 1 when the run failed or was "
         "blocked by the quality gate.",
     )
     p.add_argument("code", metavar="RESOURCE_CODE")
-    p.add_argument("--subscription", metavar="ID", help="deliver to this subscription only")
+    p.add_argument(
+        "--subscription", metavar="ID",
+        help="deliver to this subscription only (backfilling it when it needs one)",
+    )
     p.add_argument("--full", action="store_true", help="read everything, not just what changed")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
     p.set_defaults(handler=run)
@@ -32,7 +37,9 @@ def print_summary(summary: RunSummary) -> None:
     print(f"  read {summary.read}, passed {summary.passed}, quarantined {summary.quarantined}")
     if summary.deliveries:
         table(
-            [("  " + d.subscription, d.delivered, d.status) for d in summary.deliveries],
+            [("  " + d.subscription, d.delivered,
+              f"{d.status}, backfill" if d.backfill else d.status)
+             for d in summary.deliveries],
             ["  SUBSCRIPTION", "DELIVERED", "STATUS"],
         )
     if summary.message:

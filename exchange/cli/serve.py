@@ -41,6 +41,9 @@ def serve(store: sa.Engine, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) 
 
     from exchange.web import create_app
 
+    # create_app puts exchange.web.accesslog's filter on uvicorn's access logger: the record
+    # keys of the old GET trace URLs are written as [redacted]. uvicorn's own logging config,
+    # applied inside uvicorn.run, replaces handlers but keeps logger filters.
     app = create_app(store)
     print(f"govex serving on http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="info")

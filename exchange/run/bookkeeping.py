@@ -1,9 +1,18 @@
-"""Run records: one row per exchange run, one per delivery, one watermark per resource.
+"""Run records: one row per exchange run, one per delivery, one watermark per resource, one
+progress row per subscription.
 
 The exchange package owns these tables. Every statement on them is a named function here:
 the engine (`steps`, `delivery`) and the dispute correction call these instead of writing their
 own, so there is one way to open a run, record a delivery or move a watermark. Read-only views
 (the web app) may select from `runs` and `deliveries` directly.
+
+Why progress per subscription as well as a watermark per resource: the watermark says how far
+the resource has been read; it cannot say what each target holds. A subscription added after
+the resource ran, or whose target changed, holds nothing of what was read before, so an
+incremental run would send it only what is new (`backfill` decides what it needs instead).
+Progress rows hold cursor positions (a watermark, as `watermarks` does) and the shape they
+were delivered in, no records, and live in the store: nothing of them goes to the consumer's
+database, whose ledger holds no cursor either (a cursor's key values are record values).
 
 A run's summary (`RunSummary.to_json()`) is exactly the object `govex run --json` prints
 (INTERFACES.md).
@@ -12,10 +21,13 @@ A run's summary (`RunSummary.to_json()`) is exactly the object `govex run --json
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import sqlalchemy as sa
+
+from exchange.run.encoding import storable
 
 metadata = sa.MetaData()
 TS = sa.DateTime(timezone=True)
@@ -40,6 +52,8 @@ runs = sa.Table(
     sa.Column("started_at", TS, nullable=False),
     sa.Column("ended_at", TS, nullable=True),
     sa.Column("message", sa.Text, nullable=True),
+    # The subscriptions this run backfills (`backfill`), fixed at start like `subscriptions`.
+    sa.Column("backfills", sa.JSON, nullable=True),
 )
 
 deliveries = sa.Table(
@@ -52,6 +66,9 @@ deliveries = sa.Table(
     sa.Column("started_at", TS, nullable=False),
     sa.Column("ended_at", TS, nullable=True),
     sa.Column("message", sa.Text, nullable=True),
+    # This delivery sent the subscription the whole data set the others already hold.
+    sa.Column("backfill", sa.Boolean, nullable=False, default=False,
+              server_default=sa.false()),
 )
 
 watermarks = sa.Table(
@@ -60,6 +77,23 @@ watermarks = sa.Table(
     sa.Column("resource", sa.String(64), primary_key=True),
     sa.Column("cursor", sa.JSON, nullable=False),
     sa.Column("run_id", sa.String(36), nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+
+progress = sa.Table(
+    "exchange_subscription_progress",
+    metadata,
+    sa.Column("subscription", sa.String(64), primary_key=True),
+    sa.Column("resource", sa.String(64), nullable=False, index=True),
+    # How far the subscription holds the resource: the resource watermark (a cursor position,
+    # as in `watermarks`) it was brought level with; null for a resource read whole each run.
+    sa.Column("cursor", sa.JSON, nullable=True),
+    sa.Column("run_id", sa.String(36), nullable=False),  # the run that brought it there
+    # What it was delivered as: the resource's contract version and the subscription's target,
+    # mode, fields and masking (`backfill.delivered_shape`). Null: carried over by migration
+    # 0009 from before govex kept them, taken as unchanged.
+    sa.Column("contract", sa.String(120), nullable=True),
+    sa.Column("shape", sa.JSON, nullable=True),
     sa.Column("updated_at", TS, nullable=False),
 )
 
@@ -78,6 +112,22 @@ class Delivery:
     delivered: int
     status: str = "success"
     message: str | None = None
+    backfill: bool = False  # the whole data set the others already hold (`backfill`)
+
+    @classmethod
+    def from_row(cls, row: sa.RowMapping) -> Delivery:
+        """A delivery as summaries show it, from its `exchange_deliveries` row."""
+        return cls(row["subscription"], row["delivered"], row["status"], row["message"],
+                   bool(row["backfill"]))
+
+    def to_json(self) -> dict[str, Any]:
+        """`backfill` appears only on a backfill (additive: other deliveries keep their shape)."""
+        out: dict[str, Any] = {
+            "subscription": self.subscription, "delivered": self.delivered, "status": self.status,
+        }
+        if self.backfill:
+            out["backfill"] = True
+        return out
 
 
 @dataclass(frozen=True)
@@ -105,10 +155,7 @@ class RunSummary:
             "read": self.read,
             "passed": self.passed,
             "quarantined": self.quarantined,
-            "deliveries": [
-                {"subscription": d.subscription, "delivered": d.delivered, "status": d.status}
-                for d in self.deliveries
-            ],
+            "deliveries": [d.to_json() for d in self.deliveries],
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "ended_at": self.ended_at.isoformat() if self.ended_at else None,
             "message": self.message,
@@ -140,10 +187,7 @@ def load_summary(conn: sa.Connection, run_id: str) -> RunSummary:
         read=row["read"],
         passed=row["passed"],
         quarantined=row["quarantined"],
-        deliveries=tuple(
-            Delivery(d["subscription"], d["delivered"], d["status"], d["message"])
-            for d in delivered
-        ),
+        deliveries=tuple(Delivery.from_row(d) for d in delivered),
         started_at=_aware(row["started_at"]),
         ended_at=_aware(row["ended_at"]),
         message=row["message"] or "",
@@ -172,18 +216,21 @@ def insert_run(
     full: bool = False,
     parent: dict[str, Any] | None = None,
     cursor_start: dict[str, Any] | None = None,
+    backfills: list[str] | None = None,
     read: int = 0,
     passed: int = 0,
     message: str | None = None,
 ) -> None:
     """Record a run as running: every step after this one finds what it needs by the run id.
-    A correction run knows its counts up front (one record read, one passed)."""
+    `cursor_start` is the resource watermark the run's increment starts after; `backfills`
+    the subscriptions that also get what lies at or before it. A correction run knows its
+    counts up front (one record read, one passed)."""
     conn.execute(sa.insert(runs), {
         "run_id": run_id, "resource": resource, "status": "running",
         "subscription": subscription, "subscriptions": subscriptions, "full": full,
         "parent": parent, "cursor_start": cursor_start, "cursor_end": None, "read": read,
         "passed": passed, "quarantined": 0, "started_at": started_at, "ended_at": None,
-        "message": message,
+        "message": message, "backfills": list(backfills or []),
     })
 
 
@@ -222,6 +269,21 @@ def run_ids_of(resource: str) -> sa.Select[tuple[str]]:
     return sa.select(runs.c.run_id).where(runs.c.resource == resource)
 
 
+def ended_runs(conn: sa.Connection, resource: str, run_ids: Sequence[str]) -> list[str]:
+    """Those of `run_ids` that are runs of `resource` and have ended (any status but
+    running, abandoned ones included): their staged batches may go. An id this store does
+    not know is left out, whatever it is."""
+    ended: list[str] = []
+    for start in range(0, len(run_ids), 500):  # bound parameters per statement
+        ended += conn.execute(
+            sa.select(runs.c.run_id).where(
+                runs.c.resource == resource, runs.c.status != "running",
+                runs.c.run_id.in_(run_ids[start:start + 500]),
+            )
+        ).scalars()
+    return ended
+
+
 def record_read(
     conn: sa.Connection, run_id: str, read: int, cursor_end: dict[str, Any] | None
 ) -> None:
@@ -248,7 +310,7 @@ def record_gate_outcome(
     if read is not None:
         values["read"] = read
     if message is not None:
-        values["message"] = message
+        values["message"] = storable(message)  # it may quote a source value
     if blocked_at is not None:
         values |= {"status": "blocked", "ended_at": blocked_at}
     conn.execute(sa.update(runs).where(runs.c.run_id == run_id).values(**values))
@@ -260,7 +322,7 @@ def fail_if_running(conn: sa.Connection, run_id: str, message: str, now: dt.date
     conn.execute(
         sa.update(runs)
         .where(runs.c.run_id == run_id, runs.c.status == "running")
-        .values(status="failed", ended_at=now, message=message)
+        .values(status="failed", ended_at=now, message=storable(message))
     )
 
 
@@ -277,22 +339,32 @@ def close_run(
     quarantined records); a correction narrows `subscriptions` to those it re-delivered."""
     values: dict[str, Any] = {"status": status, "ended_at": ended_at}
     if message is not None:
-        values["message"] = message
+        values["message"] = storable(message)  # it may quote a source value
     if subscriptions is not None:
         values["subscriptions"] = subscriptions
     conn.execute(sa.update(runs).where(runs.c.run_id == run_id).values(**values))
 
 
-def unfinished_runs(conn: sa.Connection, resource: str, current: str) -> list[str]:
-    """Runs of `resource` that did not succeed since the watermark last moved: their appended
-    rows, if any, must go before `current` appends the same records again."""
+def unfinished_runs(
+    conn: sa.Connection, resource: str, subscription: str, current: str
+) -> list[str]:
+    """Runs of `resource` that did not succeed but began delivering to `subscription` since
+    its progress last moved: their appended rows, if any, must go before `current` appends the
+    same records again. A run writes into a target only after its delivery row is committed
+    (`open_delivery`), so runs without one left nothing there; a subscription without progress
+    (new, or needing a backfill) looks at every such run."""
     since = conn.execute(
         sa.select(runs.c.started_at)
-        .join(watermarks, watermarks.c.run_id == runs.c.run_id)
-        .where(watermarks.c.resource == resource)
+        .join(progress, progress.c.run_id == runs.c.run_id)
+        .where(progress.c.subscription == subscription, progress.c.resource == resource)
     ).scalar_one_or_none()
-    query = sa.select(runs.c.run_id).where(
-        runs.c.resource == resource, runs.c.status != "success", runs.c.run_id != current
+    query = (
+        sa.select(runs.c.run_id)
+        .join(deliveries, deliveries.c.run_id == runs.c.run_id)
+        .where(
+            runs.c.resource == resource, runs.c.status != "success", runs.c.run_id != current,
+            deliveries.c.subscription == subscription,
+        )
     )
     if since is not None:
         query = query.where(runs.c.started_at >= since)
@@ -303,10 +375,16 @@ def unfinished_runs(conn: sa.Connection, resource: str, current: str) -> list[st
 
 
 def open_delivery(
-    conn: sa.Connection, run_id: str, subscription: str, started_at: dt.datetime
+    conn: sa.Connection,
+    run_id: str,
+    subscription: str,
+    started_at: dt.datetime,
+    *,
+    backfill: bool = False,
 ) -> None:
     """Mark one subscription's delivery running, replacing the row a failed attempt of the
-    same run left (an Airflow retry delivers again)."""
+    same run left (an Airflow retry delivers again). It is committed before anything is
+    written to the target: `unfinished_runs` relies on that."""
     conn.execute(
         sa.delete(deliveries).where(
             deliveries.c.run_id == run_id, deliveries.c.subscription == subscription
@@ -314,7 +392,7 @@ def open_delivery(
     )
     conn.execute(sa.insert(deliveries), {
         "run_id": run_id, "subscription": subscription, "status": "running", "delivered": 0,
-        "started_at": started_at, "ended_at": None, "message": None,
+        "started_at": started_at, "ended_at": None, "message": None, "backfill": backfill,
     })
 
 
@@ -334,7 +412,7 @@ def close_delivery(
     if delivered is not None:
         values["delivered"] = delivered
     if message is not None:
-        values["message"] = message
+        values["message"] = storable(message)  # it may quote a source value
     conn.execute(
         sa.update(deliveries)
         .where(deliveries.c.run_id == run_id, deliveries.c.subscription == subscription)
@@ -377,3 +455,50 @@ def advance_watermark(
             sa.insert(watermarks),
             {"resource": resource, "cursor": cursor, "run_id": run_id, "updated_at": now},
         )
+
+
+# ---- subscription progress ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SubscriptionProgress:
+    """How far one subscription holds its resource (see the `progress` table)."""
+
+    subscription: str
+    cursor: dict[str, Any] | None
+    run_id: str
+    contract: str | None
+    shape: dict[str, Any] | None
+
+
+def read_progress(conn: sa.Connection, resource: str) -> dict[str, SubscriptionProgress]:
+    """The progress of every subscription of `resource` that has any, by subscription."""
+    rows = conn.execute(sa.select(progress).where(progress.c.resource == resource)).mappings()
+    return {
+        r["subscription"]: SubscriptionProgress(
+            r["subscription"], r["cursor"], r["run_id"], r["contract"], r["shape"]
+        )
+        for r in rows
+    }
+
+
+def record_progress(
+    conn: sa.Connection,
+    subscription: str,
+    resource: str,
+    *,
+    cursor: dict[str, Any] | None,
+    run_id: str,
+    contract: str,
+    shape: dict[str, Any],
+    now: dt.datetime,
+) -> None:
+    """Bring a subscription's progress to `cursor`, in the transaction that marks `run_id`
+    successful (as the watermark moves): a crash before that leaves it where it was."""
+    values = {"resource": resource, "cursor": cursor, "run_id": run_id, "contract": contract,
+              "shape": shape, "updated_at": now}
+    updated = conn.execute(
+        sa.update(progress).where(progress.c.subscription == subscription).values(**values)
+    ).rowcount
+    if not updated:
+        conn.execute(sa.insert(progress), {"subscription": subscription, **values})

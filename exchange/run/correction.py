@@ -31,6 +31,7 @@ import records
 from exchange.run import bookkeeping
 from exchange.run.conform import conform
 from exchange.run.delivery import DeliveryJob, deliver_batches
+from exchange.run.encoding import check_encoding
 from exchange.run.secrets import master_key
 from exchange.run.steps import is_active
 from govex.errors import DataQualityError, FatalError
@@ -123,7 +124,8 @@ def _read_case(store: sa.Engine, dispute_id: str) -> _Case:
 def _gate(resource: catalog.Resource, contract: contracts.Contract, record: pa.Table) -> None:
     """The resource's own gate on the corrected record; DataQualityError naming the checks."""
     checker = quality.resource_gate(contract, resource)
-    result = checker.evaluate(record)
+    encoding = check_encoding(record)  # a NUL or undecodable text fails here, as in a run
+    result = encoding.judged(checker.evaluate(encoding.batch))
     if not result.num_failed:
         return
     counts: Counter[str] = Counter(

@@ -9,6 +9,11 @@ corrected record. A batch's provenance is written only after the target committe
 the delivery row says success only after every batch and its provenance committed. A crash in
 between leaves the run unfinished and the watermark unmoved: the rerun delivers and records
 these rows again.
+
+The target's ledger names the run and counts its rows; it holds no cursor. A cursor is made of
+watermark and key values, which are record values (a resident ID, when it is the key) that a
+subscription may not be approved to see; how far each subscription holds its resource is kept
+in the store instead (`bookkeeping.progress`).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import catalog
 import connectors
 import contracts
 import records
-from connectors.base import Cursor, LedgerEntry, SinkConnector, TargetSpec
+from connectors.base import LedgerEntry, SinkConnector, TargetSpec
 from exchange.run import bookkeeping, masking
 from exchange.run.targets import shape_batch, shape_keys, target_spec, write_mode
 
@@ -43,11 +48,11 @@ def _now() -> dt.datetime:
 class DeliveryJob:
     """One subscription's share of a run: what goes where, under which run and ledger.
 
-    A run's job carries the cursor the run read up to (for the target's ledger), whether a
-    snapshot target is swapped whole (`replace`), and the unfinished runs whose appended rows
-    go first (`stale`). A correction's job names its `dispute` instead: it keeps the cursor
-    the ledger holds (a correction moves no watermark), writes the dispute into the ledger,
-    notes what it loaded on the delivery row, and leaves the audit entry to the correction's.
+    A run's job says whether a snapshot target is swapped whole (`replace`), which unfinished
+    runs' appended rows go first (`stale`), and whether it is a `backfill` (marked on the
+    delivery row). A correction's job names its `dispute` instead: it writes the dispute into
+    the ledger, notes what it loaded on the delivery row, and leaves the audit entry to the
+    correction's.
     """
 
     run_id: str
@@ -56,9 +61,9 @@ class DeliveryJob:
     sub: catalog.Subscription
     secret: bytes  # the master key behind keyed masking (`secrets.master_key`)
     delivered_at: dt.datetime
-    cursor: dict[str, Any] | None = None
     replace: bool = False
     stale: tuple[str, ...] = ()
+    backfill: bool = False
     dispute: str | None = None
 
     @cached_property
@@ -88,7 +93,7 @@ def deliver_batches(
     keys); returns how many rows the target took or lost. The delivery row goes running, then
     success with the count, or failed with the error, which is raised again."""
     with store.begin() as conn:
-        bookkeeping.open_delivery(conn, job.run_id, job.sub.id, _now())
+        bookkeeping.open_delivery(conn, job.run_id, job.sub.id, _now(), backfill=job.backfill)
     try:
         delivered = _load(store, job, batches, deletes)
     except Exception as error:
@@ -139,7 +144,7 @@ def _load(
     provenance = _ProvenanceWriter(store, job)
     try:
         sink.ensure_table(job.spec)
-        delivered = _write(sink, job, _ledger(sink, job), batches, deletes, provenance)
+        delivered = _write(sink, job, _ledger(job), batches, deletes, provenance)
         provenance.drain()
         return delivered
     finally:
@@ -147,15 +152,13 @@ def _load(
         sink.close()
 
 
-def _ledger(sink: SinkConnector, job: DeliveryJob) -> LedgerEntry:
-    """The ledger entry each write commits with in the target. A run's records how far it
-    read; a correction keeps the subscription's cursor and names its dispute."""
+def _ledger(job: DeliveryJob) -> LedgerEntry:
+    """The ledger entry each write commits with in the target: the run and, for a correction,
+    its dispute; never a cursor (record values: see the module docstring)."""
     if job.dispute is None:
-        cursor = Cursor.from_json(job.cursor) if job.cursor else None
-        return LedgerEntry(job.sub.id, job.resource.code, job.run_id, cursor)
-    previous = sink.read_ledger(job.sub.id)
+        return LedgerEntry(job.sub.id, job.resource.code, job.run_id, None)
     return LedgerEntry(
-        job.sub.id, job.resource.code, job.run_id, previous.cursor if previous else None,
+        job.sub.id, job.resource.code, job.run_id, None,
         extra={"dispute": job.dispute, "delivered_at": job.delivered_at.isoformat()},
     )
 

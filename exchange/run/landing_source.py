@@ -10,6 +10,10 @@ subscriber wants the record's state. Among the rows of one run's range, only the
 highest sequence per `_govex_key` counts; it is an upsert (its data, typed back from the landed
 text) or a delete (its key, which upsert targets then remove). The range is fixed when the read
 starts (`upto`), so rows landing while the run reads wait for the next run instead of racing it.
+
+A backfill reads from the beginning and splits by sequence (`LandingBatch.split`): the latest
+row of a key whose sequence is after the watermark is exactly that key's latest row in the
+incremental range, so subscriptions already current receive what an incremental read sends.
 """
 
 from __future__ import annotations
@@ -35,11 +39,26 @@ SEQ_COLUMN = "_govex_seq"
 
 @dataclass(frozen=True)
 class LandingBatch:
-    """One bounded slice of a run's range: upserts in contract columns, deletes as keys."""
+    """One bounded slice of a run's range: upserts in contract columns, deletes as keys, and
+    the landing sequence of each (`upsert_seq`, `delete_seq`, in row order)."""
 
     upserts: pa.Table
     deletes: pa.Table
     last_seq: int
+    upsert_seq: pa.Array[Any]
+    delete_seq: pa.Array[Any]
+
+    def split(self, after: int) -> tuple[LandingBatch, LandingBatch]:
+        """(rows landed at or before sequence `after`, rows landed after it)."""
+        up, down = pc.greater(self.upsert_seq, after), pc.greater(self.delete_seq, after)
+        up_before, down_before = pc.invert(up), pc.invert(down)
+        return (
+            LandingBatch(self.upserts.filter(up_before), self.deletes.filter(down_before),
+                         self.last_seq, self.upsert_seq.filter(up_before),
+                         self.delete_seq.filter(down_before)),
+            LandingBatch(self.upserts.filter(up), self.deletes.filter(down), self.last_seq,
+                         self.upsert_seq.filter(up), self.delete_seq.filter(down)),
+        )
 
 
 def seq_cursor(seq: int) -> dict[str, Any]:
@@ -166,11 +185,14 @@ def read_landing(
             if not rows:
                 return
             last = int(rows[-1][SEQ_COLUMN])
+            upserts = [r for r in rows if r["_govex_op"] == "upsert"]
+            deletes = [r for r in rows if r["_govex_op"] == "delete"]
             yield LandingBatch(
-                upserts=_columns([r for r in rows if r["_govex_op"] == "upsert"], schema),
-                deletes=_columns([r for r in rows if r["_govex_op"] == "delete"],
-                                 pa.schema([schema.field(k) for k in key])),
+                upserts=_columns(upserts, schema),
+                deletes=_columns(deletes, pa.schema([schema.field(k) for k in key])),
                 last_seq=last,
+                upsert_seq=pa.array([int(r[SEQ_COLUMN]) for r in upserts], pa.int64()),
+                delete_seq=pa.array([int(r[SEQ_COLUMN]) for r in deletes], pa.int64()),
             )
 
 

@@ -16,14 +16,20 @@ Guarantees:
   source record thus ends up in every target exactly once.
 - A run for a single subscription (`--subscription`) never moves the watermark: the others
   have not received those rows.
+- Every subscription gets the whole current data set on its first run, then increments: a
+  subscription that does not hold what the watermark says (new, its target or fields changed,
+  or left behind) is backfilled (`backfill`), its delivery marked `"backfill": true`. Its
+  progress moves, like the watermark, only in the transaction that makes the run successful,
+  so a killed backfill is finished by the next run (append targets discard its rows first).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,12 +43,13 @@ import contracts
 import quality
 import records
 from connectors.base import Cursor, ReadSpec
-from exchange.run import bookkeeping
+from exchange.run import backfill, bookkeeping, staging
 from exchange.run import landing_source as landing
 from exchange.run import lineage_events as run_lineage
 from exchange.run.bookkeeping import Delivery, RunSummary, load_summary
 from exchange.run.conform import conform, contract_columns
 from exchange.run.delivery import DeliveryJob, deliver_batches
+from exchange.run.encoding import check_encoding
 from exchange.run.secrets import master_key
 from exchange.run.staging import Stage
 from govex.errors import DataQualityError, DeclarationError, FatalError
@@ -98,10 +105,28 @@ class RunPlan:
     subscriptions: dict[str, catalog.Subscription]
     single_subscription: bool
     full: bool
-    cursor_start: dict[str, Any] | None
+    cursor_start: dict[str, Any] | None  # the resource watermark when the run started
     cursor_end: dict[str, Any] | None
     parent: dict[str, Any] | None
     stage: Stage
+    backfills: tuple[str, ...] = ()  # subscriptions that lack what the watermark says
+
+    @property
+    def reads_everything(self) -> bool:
+        """Whether the read starts at the beginning: asked to (`--full`), nothing read yet,
+        or a backfill to serve."""
+        return self.full or self.cursor_start is None or bool(self.backfills)
+
+    @property
+    def read_after(self) -> dict[str, Any] | None:
+        """The cursor the read starts after (None: from the beginning)."""
+        return None if self.reads_everything else self.cursor_start
+
+    @property
+    def splits(self) -> bool:
+        """Whether extract stages the rows at or before the watermark apart (`backfill`):
+        a read from the beginning that current subscriptions get only the increment of."""
+        return bool(self.backfills) and not self.full and self.cursor_start is not None
 
     def lineage_run(self, store: sa.Engine) -> Any:
         """The run as OpenLineage sees it (see exchange.run.lineage_events)."""
@@ -133,6 +158,7 @@ def _load_plan(store: sa.Engine, run_id: str) -> RunPlan:
         cursor_end=row["cursor_end"],
         parent=row["parent"],
         stage=Stage.for_run(run_id),
+        backfills=tuple(row["backfills"] or ()),
     )
 
 
@@ -158,7 +184,8 @@ def start_run(
     """Record a new run of resource `code` and return its id.
 
     Runs of the same resource that are still marked running never finished (a crash or a
-    kill): they are marked failed here, which is what lets append targets discard their rows.
+    kill): they are marked failed here, which is what lets append targets discard their rows,
+    and the batches they staged are removed.
     """
     # UUIDv7, as OpenLineage wants; openlineage is heavy to import, so only when a run starts.
     from openlineage.client.uuid import generate_new_uuid
@@ -169,18 +196,40 @@ def start_run(
         active = _active_subscriptions(conn, code, subscription, now.date())
         run_id = str(generate_new_uuid())
         bookkeeping.abandon_running(conn, code, run_id, now)
-        cursor = None
-        if not full and _is_incremental(resource):
-            cursor = bookkeeping.read_watermark(conn, code)
+        cursor, backfills = _starting_point(conn, resource, active)
         bookkeeping.insert_run(
             conn, run_id, code, subscriptions=active, started_at=now,
             subscription=subscription, full=full,
             parent=parent.to_json() if parent else None, cursor_start=cursor,
+            backfills=backfills,
         )
+    # Abandoned runs never reached `finish`, which removes a run's staged batches (raw source
+    # data): theirs go now, and whatever else ended runs of the resource left. Only after the
+    # commit, and only runs the store says have ended: never one still running elsewhere.
+    with store.connect() as conn:
+        staging.remove_runs(bookkeeping.ended_runs(conn, code, staging.staged_runs()))
     run_lineage.emit(
         store, lambda: _lineage().run_started(_load_plan(store, run_id).lineage_run(store))
     )
     return run_id
+
+
+def _starting_point(
+    conn: sa.Connection, resource: catalog.Resource, active: list[str]
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """(the resource watermark, the active subscriptions that need a backfill), decided once
+    at start so that every step of the run, in whatever process, sees the same. A full run
+    reads everything anyway; it still notes whom it backfills, and keeps the watermark as the
+    point a `--full --subscription` run brings its subscription level with."""
+    if not _is_incremental(resource):
+        return None, []
+    watermark = bookkeeping.read_watermark(conn, resource.code)
+    subs = {s.id: s for s in catalog.load_subscriptions(conn, resource.code)}
+    lacking = backfill.needing_backfill(
+        [subs[i] for i in active], bookkeeping.read_progress(conn, resource.code),
+        resource.contract, watermark,
+    )
+    return watermark, lacking
 
 
 def _active_subscriptions(
@@ -217,7 +266,9 @@ def _recording_failure(store: sa.Engine, run_id: str, step: str) -> Iterator[Non
 
 
 def extract(store: sa.Engine, run_id: str) -> int:
-    """Read the source once, in bounded ordered batches, into the run's staging area."""
+    """Read the source once, in bounded ordered batches, into the run's staging area: after
+    the watermark, or from the beginning (`RunPlan.reads_everything`); with a backfill to
+    serve, the rows at or before the watermark are staged apart (`backfill`)."""
     with _recording_failure(store, run_id, "extract"):
         plan = _load_plan(store, run_id)
         source_decl = plan.resource.source
@@ -234,7 +285,7 @@ def extract(store: sa.Engine, run_id: str) -> int:
             columns=None,
             key=tuple(plan.resource.key),
             watermark=source_decl.watermark,
-            after=Cursor.from_json(plan.cursor_start) if plan.cursor_start else None,
+            after=Cursor.from_json(plan.read_after) if plan.read_after else None,
             batch_rows=batch_rows(),
             # Untyped files (CSV): the contract's text fields stay text ("110105" is a code).
             types={
@@ -244,15 +295,20 @@ def extract(store: sa.Engine, run_id: str) -> int:
             },
         )
         plan.stage.clear("raw")
+        plan.stage.clear(backfill.PRIOR_RAW)
+        split = _prior_split(plan, spec)
         read, cursor = 0, None
         try:
-            for index, batch in enumerate(source.read_batches(spec)):
+            for index, whole in enumerate(source.read_batches(spec)):
+                read += whole.num_rows
+                prior, batch = split(whole) if split else (whole.slice(0, 0), whole)
+                if prior.num_rows:
+                    plan.stage.write(backfill.PRIOR_RAW, index, contract_columns(prior, schema))
                 if batch.num_rows == 0:
                     continue
-                if spec.watermark:
+                if spec.watermark:  # the rows after the watermark end the read: its cursor
                     cursor = source.cursor_after(spec, batch)
                 plan.stage.write("raw", index, contract_columns(batch, schema))
-                read += batch.num_rows
         finally:
             source.close()
         with store.begin() as conn:
@@ -260,6 +316,16 @@ def extract(store: sa.Engine, run_id: str) -> int:
                 conn, run_id, read, cursor.to_json() if cursor else plan.cursor_start
             )
     return read
+
+
+def _prior_split(plan: RunPlan, spec: ReadSpec) -> backfill.PriorSplit | None:
+    """The cut between the rows at or before the watermark and the increment, when the run
+    has a backfill to serve (the read's order: watermark, then key)."""
+    if not plan.splits or plan.cursor_start is None:
+        return None
+    wm = spec.watermark
+    order = ((wm,) if wm else ()) + tuple(k for k in spec.key if k != wm)
+    return backfill.PriorSplit(plan.cursor_start, order)
 
 
 def _extract_landing(store: sa.Engine, plan: RunPlan) -> int:
@@ -272,19 +338,31 @@ def _extract_landing(store: sa.Engine, plan: RunPlan) -> int:
     a later message leaves quarantine when this run's gate passes the fix."""
     schema = contracts.arrow_schema(plan.contract)
     key_schema = pa.schema([schema.field(k) for k in plan.resource.key])
-    plan.stage.clear("raw")
-    plan.stage.clear("deletes")
-    read, last = 0, None
-    for index, batch in enumerate(landing.read_landing(
+    for area in ("raw", "deletes", backfill.PRIOR_RAW, backfill.PRIOR_DELETES):
+        plan.stage.clear(area)
+    split_at = landing.seq_after(plan.cursor_start) if plan.splits else None
+    read, last = 0, split_at  # with a split, nothing after the watermark leaves it there
+    for index, whole in enumerate(landing.read_landing(
         store, plan.resource.code, plan.contract, tuple(plan.resource.key),
-        after=landing.seq_after(plan.cursor_start), batch_rows=batch_rows(),
+        after=landing.seq_after(plan.read_after),
+        batch_rows=batch_rows(),
     )):
+        batch = whole
+        if split_at is not None:
+            prior, batch = whole.split(split_at)
+            if prior.upserts.num_rows:
+                plan.stage.write(backfill.PRIOR_RAW, index,
+                                 contract_columns(prior.upserts, schema))
+            if prior.deletes.num_rows:
+                plan.stage.write(backfill.PRIOR_DELETES, index,
+                                 conform(prior.deletes, key_schema))
+            read += prior.upserts.num_rows + prior.deletes.num_rows
         if batch.upserts.num_rows:
             plan.stage.write("raw", index, contract_columns(batch.upserts, schema))
         if batch.deletes.num_rows:  # in contract types, as the upserts reach the targets
             plan.stage.write("deletes", index, conform(batch.deletes, key_schema))
         read += batch.upserts.num_rows + batch.deletes.num_rows
-        last = batch.last_seq
+        last = max(batch.last_seq, last or 0)
     with store.begin() as conn:  # the takeover and the run's count commit together
         refused = conn.execute(
             sa.update(quarantine_table)
@@ -324,7 +402,10 @@ def gate(store: sa.Engine, run_id: str) -> int:
                 quality.record_check_totals(conn, run_id, plan.resource.code, judged.report)
             _data_docs(judged.report, run_id)
         # Deletes (Kafka-fed resources) carry only a key, checked when it landed: they pass.
-        passed = judged.passed + sum(b.num_rows for b in plan.stage.batches("deletes"))
+        passed = judged.passed + sum(
+            b.num_rows for area in ("deletes", backfill.PRIOR_DELETES)
+            for b in plan.stage.batches(area)
+        )
         blocked = _record_verdict(store, plan, judged, passed)
     if blocked is not None:
         plan.stage.remove()
@@ -362,11 +443,16 @@ def _judge(store: sa.Engine, plan: RunPlan) -> _Judged:
     checker = quality.resource_gate(plan.contract, plan.resource)
     schema = contracts.arrow_schema(plan.contract)
     plan.stage.clear("passed")
+    plan.stage.clear(backfill.PRIOR_PASSED)
     judged = _Judged()
-    for index, batch in enumerate(plan.stage.batches("raw")):
-        result = checker.evaluate(batch)
+    for passed_area, index, raw in _staged_raw(plan):
+        # Text no target can hold (NUL, bytes that are not UTF-8) fails its record, not the
+        # run; the gate and the quarantine see it spelled out (exchange.run.encoding).
+        encoding = check_encoding(raw)
+        batch = encoding.batch
+        result = encoding.judged(checker.evaluate(batch))
         accepted = batch.filter(pa.array(result.passed))
-        plan.stage.write("passed", index, conform(accepted, schema))
+        plan.stage.write(passed_area, index, conform(accepted, schema))
         with store.begin() as conn:
             quality.record_gate(
                 conn, run_id=plan.run_id, resource=plan.resource.code,
@@ -374,6 +460,15 @@ def _judge(store: sa.Engine, plan: RunPlan) -> _Judged:
             )
         judged.add(batch, accepted, result)
     return judged
+
+
+def _staged_raw(plan: RunPlan) -> Iterator[tuple[str, int, pa.Table]]:
+    """Every raw batch extract staged, with the area its passing rows go to: the increment's
+    (`passed`), then those at or before the watermark that a backfill read (`backfill`)."""
+    for raw_area, passed_area in (("raw", "passed"),
+                                  (backfill.PRIOR_RAW, backfill.PRIOR_PASSED)):
+        for index, batch in enumerate(plan.stage.batches(raw_area)):
+            yield passed_area, index, batch
 
 
 def _record_verdict(store: sa.Engine, plan: RunPlan, judged: _Judged, passed: int) -> str | None:
@@ -439,9 +534,7 @@ def deliver(store: sa.Engine, run_id: str, subscription: str) -> int:
     events = run_lineage.DeliveryEvents(store, lambda: plan.lineage_run(store), subscription)
     events.started()
     try:
-        delivered = deliver_batches(
-            store, job, plan.stage.batches("passed"), plan.stage.batches("deletes")
-        )
+        delivered = deliver_batches(store, job, *_share(plan, subscription))
     except Exception as error:
         events.failed(error)
         raise
@@ -463,25 +556,43 @@ def _deliverable(plan: RunPlan, subscription: str) -> catalog.Subscription:
     return sub
 
 
+def _share(plan: RunPlan, subscription: str) -> tuple[Iterable[pa.Table], Iterable[pa.Table]]:
+    """(records, deleted keys) of the run for one subscription. Everyone gets the increment
+    (`passed`, `deletes`); a backfill adds the rows at or before the watermark, and a
+    `--subscription` backfill gets only those: it is then level with the others, who get the
+    increment, it included, from the next run (`backfill`). Each record is in one area only."""
+    increment = plan.stage.batches("passed"), plan.stage.batches("deletes")
+    if not (plan.splits and subscription in plan.backfills):
+        return increment
+    prior = (plan.stage.batches(backfill.PRIOR_PASSED),
+             plan.stage.batches(backfill.PRIOR_DELETES))
+    if plan.single_subscription:
+        return prior
+    return itertools.chain(prior[0], increment[0]), itertools.chain(prior[1], increment[1])
+
+
 def _delivery_job(store: sa.Engine, plan: RunPlan, sub: catalog.Subscription) -> DeliveryJob:
-    """The run's delivery to `sub`: its ledger records the run's end cursor; a snapshot target
-    is swapped whole when the run read everything; only an append target keeps rows of
-    unfinished runs (upserts and snapshots converge), so those go before it appends again."""
+    """The run's delivery to `sub`: a snapshot target is swapped whole when the run sends it
+    everything (a full read, a resource read whole each run, or a backfill); only an append
+    target keeps rows of unfinished runs (upserts and snapshots converge), so those go before
+    it appends again."""
     stale: list[str] = []
     if sub.mode == "append":
         with store.connect() as conn:
-            stale = bookkeeping.unfinished_runs(conn, plan.resource.code, plan.run_id)
+            stale = bookkeeping.unfinished_runs(conn, plan.resource.code, sub.id, plan.run_id)
+    backfilled = sub.id in plan.backfills
+    whole = plan.full or not _is_incremental(plan.resource) or backfilled
     return DeliveryJob(
         plan.run_id, plan.resource, plan.contract, sub, master_key(store), _now(),
-        cursor=plan.cursor_end,
-        replace=sub.mode == "snapshot" and (plan.full or not _is_incremental(plan.resource)),
+        replace=sub.mode == "snapshot" and whole,
         stale=tuple(stale),
+        backfill=backfilled,
     )
 
 
 def finish(store: sa.Engine, run_id: str) -> RunSummary:
-    """Close the run: success and the watermark move together, only if every delivery
-    committed; otherwise the run is failed and the watermark stays."""
+    """Close the run: success, the watermark and the subscriptions' progress move together,
+    only if every delivery committed; otherwise the run is failed and all of them stay."""
     plan = _load_plan(store, run_id)
     with store.begin() as conn:
         status = bookkeeping.run_status(conn, run_id)
@@ -502,7 +613,8 @@ def finish(store: sa.Engine, run_id: str) -> RunSummary:
 
 def _settle(conn: sa.Connection, plan: RunPlan, now: dt.datetime) -> None:
     """A running run ends failed, naming each delivery that did not commit, or successful; a
-    successful run to every subscription moves the watermark in the same transaction."""
+    successful run moves the watermark and its subscriptions' progress in the same
+    transaction (`_advance`)."""
     done = bookkeeping.deliveries_of(conn, plan.run_id)
     missing = [s for s in plan.subscriptions if s not in done or done[s]["status"] != "success"]
     if missing:
@@ -515,8 +627,30 @@ def _settle(conn: sa.Connection, plan: RunPlan, now: dt.datetime) -> None:
         )
         return
     bookkeeping.close_run(conn, plan.run_id, "success", ended_at=now)
-    if plan.cursor_end and not plan.single_subscription:
-        bookkeeping.advance_watermark(conn, plan.resource.code, plan.cursor_end, plan.run_id, now)
+    _advance(conn, plan, now)
+
+
+def _advance(conn: sa.Connection, plan: RunPlan, now: dt.datetime) -> None:
+    """After a successful run: a run to every subscription moves the watermark to where it
+    read, and every subscription it delivered to is current there. A run for one subscription
+    moves no watermark (the others have not got its rows); a backfill or full read it made
+    leaves its subscription holding everything up to the watermark: current at it."""
+    if plan.single_subscription:
+        sub_ids = [s for s in plan.subscriptions if plan.full or s in plan.backfills]
+        cursor = plan.cursor_start
+    else:
+        sub_ids = list(plan.subscriptions)
+        cursor = plan.cursor_end
+        if plan.cursor_end:
+            bookkeeping.advance_watermark(
+                conn, plan.resource.code, plan.cursor_end, plan.run_id, now
+            )
+    for sub_id in sub_ids:
+        bookkeeping.record_progress(
+            conn, sub_id, plan.resource.code, cursor=cursor, run_id=plan.run_id,
+            contract=plan.resource.contract,
+            shape=backfill.delivered_shape(plan.subscriptions[sub_id]), now=now,
+        )
 
 
 def run_resource(

@@ -1,9 +1,10 @@
 """The REST API (INTERFACES.md): `/api/v1/...`, JSON, bearer tokens; `/healthz` without.
 
-401 without or with a bad token, 403 when the role may not, 404 for unknown codes and runs,
-413 for a body over its route's limit (`exchange.web.limits`), 422 for a body that is not what
-the route takes. Every error is `{"detail": "<one sentence>"}` naming the body field, query
-parameter or value at fault, and a refused request changes nothing.
+401 without or with a bad (unknown, expired, revoked) token or an ended sign-in session, 403
+when the role may not, 404 for unknown codes and runs, 413 for a body over its route's limit
+(`exchange.web.limits`), 422 for a body that is not what the route takes. Every error is
+`{"detail": "<one sentence>"}` naming the body field, query parameter or value at fault, and a
+refused request changes nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+import records
+from exchange.web import policy
 from exchange.web.auth import ApiPrincipal
 from exchange.web.service import Context, Denied, Missing
 from govex.errors import DeclarationError
@@ -26,7 +29,8 @@ class Problem(BaseModel):
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Problem, "description": "no token, or an unknown or revoked one"},
+    401: {"model": Problem, "description": "no token, or an unknown, expired or revoked one, "
+          "or a sign-in session that ended"},
     403: {"model": Problem, "description": "the token's role or department may not do this, "
           "or a request carrying the sign-in cookie came from another origin"},
     404: {"model": Problem, "description": "unknown resource code or run id"},
@@ -412,16 +416,40 @@ _DISPUTE_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@api.get("/trace/{code}/{key:path}", response_model=TraceOut, tags=["lineage"])
-def trace(request: Request, principal: ApiPrincipal, code: str, key: str) -> dict[str, Any]:
-    """Provenance of one record: its source, every delivery (newest first), its quality history
-    and disputes. Consumers see only their own deliveries."""
+class TraceIn(BaseModel):
+    """Which record to trace. In a body rather than the URL, so the key (often a citizen ID
+    number) reaches no access log, proxy log or browser history."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    resource: str = Field(description="resource code, e.g. PSB-RES-001")
+    key: str = Field(min_length=1, description="record key values joined by ',', as delivered "
+                     "to you (hashed where it was hashed) or its _govex_key")
+
+
+def _trace(request: Request, principal: ApiPrincipal, code: str, key: str) -> dict[str, Any]:
     from exchange.web import disputes
 
     try:
         return disputes.trace_for(_ctx(request).store, principal, code, key)
     except (Denied, Missing) as error:
         raise _http(error) from error
+
+
+@api.post("/trace", response_model=TraceOut, tags=["lineage"], responses=_TOO_LARGE)
+def trace_by_body(request: Request, principal: ApiPrincipal, body: TraceIn) -> dict[str, Any]:
+    """Provenance of one record, named in the body: the same answer as
+    `GET /api/v1/trace/{code}/{key}`, with the key kept out of URLs and access logs. Prefer
+    this form."""
+    return _trace(request, principal, body.resource, body.key)
+
+
+@api.get("/trace/{code}/{key:path}", response_model=TraceOut, tags=["lineage"])
+def trace(request: Request, principal: ApiPrincipal, code: str, key: str) -> dict[str, Any]:
+    """Provenance of one record: its source, every delivery (newest first), its quality history
+    and disputes. Consumers see only their own deliveries. The key travels in the URL: prefer
+    `POST /api/v1/trace`."""
+    return _trace(request, principal, code, key)
 
 
 @api.post("/disputes", response_model=DisputeOut, status_code=201, tags=["disputes"],
@@ -506,6 +534,52 @@ def resolve_dispute(
         return disputes.step_for(_ctx(request).store, principal, dispute_id, "resolve")
     except (Denied, Missing, DeclarationError, DataQualityError, FatalError) as error:
         raise _dispute_http(error) from error
+
+
+# ---- audit log -------------------------------------------------------------------------------
+
+
+class AuditEntryOut(_Model):
+    """One audit log entry, as `govex audit list --json` prints it."""
+
+    seq: int = Field(description="position in the chain, from 1")
+    at: str = Field(description="UTC time with microseconds")
+    actor: str = Field(description="'department/role' of the token, or 'cli'")
+    kind: str
+    subject: str = Field(description="resource code, run id, token id, dispute id…")
+    detail: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+_AUDIT_ERRORS: dict[int | str, dict[str, Any]] = {
+    403: {"model": Problem, "description": "the token is not an admin or auditor one"},
+}
+
+
+@api.get("/audit", response_model=list[AuditEntryOut], tags=["audit"], responses=_AUDIT_ERRORS)
+def list_audit(
+    request: Request,
+    principal: ApiPrincipal,
+    limit: int = Query(50, ge=1, le=1000, description="entries per page"),
+    before: int | None = Query(
+        None, ge=1, description="only entries with a seq below this: for the next page, the "
+        "seq of the last entry of this one"),
+    kind: Annotated[records.AuditKind | None,
+                    Query(description="only entries of this kind")] = None,
+) -> list[dict[str, Any]]:
+    """The hash-chained audit log, newest first, `limit` entries a page: the entries
+    `govex audit list` prints. Admin and auditor tokens only. Check the chain itself with
+    `govex audit verify`."""
+    if not policy.may_read_audit(principal):
+        raise HTTPException(
+            status_code=403,
+            detail=f"role '{principal.role}' may not read the audit log: use an auditor or "
+            "admin token",
+        )
+    with _ctx(request).store.connect() as conn:
+        entries = records.list_audit(conn, limit=limit, kind=kind, before=before)
+    return [e.to_json() for e in reversed(entries)]
 
 
 router.include_router(api)

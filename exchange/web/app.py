@@ -11,12 +11,43 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from exchange.store import open_store
-from exchange.web import api, pages
+from exchange.web import accesslog, api, pages
 from exchange.web.auth import ApiPrincipal, PageAuthError, PageError
 from exchange.web.limits import BodyLimit
 from exchange.web.origin import SameOrigin
 from exchange.web.service import Context
 from govex.settings import load_settings
+
+#: Every answer under /data-docs. Data Docs are Great Expectations' HTML around provider data,
+#: served under the signed-in origin, so they get more than govex's own pages:
+#: - `sandbox` (no allow-scripts, no allow-same-origin, no allow-forms): the document runs in
+#:   an opaque origin with scripts and forms off. Even a script that slipped past escaping and
+#:   the rest of this policy could not read the session cookie, call /api/v1 with it or read
+#:   any govex answer, and Data Docs written before their values were escaped stay inert.
+#: - `default-src 'none'`: no script, font, image, frame or connection from anywhere, the
+#:   public CDNs GE's templates name included. quality.docs inlines the one stylesheet the
+#:   pages need (a sandboxed page's own requests reach govex without the SameSite cookie, so
+#:   a stylesheet file under /data-docs would be refused anyway), hence `style-src
+#:   'unsafe-inline'`: the pages hold no markup from the data (masked, escaped, re-serialised).
+#: - `form-action`, `base-uri`, `frame-ancestors`: not covered by default-src.
+DATA_DOCS_CSP = (
+    "sandbox; default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
+DATA_DOCS_PREFIX = "/data-docs"
+
+
+def _app_path(request: Request) -> str:
+    """The request's path below the root path it is mounted at (Airflow: /govex)."""
+    base = str(request.scope.get("root_path", "")).rstrip("/")
+    path = request.url.path
+    return path[len(base):] if base and path.startswith(base) else path
+
+
+def is_data_docs(request: Request) -> bool:
+    """Whether the request is for /data-docs or anything below it (whatever route answers)."""
+    path = _app_path(request)
+    return path == DATA_DOCS_PREFIX or path.startswith(DATA_DOCS_PREFIX + "/")
 
 
 def data_docs_dir() -> Path:
@@ -29,6 +60,9 @@ def create_app(store: sa.Engine | None = None, *, docs_dir: Path | None = None) 
     be at the current schema revision) serving Data Docs from `docs_dir` (default
     GOVEX_DATA_DOCS_DIR)."""
     engine = store if store is not None else open_store(load_settings())
+    # Record keys in the old GET URLs stay out of the server's access log (`govex serve`, and
+    # Airflow's API server when mounted there).
+    accesslog.install()
     app = FastAPI(
         title="govex",
         summary="Government data sharing exchange: catalog, checklist, runs, quality.",
@@ -87,6 +121,22 @@ def create_app(store: sa.Engine | None = None, *, docs_dir: Path | None = None) 
         response.headers.setdefault("X-Frame-Options", "DENY")
         # Everything but /healthz is someone's authorised view: never keep it in a cache.
         response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    # Added last, so outermost: it has the last word on every /data-docs answer (the files
+    # of any type, the 403 and 404 pages, a refused method), over pages.CSP. One exception:
+    # the 401 sign-in form, govex's own template under its own no-script pages.CSP, must be
+    # able to post its token, which no sandboxed page can (its Origin is `null`).
+    @app.middleware("http")
+    async def _data_docs_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        if is_data_docs(request):
+            if response.status_code == 401:
+                response.headers.setdefault("Content-Security-Policy", DATA_DOCS_CSP)
+            else:
+                response.headers["Content-Security-Policy"] = DATA_DOCS_CSP
         return response
 
     return app

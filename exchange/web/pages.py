@@ -1,5 +1,5 @@
 """Server-rendered pages (Jinja2, no scripts): catalog, resource, checklist, runs, quality
-dashboard, quarantine, Data Docs; and the sign-in form that sets the HttpOnly token cookie.
+dashboard, quarantine, Data Docs; and the sign-in form that sets the HttpOnly session cookie.
 
 Links are built from the request's root path, so the pages work both standalone (`govex serve`)
 and mounted under `/govex` in Airflow's API server.
@@ -16,9 +16,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from exchange.store import InvalidToken, Principal, authenticate
-from exchange.web import charts, policy
-from exchange.web.auth import COOKIE, COOKIE_MAX_AGE, PageError, PagePrincipal, store_of
+from exchange.store import InvalidToken, Principal
+from exchange.web import auth, charts, policy
+from exchange.web.auth import COOKIE, LEGACY_COOKIE, PageError, PagePrincipal
 from exchange.web.service import Context, Denied, Missing
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -129,6 +129,9 @@ def _safe_next(value: str | None) -> str:
 
 def signin_page(request: Request, message: str | None, status_code: int,
                 next_path: str | None = None) -> HTMLResponse:
+    if next_path is None and request.method != "GET":
+        # A form post (the trace form, say) cannot be replayed as a GET after signing in.
+        next_path = "/catalog"
     if next_path is None:
         base = base_path(request)
         path = request.url.path
@@ -144,33 +147,47 @@ def signin_form(request: Request, next: str | None = None) -> HTMLResponse:  # n
     return signin_page(request, None, 200, next)
 
 
+def _cookie_path(request: Request) -> str:
+    return base_path(request) or "/"
+
+
+def _forget_legacy_cookie(request: Request, response: Response) -> None:
+    """Before sessions the cookie held the raw token: make the browser drop it."""
+    if LEGACY_COOKIE in request.cookies:
+        response.delete_cookie(LEGACY_COOKIE, path=_cookie_path(request), httponly=True,
+                               samesite="strict", secure=request.url.scheme == "https")
+
+
 @router.post("/signin")
 def signin(
     request: Request,
     token: Annotated[str, Form()],
     next: Annotated[str | None, Form()] = None,  # noqa: A002 - the form field's name
 ) -> Response:
-    token = token.strip()
+    """Trade the token for a sign-in session: the cookie carries the session id, not the
+    token, and lives as long as the session (12 hours at most, never past the token)."""
     try:
-        with store_of(request).begin() as conn:
-            authenticate(conn, token)
-    except InvalidToken:
-        return signin_page(
-            request, "That token is not valid (unknown or revoked). 令牌无效。", 401, next
-        )
+        session = auth.start_session(request, token.strip())
+    except InvalidToken as error:
+        return signin_page(request, f"That token is not valid ({error}). 令牌无效。", 401, next)
     response = RedirectResponse(base_path(request) + _safe_next(next), status_code=303)
+    seconds = int((session.expires_at - dt.datetime.now(dt.UTC)).total_seconds())
     response.set_cookie(
-        COOKIE, token, max_age=COOKIE_MAX_AGE, path=base_path(request) or "/",
-        httponly=True, samesite="lax", secure=request.url.scheme == "https",
+        COOKIE, session.id, max_age=max(seconds, 1), path=_cookie_path(request),
+        httponly=True, samesite="strict", secure=request.url.scheme == "https",
     )
+    _forget_legacy_cookie(request, response)
     return response
 
 
 @router.post("/signout")
 def signout(request: Request) -> Response:
+    """End the session server-side (the cookie is worthless from now on) and drop the cookie."""
+    auth.end_session(request)
     response = RedirectResponse(base_path(request) + "/signin", status_code=303)
-    response.delete_cookie(COOKIE, path=base_path(request) or "/", httponly=True,
-                           samesite="lax")
+    response.delete_cookie(COOKIE, path=_cookie_path(request), httponly=True,
+                           samesite="strict", secure=request.url.scheme == "https")
+    _forget_legacy_cookie(request, response)
     return response
 
 
@@ -323,14 +340,14 @@ def _dispute_page_error(error: Exception) -> PageError:
 def trace_lookup(
     request: Request, principal: PagePrincipal, resource: str, key: str
 ) -> RedirectResponse:
-    """The run page's "trace a record" form: GET with resource and key, to the trace page."""
+    """The run page's "trace a record" form as it was (GET): kept so old bookmarks work. The
+    form now posts (`trace_form`), so the key stays out of URLs and access logs."""
     del principal  # the trace page itself authorises
     target = f"{base_path(request)}/trace/{quote(resource, safe='')}/{quote(key, safe='')}"
     return RedirectResponse(target, status_code=303)
 
 
-@router.get("/trace/{code}/{key:path}", response_class=HTMLResponse)
-def trace_page(request: Request, principal: PagePrincipal, code: str, key: str) -> HTMLResponse:
+def _trace_page(request: Request, principal: Principal, code: str, key: str) -> HTMLResponse:
     from exchange.web import disputes
 
     ctx = _ctx(request)
@@ -343,6 +360,23 @@ def trace_page(request: Request, principal: PagePrincipal, code: str, key: str) 
     if principal.role in ("consumer", "admin"):
         fields = sorted({f for d in found["deliveries"] for f in d["fields"]})
     return render(request, "trace.html", principal, trace=found, dispute_fields=fields)
+
+
+@router.post("/trace", response_class=HTMLResponse)
+def trace_form(
+    request: Request,
+    principal: PagePrincipal,
+    resource: Annotated[str, Form()],
+    key: Annotated[str, Form()],
+) -> HTMLResponse:
+    """A record's trace page, the key sent in the form body: the URL stays `/trace`."""
+    return _trace_page(request, principal, resource, key)
+
+
+@router.get("/trace/{code}/{key:path}", response_class=HTMLResponse)
+def trace_page(request: Request, principal: PagePrincipal, code: str, key: str) -> HTMLResponse:
+    """A record's trace page with the key in the path (links from before `POST /trace`)."""
+    return _trace_page(request, principal, code, key)
 
 
 @router.get("/disputes", response_class=HTMLResponse)

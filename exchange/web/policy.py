@@ -10,6 +10,8 @@
 Posting OpenLineage events (`POST /api/v1/lineage`) is for admin and lineage_producer tokens
 only: what is posted is shown beside govex's own lineage.
 
+Reading the audit log over the API (`GET /api/v1/audit`) is for admin and auditor tokens only.
+
 Reading the catalog (resource list and resource pages: declaration and contract) is open to
 every role: the catalog exists so departments can find what to ask for.
 """
@@ -23,6 +25,7 @@ from exchange.store import Principal, Role
 
 READ_ALL: frozenset[Role] = frozenset({"admin", "checklist_owner", "auditor"})
 LINEAGE_POSTERS: frozenset[Role] = frozenset({"admin", "lineage_producer"})
+AUDIT_READERS: frozenset[Role] = frozenset({"admin", "auditor"})
 
 
 def reads_everything(principal: Principal) -> bool:
@@ -56,3 +59,8 @@ def may_read_subscription(
 def may_post_lineage(principal: Principal) -> bool:
     """Whether the token may report OpenLineage events (never for govex's own runs)."""
     return principal.role in LINEAGE_POSTERS
+
+
+def may_read_audit(principal: Principal) -> bool:
+    """Whether the token may read the audit log (`GET /api/v1/audit`)."""
+    return principal.role in AUDIT_READERS

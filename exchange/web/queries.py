@@ -110,9 +110,7 @@ def _summaries(conn: sa.Connection, rows: Sequence[sa.RowMapping]) -> list[RunSu
             .where(deliveries.c.run_id.in_(ids))
             .order_by(deliveries.c.subscription)
         ).mappings():
-            by_run[d["run_id"]].append(
-                Delivery(d["subscription"], d["delivered"], d["status"], d["message"])
-            )
+            by_run[d["run_id"]].append(Delivery.from_row(d))
     return [
         RunSummary(
             run_id=r["run_id"], resource=r["resource"], status=r["status"], read=r["read"],

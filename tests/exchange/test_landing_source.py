@@ -190,6 +190,51 @@ def test_a_full_run_rebuilds_snapshots_from_the_latest_state(
     assert capitals(pg_url, "t_upsert") == {uscc(1): 100, uscc(5): 500}
 
 
+def test_a_subscriber_added_later_gets_the_latest_state_of_every_key(
+    setup: tuple[sa.Engine, Landing], pg_url: str, tmp_path: Path,
+) -> None:
+    """A backfill of a Kafka-fed resource: the latest landed row per key, deletes applied,
+    to the new subscribers alone; the others get only what landed since the last run."""
+    store, landing = setup
+    landing.land(upsert(1, 100), upsert(2, 200), upsert(3, 300), upsert(1, 150))
+    steps.run_resource(store, CODE)
+    landing.land(upsert(2, 250), delete(3), upsert(4, 400), delete(1), upsert(1, 175), delete(4))
+    steps.run_resource(store, CODE)
+    appended = len(rows(pg_url, "t_append"))
+
+    for sub in ({"id": "SUB-LATE", "mode": "upsert", "fields": ["uscc", "name", "capital"],
+                 "target": {"connection": "gsc_db", "table": "t_late"}},
+                {"id": "SUB-LATE-SNAP", "mode": "snapshot", "fields": ["uscc", "capital"],
+                 "target": {"connection": "gsc_db", "table": "t_late_snapshot"}}):
+        body = {"resource": CODE, "consumer": "gsc", "purpose": "测试",
+                "valid_from": "2026-01-01", "approved_by": "tax", **sub}
+        (tmp_path / "ws" / "subscriptions" / f"{sub['id']}.yaml").write_text(
+            yaml.safe_dump(body, allow_unicode=True))
+    catalog.apply_workspace(store, tmp_path / "ws")
+    landing.land(upsert(5, 500))  # and something new for everyone
+    summary = steps.run_resource(store, CODE)
+
+    assert summary.status == "success"
+    delivered = {d.subscription: (d.delivered, d.backfill) for d in summary.deliveries}
+    assert delivered == {
+        "SUB-UPSERT": (1, False), "SUB-SNAPSHOT": (1, False), "SUB-APPEND": (1, False),
+        "SUB-HIDDEN-KEY": (1, False), "SUB-LATE": (3, True), "SUB-LATE-SNAP": (3, True),
+    }
+    current = {uscc(1): 175, uscc(2): 250, uscc(5): 500}  # 3 and 4 deleted, 1 re-created
+    assert capitals(pg_url, "t_late") == current
+    assert capitals(pg_url, "t_late_snapshot") == current
+    assert capitals(pg_url, "t_upsert") == current
+    assert {r["name"] for r in rows(pg_url, "t_late")} == {"企业1", "企业2", "企业5"}
+    assert len(rows(pg_url, "t_append")) == appended + 1  # only record 5 appended again
+
+    landing.land(delete(2))
+    after = steps.run_resource(store, CODE)
+    assert {d.subscription: (d.delivered, d.backfill) for d in after.deliveries
+            if d.subscription.startswith("SUB-LATE")} == {
+        "SUB-LATE": (1, False), "SUB-LATE-SNAP": (1, False)}
+    assert capitals(pg_url, "t_late") == {uscc(1): 175, uscc(5): 500}
+
+
 def test_a_landed_record_failing_the_gate_is_quarantined_not_delivered(
     setup: tuple[sa.Engine, Landing], pg_url: str,
 ) -> None:

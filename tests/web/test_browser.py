@@ -103,7 +103,10 @@ def test_checklist_owner_reads_the_quality_dashboard(server: str, chromium: obje
     assert "late 逾期" in text
     assert page.locator("svg.spark").count() >= 2
     cookies = {c["name"]: c for c in page.context.cookies()}
-    assert cookies["govex_token"]["httpOnly"] is True
+    # The cookie holds a session id, not the token (tokens.start_session).
+    assert cookies["govex_session"]["httpOnly"] is True
+    assert cookies["govex_session"]["sameSite"] == "Strict"
+    assert city.token("checklist_owner", "gsc") not in {c["value"] for c in cookies.values()}
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
 

@@ -71,7 +71,7 @@ def test_same_origin_signin_is_accepted(browser: TestClient, city: City,
                                         headers: dict[str, str]) -> None:
     response = _signin(browser, city, headers)
     assert response.status_code == 303
-    assert response.headers["set-cookie"].startswith("govex_token=")
+    assert response.headers["set-cookie"].startswith("govex_session=")
 
 
 def _disputes(city: City) -> int:

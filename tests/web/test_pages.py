@@ -95,16 +95,18 @@ def test_signin_sets_an_httponly_cookie_and_pages_work_with_it(browser: TestClie
                                              "next": "/quality"}, follow_redirects=False)
     assert response.status_code == 303
     cookie = response.headers["set-cookie"]
-    assert cookie.startswith("govex_token=govex_")
+    # A session id, not the token: the token never reaches the browser's cookie jar.
+    assert cookie.startswith("govex_session=")
+    assert city.token("checklist_owner", "gsc") not in cookie
     assert "HttpOnly" in cookie
-    assert "SameSite=lax" in cookie
+    assert "SameSite=strict" in cookie
     page = browser.get("/quality")
     assert page.status_code == 200
     assert "checklist owner" in page.text
     assert browser.get("/api/v1/resources").status_code == 200  # the cookie works for the API
     out = browser.post("/signout", follow_redirects=False)
     assert out.status_code == 303
-    assert 'govex_token=""' in out.headers["set-cookie"] or "Max-Age=0" in out.headers[
+    assert 'govex_session=""' in out.headers["set-cookie"] or "Max-Age=0" in out.headers[
         "set-cookie"]
     browser.cookies.clear()
     assert browser.get("/quality").status_code == 401

@@ -159,7 +159,7 @@ def test_migration_creates_the_tokens_table(tmp_path: Path) -> None:
     upgrade(engine)
     columns = {c["name"] for c in sa.inspect(engine).get_columns("exchange_tokens")}
     assert columns == {"id", "department", "role", "token_hash", "created_at", "last_used_at",
-                       "revoked"}
+                       "revoked", "expires_at"}
     engine.dispose()
 
 
