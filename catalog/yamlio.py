@@ -29,8 +29,9 @@ from typing import Any
 import yaml
 
 from govex.errors import DeclarationError
+from govex.files import MAX_DECLARATION_BYTES, read_declaration
 
-MAX_BYTES = 1 << 20
+MAX_BYTES = MAX_DECLARATION_BYTES
 MAX_DEPTH = 64
 MAX_NODES = 20_000
 
@@ -164,23 +165,7 @@ _StrictLoader.add_constructor(
 def read_yaml(path: Path, *, display: str | None = None) -> Any:
     """Parse one YAML file strictly; raise DeclarationError naming the file and line."""
     name = display or str(path)
-    if not path.is_file():  # a FIFO or a device would block or never end
-        msg = "is not a regular file"
-        raise DeclarationError(msg, file=name)
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_BYTES + 1)  # never more, whatever the file claims to be
-    except OSError as error:
-        msg = f"cannot be read ({error.strerror})"
-        raise DeclarationError(msg, file=name) from error
-    if len(data) > MAX_BYTES:
-        msg = f"is larger than {MAX_BYTES >> 20} MiB; a workspace file is never that big"
-        raise DeclarationError(msg, file=name)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        msg = "is not UTF-8 text"
-        raise DeclarationError(msg, file=name) from error
+    text = read_declaration(path, name, "a workspace file")
     try:
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as error:

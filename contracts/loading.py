@@ -22,11 +22,12 @@ from contracts.model import Contract, parse_semver
 from contracts.patterns import pattern_refusal, schema_patterns
 from contracts.validate import BatchValidator
 from govex.errors import DeclarationError, DeclarationErrors
+from govex.files import MAX_DECLARATION_BYTES, read_declaration
 
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 # Names are used in refs (`name@1.0.0`), paths and table names: keep them plain.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*", re.ASCII)
-MAX_BYTES = 1 << 20
+MAX_BYTES = MAX_DECLARATION_BYTES
 MAX_DEPTH = 64
 
 
@@ -74,26 +75,7 @@ def _depth(document: Any) -> int:
 
 def _parse_json(path: Path) -> Any:
     file = str(path)
-    if not path.is_file():  # a FIFO or a device would block or never end
-        msg = "is not a regular file"
-        raise DeclarationError(msg, file=file)
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_BYTES + 1)  # never more, whatever the file claims to be
-    except OSError as error:
-        msg = f"cannot be read ({error.strerror})"
-        raise DeclarationError(msg, file=file) from error
-    if len(data) > MAX_BYTES:
-        msg = f"is larger than {MAX_BYTES >> 20} MiB; a contract is never that big"
-        raise DeclarationError(msg, file=file)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        msg = f"is not UTF-8 text (byte {error.start}); save the contract as UTF-8"
-        raise DeclarationError(
-            msg,
-            file=file,
-        ) from error
+    text = read_declaration(path, file, "a contract")
     too_deep = f"nests arrays and objects more than {MAX_DEPTH} deep; a contract never does"
     try:
         document = json.loads(
