@@ -176,8 +176,8 @@ def read_yaml(path: Path, *, display: str | None = None) -> Any:
         raise DeclarationError(msg, file=name) from error
     except _TooBig as error:
         raise DeclarationError(str(error), file=name) from error
-    except yaml.YAMLError as error:
-        msg = f"malformed YAML: {error}"
+    except yaml.YAMLError as error:  # e.g. a control character: PyYAML adds a position line
+        msg = f"malformed YAML: {str(error).splitlines()[0]}"
         raise DeclarationError(msg, file=name) from error
     except RecursionError as error:  # pragma: no cover - MAX_DEPTH stops composition first
         msg = f"malformed YAML: nested deeper than {MAX_DEPTH} levels"

@@ -10,6 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
+# Control characters a hostile name or value may carry into a message: shown escaped, so an
+# error stays one line (a log line, a terminal line, a JSON `detail`) and cannot forge another.
+_CONTROL = {code: f"\\x{code:02x}" for code in [*range(0x20), 0x7F]}
+_CONTROL.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+
+
+def one_line(text: str) -> str:
+    """`text` with every control character escaped (a newline reads as `\\n`)."""
+    return text.translate(_CONTROL)
+
 
 class GovexError(Exception):
     """Root of every error govex raises on purpose."""
@@ -43,7 +53,7 @@ class DeclarationError(GovexError):
         if self.field:
             where.append(f"field '{self.field}'")
         prefix = ": ".join(where)
-        return f"{prefix}: {self.message}" if prefix else self.message
+        return one_line(f"{prefix}: {self.message}" if prefix else self.message)
 
 
 class DeclarationErrors(DeclarationError):
@@ -52,6 +62,9 @@ class DeclarationErrors(DeclarationError):
     def __init__(self, errors: list[DeclarationError]) -> None:
         self.errors = errors
         super().__init__("\n".join(e.render() for e in errors))
+
+    def render(self) -> str:
+        return "\n".join(e.render() for e in self.errors)
 
 
 class DataQualityError(GovexError):
