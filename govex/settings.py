@@ -20,6 +20,7 @@ is a side channel (a malformed timeout is counted by the emitter, never fails a 
 | GOVEX_DATA_DOCS_DIR | where GE Data Docs are written and served from | .govex/data_docs |
 | GOVEX_SECRET_KEY | master secret of keyed masking and `_govex_key` | generated into the store |
 | GOVEX_DISPUTE_DAYS | working days a provider has to handle a dispute | 5 |
+| GOVEX_LOOKUP_RATE | traces and dispute openings per token per minute (all processes) | 60 |
 | GOVEX_LINEAGE_URL | where OpenLineage events also go (HTTP transport) | none: stored only |
 | GOVEX_LINEAGE_API_KEY | bearer key for GOVEX_LINEAGE_URL | none |
 | GOVEX_LINEAGE_TIMEOUT | seconds per lineage HTTP request | 5 |
@@ -44,6 +45,7 @@ DEFAULT_STAGING_DIR = ".govex/staging"
 DEFAULT_DATA_DOCS_DIR = ".govex/data_docs"
 DEFAULT_BATCH_ROWS = 50_000
 DEFAULT_DISPUTE_DAYS = 5
+DEFAULT_LOOKUP_RATE = 60
 LINEAGE_KILL_SWITCHES = ("OPENLINEAGE_DISABLED", "GOVEX_LINEAGE_DISABLED")
 _TRUE = {"true", "1", "yes", "on"}
 
@@ -60,6 +62,7 @@ class Settings:
     data_docs_dir: str = DEFAULT_DATA_DOCS_DIR
     secret_key: SecretStr | None = None
     dispute_days_text: str | None = None
+    lookup_rate_text: str | None = None
     lineage_url: str | None = None
     lineage_api_key: SecretStr | None = None
     lineage_timeout_text: str | None = None
@@ -78,6 +81,13 @@ class Settings:
     def dispute_days(self) -> int:
         return _positive_int(
             self.dispute_days_text, DEFAULT_DISPUTE_DAYS, "GOVEX_DISPUTE_DAYS", "working days"
+        )
+
+    @property
+    def lookup_rate(self) -> int:
+        return _positive_int(
+            self.lookup_rate_text, DEFAULT_LOOKUP_RATE, "GOVEX_LOOKUP_RATE",
+            "requests per minute",
         )
 
 
@@ -111,6 +121,7 @@ def _read(env: Mapping[str, str]) -> Settings:
         data_docs_dir=env.get("GOVEX_DATA_DOCS_DIR") or DEFAULT_DATA_DOCS_DIR,
         secret_key=_secret(env.get("GOVEX_SECRET_KEY")),
         dispute_days_text=env.get("GOVEX_DISPUTE_DAYS"),
+        lookup_rate_text=text("GOVEX_LOOKUP_RATE"),
         lineage_url=text("GOVEX_LINEAGE_URL"),
         lineage_api_key=_secret(env.get("GOVEX_LINEAGE_API_KEY")),
         lineage_timeout_text=text("GOVEX_LINEAGE_TIMEOUT"),

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, get_args
 
 import sqlalchemy as sa
@@ -138,16 +138,22 @@ def open_dispute(
     opened_by: str,
     actor: str = "cli",
     now: dt.datetime | None = None,
+    source_key: Callable[[catalog.Resource, list[catalog.Subscription]], str] | None = None,
 ) -> dict[str, Any]:
     """Open a dispute on `field` of record `key` of `resource`, from department `opened_by`,
     routed to the resource's provider; returns it (as `get_dispute`).
 
     Refused (DeclarationError, nothing written): an unknown resource, department or field; a
     department with no subscription to the resource or not approved for the field; a record
-    never delivered to that department; an empty claim."""
+    never delivered to that department; an empty claim.
+
+    `source_key`, when given, turns `key` (as the department received it) into the record's
+    source key once the rest of the request is found valid: called with the resource and the
+    department's subscriptions to it, it raises what it likes for a key never received."""
     res = catalog.load_resource(conn, resource)
     contract = catalog.load_contract_version(conn, res.contract)
-    split_key(key, res.key)
+    if source_key is None:
+        split_key(key, res.key)
     known = conn.execute(
         sa.select(_departments.c.code).where(_departments.c.code == opened_by)
     ).first()
@@ -176,6 +182,8 @@ def open_dispute(
             f"(its subscriptions carry {', '.join(sorted({f for s in subs for f in s.fields}))})"
         )
         raise DeclarationError(msg, field="--field", value=field)
+    if source_key is not None:
+        key = source_key(res, subs)
     mine = {s.id for s in subs}
     if not any(d["subscription"] in mine for d in deliveries_of(conn, resource, key)):
         msg = (

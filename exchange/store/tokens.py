@@ -91,6 +91,16 @@ sessions = sa.Table(
     sa.Index("ix_exchange_sessions_expires_at", "expires_at"),
 )
 
+# Lookups (trace, dispute opening) per token per minute window, counted here rather than in a
+# process's memory so that every process serving the API shares one count (`count_lookup`).
+lookup_counts = sa.Table(
+    "exchange_lookup_counts",
+    metadata,
+    sa.Column("token_id", sa.String(64), primary_key=True),
+    sa.Column("minute", sa.BigInteger, primary_key=True),  # minutes since the epoch
+    sa.Column("count", sa.Integer, nullable=False),
+)
+
 _departments = sa.table("catalog_departments", sa.column("code"))
 
 
@@ -352,3 +362,33 @@ def list_tokens(conn: sa.Connection) -> list[TokenInfo]:
                   _aware(r["last_used_at"]), bool(r["revoked"]), _utc(r["expires_at"]))
         for r in rows
     ]
+
+
+def count_lookup(
+    engine: sa.Engine, caller: str, *, now: dt.datetime | None = None
+) -> tuple[int, int]:
+    """Count one lookup by `caller` (a token id) in the current minute; returns (the count so
+    far in this minute, seconds until the next minute). One upsert, atomic on both stores (INSERT
+    … ON CONFLICT DO UPDATE … RETURNING), so concurrent processes never lose a count; the
+    caller's earlier minutes are dropped in the same transaction."""
+    at = now or _now()
+    seconds = int(at.timestamp())
+    window, into = divmod(seconds, 60)
+    c = lookup_counts.c
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        upsert: Any = pg_insert(lookup_counts)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        upsert = sqlite_insert(lookup_counts)
+    statement = upsert.values(token_id=caller, minute=window, count=1).on_conflict_do_update(
+        index_elements=[c.token_id, c.minute], set_={"count": c.count + 1}
+    ).returning(c.count)
+    with engine.begin() as conn:
+        count = int(conn.execute(statement).scalar_one())
+        if count == 1:  # first of this minute: forget the caller's earlier minutes
+            conn.execute(sa.delete(lookup_counts).where(
+                c.token_id == caller, c.minute < window))
+    return count, 60 - into

@@ -13,13 +13,13 @@ from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, HTTPException, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 import records
 from exchange.web import policy
 from exchange.web.auth import ApiPrincipal
-from exchange.web.service import Context, Denied, Missing
-from govex.errors import DeclarationError
+from exchange.web.service import Context, Denied, Limited, Missing
+from govex.errors import DeclarationError, one_line
 
 
 class Problem(BaseModel):
@@ -189,9 +189,12 @@ def validation_sentence(errors: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _http(error: Exception) -> HTTPException:
+    if isinstance(error, Limited):
+        return HTTPException(status_code=429, detail=str(error),
+                             headers={"Retry-After": str(error.retry_after)})
     if isinstance(error, Denied):
-        return HTTPException(status_code=403, detail=str(error))
-    return HTTPException(status_code=404, detail=str(error))
+        return HTTPException(status_code=403, detail=one_line(str(error)))
+    return HTTPException(status_code=404, detail=one_line(str(error)))
 
 
 def _ctx(request: Request) -> Context:
@@ -376,16 +379,33 @@ class DisputeOut(_Model):
     updated_at: str
 
 
+def _storable(value: str) -> str:
+    """Text a body field carries into the store: no NUL (PostgreSQL text cannot hold it) and no
+    lone surrogate (not a character; no UTF-8 spelling), refused as 422 naming the field."""
+    if "\x00" in value:
+        msg = "holds a NUL character (U+0000), which govex cannot store"
+        raise ValueError(msg)
+    if any("\ud800" <= char <= "\udfff" for char in value):
+        msg = "holds a lone surrogate, which is not a character"
+        raise ValueError(msg)
+    return value
+
+
+StoredText = Annotated[str, AfterValidator(_storable)]
+
+
 class DisputeIn(BaseModel):
     """A consumer's objection to one field of a delivered record."""
 
     model_config = ConfigDict(extra="forbid")
 
-    resource: str = Field(description="resource code, e.g. PSB-RES-001")
-    key: str = Field(description="record key values joined by ','")
-    field: str = Field(description="the disputed field (of the contract)")
-    claim: str = Field(min_length=1, description="what is wrong with the value")
-    opened_by: str | None = Field(
+    resource: StoredText = Field(description="resource code, e.g. PSB-RES-001")
+    key: StoredText = Field(description="record key values joined by ',', as delivered to "
+                            "you (hashed where it was hashed) or its _govex_key; an admin "
+                            "gives the source key")
+    field: StoredText = Field(description="the disputed field (of the contract)")
+    claim: StoredText = Field(min_length=1, description="what is wrong with the value")
+    opened_by: StoredText | None = Field(
         default=None, description="consumer department; default the token's (admin: any)"
     )
 
@@ -393,20 +413,32 @@ class DisputeIn(BaseModel):
 class RejectIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, description="why the value stands")
+    reason: StoredText = Field(min_length=1, description="why the value stands")
 
 
 def _dispute_http(error: Exception) -> HTTPException:
     from govex.errors import DataQualityError, FatalError
     from records import DisputeStateError
 
-    if isinstance(error, Denied | Missing):
+    if isinstance(error, Denied | Missing | Limited):
         return _http(error)
     if isinstance(error, DisputeStateError | DataQualityError | FatalError):
-        return HTTPException(status_code=409, detail=str(error))
-    return HTTPException(status_code=400, detail=str(error))
+        return HTTPException(status_code=409, detail=one_line(str(error)))
+    return HTTPException(status_code=400, detail=one_line(str(error)))
 
 
+_NOT_RECEIVED = (
+    "unknown resource code; for a consumer also a key it never received (the same answer "
+    "whether or not the record exists)"
+)
+_LOOKUP: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": _NOT_RECEIVED},
+    429: {"model": Problem, "description": "over GOVEX_LOOKUP_RATE lookups (traces and dispute "
+          "openings) by this token in the current minute; the Retry-After header says when "
+          "to retry",
+          "headers": {"Retry-After": {"description": "seconds until the next minute",
+                                      "schema": {"type": "integer"}}}},
+}
 _DISPUTE_ERRORS: dict[int | str, dict[str, Any]] = {
     **_TOO_LARGE,
     400: {"model": Problem,
@@ -422,9 +454,12 @@ class TraceIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    resource: str = Field(description="resource code, e.g. PSB-RES-001")
-    key: str = Field(min_length=1, description="record key values joined by ',', as delivered "
-                     "to you (hashed where it was hashed) or its _govex_key")
+    resource: StoredText = Field(description="resource code, e.g. PSB-RES-001")
+    key: StoredText = Field(
+        min_length=1,
+        description="record key values joined by ',', as delivered to you (hashed where it "
+        "was hashed) or its _govex_key",
+    )
 
 
 def _trace(request: Request, principal: ApiPrincipal, code: str, key: str) -> dict[str, Any]:
@@ -432,11 +467,12 @@ def _trace(request: Request, principal: ApiPrincipal, code: str, key: str) -> di
 
     try:
         return disputes.trace_for(_ctx(request).store, principal, code, key)
-    except (Denied, Missing) as error:
+    except (Denied, Missing, Limited) as error:
         raise _http(error) from error
 
 
-@api.post("/trace", response_model=TraceOut, tags=["lineage"], responses=_TOO_LARGE)
+@api.post("/trace", response_model=TraceOut, tags=["lineage"],
+          responses={**_TOO_LARGE, **_LOOKUP})
 def trace_by_body(request: Request, principal: ApiPrincipal, body: TraceIn) -> dict[str, Any]:
     """Provenance of one record, named in the body: the same answer as
     `GET /api/v1/trace/{code}/{key}`, with the key kept out of URLs and access logs. Prefer
@@ -444,19 +480,24 @@ def trace_by_body(request: Request, principal: ApiPrincipal, body: TraceIn) -> d
     return _trace(request, principal, body.resource, body.key)
 
 
-@api.get("/trace/{code}/{key:path}", response_model=TraceOut, tags=["lineage"])
+@api.get("/trace/{code}/{key:path}", response_model=TraceOut, tags=["lineage"],
+         responses=_LOOKUP)
 def trace(request: Request, principal: ApiPrincipal, code: str, key: str) -> dict[str, Any]:
     """Provenance of one record: its source, every delivery (newest first), its quality history
-    and disputes. Consumers see only their own deliveries. The key travels in the URL: prefer
-    `POST /api/v1/trace`."""
+    and disputes. Consumers see only their own deliveries and name the record by what they
+    received: the key as delivered (hashed where it was hashed) or its `_govex_key`; any other
+    key answers 404, whether or not the record exists. Counted against GOVEX_LOOKUP_RATE (429
+    with Retry-After beyond). The key travels in the URL: prefer `POST /api/v1/trace`."""
     return _trace(request, principal, code, key)
 
 
 @api.post("/disputes", response_model=DisputeOut, status_code=201, tags=["disputes"],
-          responses=_DISPUTE_ERRORS)
+          responses={**_DISPUTE_ERRORS, **_LOOKUP})
 def open_dispute(request: Request, principal: ApiPrincipal, body: DisputeIn) -> dict[str, Any]:
     """Open a dispute (a consumer, on a record of a resource it subscribes to); it is routed
-    to the resource's provider and due in GOVEX_DISPUTE_DAYS working days."""
+    to the resource's provider and due in GOVEX_DISPUTE_DAYS working days. A consumer names
+    the record as it received it (as for trace: 404 for a key it never received); an admin by
+    its source key. Counted against GOVEX_LOOKUP_RATE (429 with Retry-After beyond)."""
     from exchange.web import disputes
 
     try:
@@ -464,7 +505,7 @@ def open_dispute(request: Request, principal: ApiPrincipal, body: DisputeIn) -> 
             _ctx(request).store, principal, resource=body.resource, key=body.key,
             field=body.field, claim=body.claim, opened_by=body.opened_by,
         )
-    except (Denied, Missing, DeclarationError) as error:
+    except (Denied, Missing, Limited, DeclarationError) as error:
         raise _dispute_http(error) from error
 
 

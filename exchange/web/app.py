@@ -97,8 +97,10 @@ def create_app(store: sa.Engine | None = None, *, docs_dir: Path | None = None) 
     @app.exception_handler(PageError)
     async def _page_error(request: Request, error: PageError) -> HTMLResponse:
         principal = None  # the error page shows no navigation that could mislead
-        return pages.render(request, "error.html", principal, status_code=error.status,
+        page = pages.render(request, "error.html", principal, status_code=error.status,
                             status=error.status, message=error.message)
+        page.headers.update(error.headers or {})
+        return page
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -49,12 +49,14 @@ class PageAuthError(Exception):
 
 
 class PageError(Exception):
-    """A page cannot be shown: 403 or 404 with a sentence saying why."""
+    """A page cannot be shown: 403, 404 or 429 with a sentence saying why."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers
 
 
 def store_of(request: Request) -> sa.Engine:

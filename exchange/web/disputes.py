@@ -23,7 +23,7 @@ import catalog
 import records
 from exchange.store import Principal
 from exchange.web import policy
-from exchange.web.service import Denied, Missing
+from exchange.web.service import Denied, Limited, Missing
 from govex.errors import DeclarationError, DeclarationErrors
 
 Step = Literal["ack", "reject", "resolve"]
@@ -78,18 +78,76 @@ def _is_provider(principal: Principal, provider: str) -> bool:
     return principal.role == "provider" and principal.department == provider
 
 
-def trace_for(store: sa.Engine, principal: Principal, code: str, key: str) -> dict[str, Any]:
+def count_lookup(store: sa.Engine, principal: Principal) -> None:
+    """Count one trace or dispute opening against the token's GOVEX_LOOKUP_RATE (per minute,
+    in the store, so every process serving the API shares the count); Limited (429) beyond."""
+    from exchange.store import tokens
+    from govex.settings import load_settings
 
+    limit = load_settings().lookup_rate
+    caller = principal.token_id or actor(principal)
+    count, retry_after = tokens.count_lookup(store, caller)
+    if count > limit:
+        msg = (
+            f"more than {limit} record lookups (trace, dispute opening) in one minute by this "
+            f"token (GOVEX_LOOKUP_RATE); retry in {retry_after} s"
+        )
+        raise Limited(msg, retry_after)
+
+
+def _consumer_view(principal: Principal, provider: str) -> bool:
+    """Whether `principal` sees a resource of `provider` as a consumer does: by what it
+    received, not by source keys."""
+    return not policy.reads_everything(principal) and not _is_provider(principal, provider)
+
+
+def _secret(store: sa.Engine) -> bytes:
+    from exchange.run.secrets import master_key
+
+    return master_key(store)
+
+
+def _not_received(code: str, department: str) -> Missing:
+    """The one answer to a key a consumer never received, whether or not the record exists:
+    the same status and the same body (not even the key echoed)."""
+    return Missing(
+        f"no record of {code} delivered to department '{department}' has this key; name a "
+        "record by its key as delivered to you (hashed where it was hashed) or by its "
+        "_govex_key"
+    )
+
+
+def _resolve(
+    secret: bytes, conn: sa.Connection, resource: catalog.Resource,
+    subs: list[catalog.Subscription], key: str, department: str,
+) -> str:
+    """The source key of the record a consumer named `key` (as one of `subs` received it);
+    Missing, the same whether or not the record exists, when none received it so."""
+    from exchange.web import received_keys
+
+    found = received_keys.source_keys(conn, resource, subs, key, secret)
+    if len(found) != 1:  # none, or (a clear key and another's hash colliding) ambiguous
+        raise _not_received(resource.code, department)
+    return found.pop()
+
+
+def trace_for(store: sa.Engine, principal: Principal, code: str, key: str) -> dict[str, Any]:
+    """Trace record `key` of `code` (Limited, Denied, Missing). Full readers and the
+    resource's provider name it by its source key; a subscriber by what it received."""
+    count_lookup(store, principal)
+    # Read before the store connection below (on first use it is written: see master_key).
+    secret = b"" if policy.reads_everything(principal) else _secret(store)
     with store.connect() as conn:
         try:
             resource = catalog.load_resource(conn, code)
         except DeclarationError as error:
             raise Missing(str(error)) from error
-        full = policy.reads_everything(principal) or _is_provider(principal, resource.provider)
-        mine = {
-            s.id for s in catalog.load_subscriptions(conn, code)
+        full = not _consumer_view(principal, resource.provider)
+        subs = [
+            s for s in catalog.load_subscriptions(conn, code)
             if s.consumer == principal.department
-        }
+        ]
+        mine = {s.id for s in subs}
         if not full and not mine:
             msg = (
                 f"department '{principal.department}' has no subscription to {code}; only its "
@@ -97,26 +155,58 @@ def trace_for(store: sa.Engine, principal: Principal, code: str, key: str) -> di
                 "trace its records"
             )
             raise Denied(msg)
+        source_key = key if full else _resolve(secret, conn, resource, subs, key,
+                                               principal.department)
         try:
-            found = records.trace(conn, code, key, read_source=full)
+            found = records.trace(conn, code, source_key, read_source=full)
         except DeclarationError as error:
-            raise Missing(str(in_body_terms(error))) from error
+            if full:
+                raise Missing(str(in_body_terms(error))) from error
+            raise _not_received(code, principal.department) from error
         if full:
             return found
         own = {d["id"] for d in records.list_disputes(
-            conn, resource=code, key=key, opened_by=principal.department)}
+            conn, resource=code, key=source_key, opened_by=principal.department)}
     deliveries = [d for d in found["deliveries"] if d["subscription"] in mine]
-    if not deliveries:
-        msg = f"record '{key}' of {code} was never delivered to department '{principal.department}'"
-        raise Denied(msg)
+    if not deliveries:  # pragma: no cover - resolved from its own deliveries
+        raise _not_received(code, principal.department)
     runs = {d["run_id"] for d in deliveries}
     return {
         **found,
+        "key": key,  # as the consumer named it: never the source key it may not have received
         "source": {**found["source"], "current_hash": None},
         "deliveries": deliveries,
         "quality": [q for q in found["quality"] if q["run_id"] in runs],
         "disputes": [d for d in found["disputes"] if d["id"] in own],
     }
+
+
+def _as_received(
+    store: sa.Engine, principal: Principal, items: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Disputes with their key as the reader received the record, for a reader who sees them
+    as the consumer that opened them (the provider and full readers keep source keys)."""
+    from exchange.web import received_keys
+
+    shown: list[dict[str, Any]] = []
+    if all(not _consumer_view(principal, str(item["provider"])) for item in items):
+        return items
+    secret = _secret(store)  # before the connection below (see trace_for)
+    with store.connect() as conn:
+        for item in items:
+            if not _consumer_view(principal, str(item["provider"])):
+                shown.append(item)
+                continue
+            try:
+                resource = catalog.load_resource(conn, str(item["resource"]))
+            except DeclarationError:
+                shown.append(item)  # a resource since removed: nothing left to key it by
+                continue
+            subs = [s for s in catalog.load_subscriptions(conn, resource.code)
+                    if s.consumer == principal.department]
+            key = received_keys.as_received(conn, resource, subs, str(item["key"]), secret)
+            shown.append({**item, "key": key})
+    return shown
 
 
 def may_read(principal: Principal, dispute: Mapping[str, Any]) -> bool:
@@ -139,7 +229,7 @@ def list_for(
 
     with store.connect() as conn:
         items = records.list_disputes(conn, state=state, resource=resource)
-    return [d for d in items if may_read(principal, d)]
+    return _as_received(store, principal, [d for d in items if may_read(principal, d)])
 
 
 def show_for(store: sa.Engine, principal: Principal, dispute_id: str) -> dict[str, Any]:
@@ -152,15 +242,19 @@ def show_for(store: sa.Engine, principal: Principal, dispute_id: str) -> dict[st
     if not may_read(principal, found):
         msg = f"department '{principal.department}' may not read dispute {dispute_id}"
         raise Denied(msg)
-    return found
+    return _as_received(store, principal, [found])[0]
 
 
 def open_for(
     store: sa.Engine, principal: Principal, *, resource: str, key: str, field: str,
     claim: str, opened_by: str | None = None,
 ) -> dict[str, Any]:
-    """Open a dispute; DeclarationError for bad input (400), Denied for the wrong role."""
+    """Open a dispute; DeclarationError for bad input (400), Denied for the wrong role,
+    Limited over the lookup rate. A consumer names the record by what it received (Missing,
+    404, for a key it never received, whether or not the record exists); an admin by its
+    source key."""
 
+    count_lookup(store, principal)
     department = opened_by or principal.department
     if principal.role != "admin":
         if principal.role != "consumer":
@@ -172,11 +266,18 @@ def open_for(
                 f"'{department}'"
             )
             raise Denied(msg)
+    secret = _secret(store) if principal.role == "consumer" else b""
+
+    def source_key(resource: catalog.Resource, subs: list[catalog.Subscription]) -> str:
+        return _resolve(secret, conn, resource, subs, key, department)
+
     with _body_terms(), store.begin() as conn:
-        return records.open_dispute(
+        opened = records.open_dispute(
             conn, resource=resource, key=key, field=field, claim=claim, opened_by=department,
             actor=actor(principal),
+            source_key=source_key if principal.role == "consumer" else None,
         )
+    return {**opened, "key": key}
 
 
 def step_for(

@@ -19,7 +19,7 @@ from fastapi.templating import Jinja2Templates
 from exchange.store import InvalidToken, Principal
 from exchange.web import auth, charts, policy
 from exchange.web.auth import COOKIE, LEGACY_COOKIE, PageError, PagePrincipal
-from exchange.web.service import Context, Denied, Missing
+from exchange.web.service import Context, Denied, Limited, Missing
 
 TEMPLATES = Path(__file__).with_name("templates")
 # The pages need no scripts at all; inline styles and SVG only.
@@ -114,6 +114,8 @@ def render(
 
 
 def _page_error(error: Exception) -> PageError:
+    if isinstance(error, Limited):
+        return PageError(429, str(error), {"Retry-After": str(error.retry_after)})
     return PageError(403 if isinstance(error, Denied) else 404, str(error))
 
 
@@ -327,7 +329,7 @@ def _dispute_page_error(error: Exception) -> PageError:
     from govex.errors import DataQualityError, DeclarationError, FatalError
     from records import DisputeStateError
 
-    if isinstance(error, Denied | Missing):
+    if isinstance(error, Denied | Missing | Limited):
         return _page_error(error)
     if isinstance(error, DisputeStateError | DataQualityError | FatalError):
         return PageError(409, str(error))
@@ -353,7 +355,7 @@ def _trace_page(request: Request, principal: Principal, code: str, key: str) -> 
     ctx = _ctx(request)
     try:
         found = disputes.trace_for(ctx.store, principal, code, key)
-    except (Denied, Missing) as error:
+    except (Denied, Missing, Limited) as error:
         raise _page_error(error) from error
     # A consumer receiving the record may dispute the fields it receives.
     fields: list[str] = []
@@ -404,7 +406,7 @@ def open_dispute_form(
     try:
         opened = disputes.open_for(_ctx(request).store, principal, resource=resource, key=key,
                                    field=field, claim=claim)
-    except (Denied, Missing, DeclarationError) as error:
+    except (Denied, Missing, Limited, DeclarationError) as error:
         raise _dispute_page_error(error) from error
     return RedirectResponse(f"{base_path(request)}/disputes/{opened['id']}", status_code=303)
 

@@ -28,6 +28,14 @@ class Missing(Exception):  # noqa: N818
     """404: no such resource, run or file."""
 
 
+class Limited(Exception):  # noqa: N818
+    """429: over the token's lookup rate (GOVEX_LOOKUP_RATE); retry after `retry_after` s."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 

@@ -5,6 +5,7 @@ own validation included, is one sentence."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -65,8 +66,8 @@ BODY = {"resource": "PSB-RES-001", "key": "11010519900101123X", "field": "name",
 @pytest.mark.parametrize(("who", "change", "named"), [
     (("admin", "gsc"), {"opened_by": "mars"}, "field 'opened_by'"),
     (("consumer", "gsc"), {"field": "nope"}, "field 'field'"),
-    (("consumer", "gsc"), {}, "field 'key'"),  # never delivered to gsc
-    (("consumer", "gsc"), {"key": "a,b"}, "field 'key'"),
+    (("admin", "gsc"), {"opened_by": "gsc"}, "field 'key'"),  # never delivered to gsc
+    (("admin", "gsc"), {"opened_by": "gsc", "key": "a,b"}, "field 'key'"),
 ])
 def test_opening_a_dispute_names_the_body_field(client: Any, city: City, who: tuple[str, str],
                                                 change: dict[str, str], named: str) -> None:
@@ -76,6 +77,19 @@ def test_opening_a_dispute_names_the_body_field(client: Any, city: City, who: tu
     detail = response.json()["detail"]
     assert detail.startswith(named)
     _no_cli(detail)
+
+
+def test_a_consumer_disputing_a_key_it_never_received_gets_404(client: Any, city: City) -> None:
+    """Never delivered to gsc, or no key at all: the same answer (INTERFACES.md)."""
+    answers = [
+        client.post("/api/v1/disputes", json={**BODY, **change},
+                    headers=city.headers("consumer", "gsc"))
+        for change in ({}, {"key": "a,b"})
+    ]
+    assert [a.status_code for a in answers] == [404, 404]
+    assert answers[0].json() == answers[1].json()
+    assert "delivered to department 'gsc' has this key" in answers[0].json()["detail"]
+    _no_cli(answers[0].json()["detail"])
 
 
 def test_a_blank_rejection_reason_names_the_reason_field(client: Any, city: City) -> None:
@@ -151,3 +165,28 @@ def test_rewording_keeps_the_error_class() -> None:
     plain = in_body_terms(DeclarationError("give --by DEPT", field="--by"))
     assert type(plain) is DeclarationError
     assert str(plain) == "field 'opened_by': give the 'opened_by' field"
+
+
+@pytest.mark.parametrize("field", ["resource", "key", "field", "claim", "opened_by"])
+@pytest.mark.parametrize("hostile", ["\ud800", "a\x00b"])
+def test_text_no_store_can_hold_is_a_422_naming_the_field(
+    client: TestClient, city: City, field: str, hostile: str
+) -> None:
+    """A lone surrogate or a NUL in any body field is refused before it reaches the store (it
+    used to reach the driver's UTF-8 encoder: a 500)."""
+    body = {"resource": "PSB-RES-001", "key": "x", "field": "name", "claim": "wrong",
+            "opened_by": "gsc", field: hostile}
+    token = city.token("admin", "gsc")
+    response = client.post(  # JSON spells the surrogate as an escape, as a client may send it
+        "/api/v1/disputes", content=json.dumps(body),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert field in response.json()["detail"]
+
+
+def test_a_refusal_quoting_a_line_break_stays_one_line(client: TestClient, city: City) -> None:
+    token = city.token("admin", "gsc")
+    response = client.post("/api/v1/disputes/%0Aforged/reject", json={"reason": "r"},
+                           headers={"Authorization": f"Bearer {token}"})
+    assert 400 <= response.status_code < 500
+    assert "\n" not in response.json()["detail"]

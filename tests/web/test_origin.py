@@ -100,8 +100,8 @@ def test_a_signed_in_form_post_must_name_this_site(browser: TestClient, city: Ci
     # The same form from the app's own page reaches the route (which then answers for itself).
     own = browser.post("/disputes", data=_dispute_form(), headers={"Origin": OWN},
                        follow_redirects=False)
-    assert own.status_code == 400  # the city never delivered this record to gsc
-    assert "never delivered" in own.text
+    assert own.status_code == 404  # the city never delivered this record to gsc
+    assert "delivered to department &#39;gsc&#39; has this key" in own.text
 
 
 def test_signout_and_cookie_api_calls_are_checked_too(browser: TestClient, city: City) -> None:
