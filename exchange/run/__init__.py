@@ -28,6 +28,7 @@
 from exchange.run.bookkeeping import Delivery, RunSummary, deliveries, list_runs, load_summary, runs
 from exchange.run.correction import resolve_dispute
 from exchange.run.landing_source import landing_progress
+from exchange.run.secrets import master_key
 from exchange.run.steps import (
     ParentRun,
     deliver,
@@ -53,6 +54,7 @@ __all__ = [
     "landing_progress",
     "list_runs",
     "load_summary",
+    "master_key",
     "resolve_dispute",
     "run_resource",
     "runs",

@@ -102,7 +102,7 @@ def _consumer_view(principal: Principal, provider: str) -> bool:
 
 
 def _secret(store: sa.Engine) -> bytes:
-    from exchange.run.secrets import master_key
+    from exchange.run import master_key
 
     return master_key(store)
 
