@@ -147,3 +147,34 @@ def scenario_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callabl
 @pytest.fixture(name="make_rows")
 def make_rows_fixture() -> Callable[..., list[dict[str, Any]]]:
     return make_rows
+
+
+SCENARIO_ROWS = 1000
+SCENARIO_BAD_EVERY = 50
+
+
+def three_subscriptions() -> list[dict[str, Any]]:
+    """The subscribers of the shared scenario, one per mode and target database."""
+    return [
+        {"id": "SUB-GSC-001", "consumer": "gsc", "fields": ["id_no", "name", "birth_date", "score"],
+         "masking": {"name": "mask_name"}, "mode": "upsert",
+         "target": {"connection": "gsc_pg", "table": "gsc_residents"}},
+        {"id": "SUB-HPF-001", "consumer": "hpf", "fields": ["id_no", "phone"],
+         "masking": {"phone": "mask_phone"}, "mode": "append",
+         "target": {"connection": "hpf_maria", "table": "hpf_residents"}},
+        {"id": "SUB-GSC-002", "consumer": "gsc", "fields": ["name", "score"],
+         "masking": {"name": "hash"}, "mode": "snapshot",
+         "target": {"connection": "gsc_lite", "table": "gsc_snapshot"}},
+    ]
+
+
+@pytest.fixture
+def scenario(
+    scenario_factory: Any, pg_url: str, mariadb_url: str, tmp_path: Path, make_rows: Any
+) -> Scenario:
+    """A PostgreSQL source of SCENARIO_ROWS rows and the three subscribers of
+    `three_subscriptions` (upsert on PostgreSQL, append on MariaDB, snapshot on SQLite)."""
+    targets = {"gsc_pg": pg_url, "hpf_maria": mariadb_url,
+               "gsc_lite": f"sqlite:///{tmp_path / 'gsc.db'}"}
+    return scenario_factory(pg_url, targets, three_subscriptions(),
+                            make_rows(SCENARIO_ROWS, bad_every=SCENARIO_BAD_EVERY))

@@ -21,41 +21,22 @@ import pytest
 
 import catalog
 from exchange.cli import main
-from tests.exchange.conftest import Scenario, write_workspace
+from tests.exchange.conftest import (
+    SCENARIO_BAD_EVERY,
+    SCENARIO_ROWS,
+    Scenario,
+    three_subscriptions,
+    write_workspace,
+)
 
 pytestmark = pytest.mark.integration
 
-N = 1000
-BAD_EVERY = 50  # 20 malformed id_no values, quarantined: 980 records pass
+N = SCENARIO_ROWS
+BAD_EVERY = SCENARIO_BAD_EVERY  # 20 malformed id_no values, quarantined: 980 pass
 NEW_APPEND = {"id": "SUB-NEW-001", "consumer": "hpf", "fields": ["id_no", "name", "score"],
               "mode": "append", "target": {"connection": "hpf_maria", "table": "new_residents"}}
 NEW_SNAPSHOT = {"id": "SUB-NEW-002", "consumer": "gsc", "fields": ["id_no", "score"],
                 "mode": "snapshot", "target": {"connection": "gsc_pg", "table": "new_snapshot"}}
-
-
-def _subscriptions() -> list[dict[str, Any]]:
-    return [
-        {"id": "SUB-GSC-001", "consumer": "gsc", "fields": ["id_no", "name", "birth_date", "score"],
-         "masking": {"name": "mask_name"}, "mode": "upsert",
-         "target": {"connection": "gsc_pg", "table": "gsc_residents"}},
-        {"id": "SUB-HPF-001", "consumer": "hpf", "fields": ["id_no", "phone"],
-         "masking": {"phone": "mask_phone"}, "mode": "append",
-         "target": {"connection": "hpf_maria", "table": "hpf_residents"}},
-        {"id": "SUB-GSC-002", "consumer": "gsc", "fields": ["name", "score"],
-         "masking": {"name": "hash"}, "mode": "snapshot",
-         "target": {"connection": "gsc_lite", "table": "gsc_snapshot"}},
-    ]
-
-
-@pytest.fixture
-def scenario(
-    scenario_factory: Any, pg_url: str, mariadb_url: str, tmp_path: Path, make_rows: Any
-) -> Scenario:
-    targets = {"gsc_pg": pg_url, "hpf_maria": mariadb_url,
-               "gsc_lite": f"sqlite:///{tmp_path / 'gsc.db'}"}
-    made: Scenario = scenario_factory(pg_url, targets, _subscriptions(),
-                                      make_rows(N, bad_every=BAD_EVERY))
-    return made
 
 
 @pytest.fixture
@@ -68,7 +49,7 @@ def expected(make_rows: Any) -> dict[str, dict[str, Any]]:
 def _subscribe(scenario: Scenario, *extra: dict[str, Any]) -> None:
     """Re-apply the workspace with the original subscriptions plus `extra`."""
     write_workspace(scenario.root, scenario.source_url, scenario.targets,
-                    [*_subscriptions(), *extra])
+                    [*three_subscriptions(), *extra])
     engine = scenario.store()
     try:
         catalog.apply_workspace(engine, scenario.root)

@@ -17,34 +17,12 @@ import pytest
 
 import records
 from exchange.cli import main
+from tests.exchange.conftest import SCENARIO_BAD_EVERY, SCENARIO_ROWS, three_subscriptions
 
 pytestmark = pytest.mark.integration
 
-N = 1000
-BAD_EVERY = 50  # 20 malformed id_no values: 2% of the rows
-
-
-def _subscriptions() -> list[dict[str, Any]]:
-    return [
-        {"id": "SUB-GSC-001", "consumer": "gsc", "fields": ["id_no", "name", "birth_date", "score"],
-         "masking": {"name": "mask_name"}, "mode": "upsert",
-         "target": {"connection": "gsc_pg", "table": "gsc_residents"}},
-        {"id": "SUB-HPF-001", "consumer": "hpf", "fields": ["id_no", "phone"],
-         "masking": {"phone": "mask_phone"}, "mode": "append",
-         "target": {"connection": "hpf_maria", "table": "hpf_residents"}},
-        {"id": "SUB-GSC-002", "consumer": "gsc", "fields": ["name", "score"],
-         "masking": {"name": "hash"}, "mode": "snapshot",
-         "target": {"connection": "gsc_lite", "table": "gsc_snapshot"}},
-    ]
-
-
-@pytest.fixture
-def scenario(
-    scenario_factory: Any, pg_url: str, mariadb_url: str, tmp_path: Path, make_rows: Any
-) -> Any:
-    targets = {"gsc_pg": pg_url, "hpf_maria": mariadb_url,
-               "gsc_lite": f"sqlite:///{tmp_path / 'gsc.db'}"}
-    return scenario_factory(pg_url, targets, _subscriptions(), make_rows(N, bad_every=BAD_EVERY))
+N = SCENARIO_ROWS
+BAD_EVERY = SCENARIO_BAD_EVERY  # 20 malformed id_no values: 2% of the rows
 
 
 def _run(capsys: Any, *argv: str) -> tuple[int, dict[str, Any]]:
@@ -170,7 +148,7 @@ def test_dirty_batch_is_blocked_and_nothing_is_delivered(
 ) -> None:
     targets = {"gsc_pg": pg_url, "hpf_maria": f"sqlite:///{tmp_path / 'hpf.db'}",
                "gsc_lite": f"sqlite:///{tmp_path / 'gsc.db'}"}
-    scenario_factory(pg_url, targets, _subscriptions(), make_rows(200, bad_every=10),
+    scenario_factory(pg_url, targets, three_subscriptions(), make_rows(200, bad_every=10),
                      max_error_rate=0.05)
     code, summary = _run(capsys, "PSB-RES-001")
     assert code == 1
@@ -183,7 +161,7 @@ def test_dirty_batch_is_blocked_and_nothing_is_delivered(
 def test_subscription_outside_its_window_gets_nothing(
     scenario_factory: Any, pg_url: str, tmp_path: Path, capsys: Any, make_rows: Any
 ) -> None:
-    subs = _subscriptions()
+    subs = three_subscriptions()
     subs[1]["valid_from"] = "2029-01-01"
     targets = {"gsc_pg": pg_url, "hpf_maria": f"sqlite:///{tmp_path / 'hpf.db'}",
                "gsc_lite": f"sqlite:///{tmp_path / 'gsc.db'}"}
