@@ -15,7 +15,7 @@ from .declarations import (
     Resource,
     Subscription,
 )
-from .plan import KINDS, KindPlan, Plan
+from .plan import KINDS, FieldChange, KindPlan, Plan
 from .queries import (
     list_resources,
     load_connection,
@@ -26,19 +26,24 @@ from .queries import (
     show_resource,
     subscription_declarations,
 )
+from .reference import DIVISION_CODES_FILE, StoredReference
+from .reference import read_stored as stored_reference
 from .tables import metadata
-from .workspace import Declared, Workspace, load_workspace
+from .workspace import Declared, Workspace, load_workspace, read_workspace
 
 __all__ = [
     "CLASSIFICATIONS",
     "DELIVERY_MODES",
+    "DIVISION_CODES_FILE",
     "KINDS",
     "MASKING_FUNCTIONS",
     "SHARING_TYPES",
+    "StoredReference",
     "ApplyResult",
     "Connection",
     "Declared",
     "Department",
+    "FieldChange",
     "KindPlan",
     "Plan",
     "ResolvedConnection",
@@ -53,8 +58,10 @@ __all__ = [
     "load_subscriptions",
     "load_workspace",
     "metadata",
+    "read_workspace",
     "resolve_connection",
     "resource_declarations",
     "show_resource",
+    "stored_reference",
     "subscription_declarations",
 ]

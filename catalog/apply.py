@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -13,12 +15,12 @@ import sqlalchemy as sa
 
 from govex.errors import DeclarationError, DeclarationErrors
 
-from . import tables
+from . import reference, tables
 from .connections import ResolvedConnection, resolve_connection
 from .plan import KindPlan, Plan, declarations, digest, make_plan
 from .rules import check_workspace, pinned_major
 from .state import StoredState, read_state
-from .workspace import Workspace, load_workspace
+from .workspace import Workspace, read_workspace
 
 
 @dataclass(frozen=True)
@@ -35,17 +37,20 @@ def apply_workspace(
     env: Mapping[str, str] | None = None,
     today: dt.date | None = None,
     on_applied: Callable[[sa.Connection, Plan], None] | None = None,
+    secret: bytes | None = None,
 ) -> ApplyResult:
     """Load and check `root`; unless `dry_run`, make the store match it atomically.
 
-    Raises DeclarationErrors listing every problem, in which case nothing is written.
+    Raises DeclarationErrors listing every problem (of the files that did not parse and of
+    the rules on those that did, in one round), in which case nothing is written.
     `on_applied` runs inside the apply's transaction after the writes (the audit log entry),
-    so the catalog change and its record commit together or not at all.
+    so the catalog change and its record commit together or not at all. With `secret` (the
+    master key) each connection's resolved value is fingerprinted, so that a `${VAR}` that
+    now resolves otherwise shows the connection as changed.
     """
-    ws = load_workspace(root)
+    ws, errors = read_workspace(root)
     env = os.environ if env is None else env
     today = today or dt.datetime.now(dt.UTC).date()
-    errors: list[DeclarationError] = []
     resolved: dict[str, ResolvedConnection] = {}
     for name, declared in ws.connections.items():
         try:
@@ -54,21 +59,42 @@ def apply_workspace(
             )
         except DeclarationError as error:
             errors.append(error)
+    division_codes = None
+    try:
+        division_codes = reference.read_division_codes(root)
+    except DeclarationError as error:
+        errors.append(error)
     with engine.begin() as conn:
         stored = read_state(conn)
         errors += check_workspace(ws, stored, today, resolved)
         if errors:
             raise DeclarationErrors(errors)
-        plan = make_plan(ws, stored)
+        prints = {n: fingerprint(secret, r) for n, r in resolved.items()} if secret else {}
+        plan = make_plan(ws, stored, prints)
+        plan = reference.plan_with_reference(plan, division_codes, reference.read_stored(conn))
         if dry_run or plan.empty:
             return ApplyResult(plan, applied=False)
-        _write(conn, ws, stored, plan)
+        _write(conn, ws, stored, plan, prints)
+        reference.write_reference(conn, ws.root, division_codes, plan)
         if on_applied is not None:
             on_applied(conn, plan)
     return ApplyResult(plan, applied=True)
 
 
-def _write(conn: sa.Connection, ws: Workspace, stored: StoredState, plan: Plan) -> None:
+def fingerprint(secret: bytes, connection: ResolvedConnection) -> str:
+    """HMAC-SHA256 of a connection's resolved value: comparable across applies, useless to
+    anyone reading the store without the master key (the URL may hold a password)."""
+    text = f"{connection.kind}\x00{connection.target}\x00{connection.format or ''}"
+    return hmac.new(secret, text.encode(), hashlib.sha256).hexdigest()
+
+
+def _write(
+    conn: sa.Connection,
+    ws: Workspace,
+    stored: StoredState,
+    plan: Plan,
+    prints: dict[str, str] | None = None,
+) -> None:
     now = dt.datetime.now(dt.UTC)
     desired = declarations(ws)
     kinds = plan.kinds
@@ -92,7 +118,8 @@ def _write(conn: sa.Connection, ws: Workspace, stored: StoredState, plan: Plan) 
     def connection(k: str) -> dict[str, Any]:
         d = ws.connections[k]
         return {"name": k, "kind": d.item.kind, "declaration": desired["connections"][k],
-                "workspace": str(ws.root), "file": d.file, "updated_at": now}
+                "workspace": str(ws.root), "file": d.file, "updated_at": now,
+                "fingerprint": (prints or {}).get(k)}
 
     def contract(k: str) -> dict[str, Any]:
         c = ws.contracts[k].item
@@ -116,6 +143,11 @@ def _write(conn: sa.Connection, ws: Workspace, stored: StoredState, plan: Plan) 
 
     _save(conn, t.departments, ["code"], kinds["departments"], department)
     _save(conn, t.connections, ["name"], kinds["connections"], connection)
+    # Connections applied before fingerprints existed get theirs, so the next apply compares.
+    for name, value in (prints or {}).items():
+        if name in stored.connections and stored.connection_fingerprints.get(name) is None:
+            conn.execute(sa.update(t.connections).where(t.connections.c.name == name)
+                         .values(fingerprint=value))
     _save(conn, t.contract_versions, ["name", "version"], kinds["contracts"], contract)
     _save(conn, t.resources, ["code"], kinds["resources"], resource)
     _insert(conn, t.data_elements, [

@@ -90,6 +90,16 @@ class Source(_Declaration):
     query: str | None = Field(default=None, description="SELECT to read instead of a table")
     kafka: KafkaSource | None = Field(default=None, description="records pushed over Kafka")
     watermark: str | None = Field(default=None, description="column for incremental extraction")
+    deleted: str | None = Field(
+        default=None,
+        description="soft-delete column: a row read with it true (or set, for a timestamp) is "
+        "delivered as a delete",
+    )
+    reconcile: str | None = Field(
+        default=None,
+        description="ISO-8601 duration: how often the keys delivered are checked against the "
+        "source's keys and the ones gone are deleted (`govex run CODE --reconcile`)",
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> Source:
@@ -97,7 +107,23 @@ class Source(_Declaration):
         if len(given) != 1:
             msg = f"a source needs exactly one of table, query or kafka (got {given or 'none'})"
             raise ValueError(msg)
+        # Kafka-fed resources carry their deletes in the envelope (`op: delete`).
+        for name in ("deleted", "reconcile"):
+            if self.kafka is not None and getattr(self, name) is not None:
+                msg = f"'{name}' is for a table or query source; a Kafka source pushes deletes"
+                raise ValueError(msg)
         return self
+
+    @field_validator("reconcile")
+    @classmethod
+    def _reconcile_duration(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = duration_parts(value)
+        if parts is None or not any(parts.values()):
+            msg = f"'{value}' is not a positive ISO-8601 duration such as P7D or PT12H"
+            raise ValueError(msg)
+        return value
 
     @property
     def kind(self) -> Literal["table", "query", "kafka"]:

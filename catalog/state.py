@@ -38,6 +38,8 @@ class StoredState:
     resource_files: dict[str, str] = field(default_factory=dict)
     subscriptions: dict[str, StoredSubscription] = field(default_factory=dict)
     connection_workspaces: dict[str, str] = field(default_factory=dict)
+    # Keyed hash of each connection's resolved value at its last apply (None: not known).
+    connection_fingerprints: dict[str, str | None] = field(default_factory=dict)
 
 
 def read_state(conn: sa.Connection) -> StoredState:
@@ -48,6 +50,7 @@ def read_state(conn: sa.Connection) -> StoredState:
     for row in conn.execute(sa.select(tables.connections)).mappings():
         state.connections[row["name"]] = row["declaration"]
         state.connection_workspaces[row["name"]] = row["workspace"]
+        state.connection_fingerprints[row["name"]] = row.get("fingerprint")
     for row in conn.execute(sa.select(tables.contract_versions)).mappings():
         stored = StoredContract(
             row["name"], row["version"], row["major"], row["schema"], row["digest"], row["file"]

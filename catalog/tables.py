@@ -32,6 +32,9 @@ connections = sa.Table(
     sa.Column("workspace", sa.String(1000), nullable=False),
     sa.Column("file", sa.String(500), nullable=False),
     sa.Column("updated_at", TS, nullable=False),
+    # HMAC-SHA256 (master key) of the value its ${VAR}s resolved to at the last apply: tells
+    # a changed environment without ever storing the resolved URL and its password.
+    sa.Column("fingerprint", sa.String(64), nullable=True),
 )
 
 contract_versions = sa.Table(
@@ -96,5 +99,17 @@ applies = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("workspace", sa.String(1000), nullable=False),
     sa.Column("plan", sa.JSON, nullable=False),
+    sa.Column("applied_at", TS, nullable=False),
+)
+
+# A workspace's reference lists (catalog.reference): the rows of its reference/*.csv as the last
+# apply stored them, one row per list.
+reference_lists = sa.Table(
+    "catalog_reference_lists",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("rows", sa.JSON, nullable=False),
+    sa.Column("file", sa.String(500), nullable=False),
+    sa.Column("workspace", sa.String(1000), nullable=False),
     sa.Column("applied_at", TS, nullable=False),
 )

@@ -47,6 +47,8 @@ class Workspace:
     contracts: dict[str, Declared[contracts.Contract]] = field(default_factory=dict)
     resources: dict[str, Declared[Resource]] = field(default_factory=dict)
     subscriptions: dict[str, Declared[Subscription]] = field(default_factory=dict)
+    # Kinds ("departments", "contracts", …) of which some declaration did not load.
+    incomplete: frozenset[str] = frozenset()
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:
@@ -123,6 +125,19 @@ def _put(
 
 def load_workspace(root: Path) -> Workspace:
     """Read and validate every file of a workspace; raise DeclarationErrors listing all problems."""
+    ws, errors = read_workspace(root)
+    if errors:
+        raise DeclarationErrors(errors)
+    return ws
+
+
+def read_workspace(root: Path) -> tuple[Workspace, list[DeclarationError]]:
+    """Every declaration that parsed, and the errors of those that did not.
+
+    Why: `govex apply` reports all problems in one round, so the cross-file rules run on the
+    parts that parsed; `Workspace.incomplete` names the kinds that lost a declaration, whose
+    "unknown …" references would only echo the parse error.
+    """
     root = root.resolve()
     if not root.is_dir():
         msg = "workspace directory does not exist"
@@ -145,9 +160,14 @@ def load_workspace(root: Path) -> Workspace:
     _load_each(ws.root / "resources", ws, Resource, ws.resources, "resource", errors, _code)
     _load_each(ws.root / "subscriptions", ws, Subscription, ws.subscriptions, "subscription",
                errors, _id)
-    if errors:
-        raise DeclarationErrors(errors)
-    return ws
+    ws.incomplete = frozenset(_kind_of(error.file) for error in errors)
+    return ws, errors
+
+
+def _kind_of(file: str | None) -> str:
+    """The declaration kind a workspace-relative file holds (the first folder or file name)."""
+    first = (file or "").split("/", 1)[0]
+    return first.removesuffix(".yaml").removesuffix(".yml")
 
 
 def _code(item: Resource) -> str:

@@ -7,10 +7,13 @@ Ordering and resumption: an incremental source yields rows ordered by (watermark
 columns) strictly after a `Cursor`, so a run can stop between any two batches and resume
 without loss or duplication, even when many rows share one watermark value.
 
-Exactly-once delivery: a sink writes each batch *and* the subscription's ledger entry (how far it
-has delivered) in one transaction of the target system. After a crash the engine reads the
-ledger and skips what the target already holds; for append targets this is what prevents
-duplicates, for upsert targets it saves work.
+Exactly-once delivery: a sink writes each batch *and* the subscription's ledger entry (which run
+committed how many rows) in one transaction of the target system. The ledger names runs, never
+a cursor: a cursor is watermark and key values, record values the consumer may not be approved
+to see (a statistics bureau that receives district and date must not find ID numbers there).
+How far each subscription holds its resource is kept in the metadata store; after a crash the
+run is unfinished, the rerun re-reads from the old watermark, upserts converge by key and append
+targets first discard the unfinished run's rows by `_govex_run_id`.
 """
 
 from __future__ import annotations
@@ -99,12 +102,14 @@ class TargetSpec:
 
 @dataclass(frozen=True)
 class LedgerEntry:
-    """How far one subscription's deliveries into this target have committed."""
+    """Which run last committed into this target for one subscription, and how many rows.
+
+    No cursor and no record value of any kind: everything here lands in the consumer's
+    database (see the module docstring)."""
 
     subscription: str
     resource: str
     run_id: str
-    cursor: Cursor | None
     rows: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -122,6 +127,13 @@ class SourceConnector(ABC):
     def cursor_after(self, spec: ReadSpec, batch: pa.Table) -> Cursor:
         """The cursor just past the last row of `batch` (which must be non-empty)."""
 
+    def describe(self, spec: ReadSpec) -> Mapping[str, pa.DataType] | None:
+        """The columns a read of `spec` returns, by name (`pa.null()`: a type known only from
+        the values), reading no rows; None when its table or file does not exist. Lets a run
+        and `govex check` refuse a source that lost a column before anything is judged."""
+        msg = f"{type(self).__name__} cannot describe a source without reading it"
+        raise NotImplementedError(msg)
+
     def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release connections; the default has nothing to release."""
 
@@ -135,6 +147,14 @@ class SinkConnector(ABC):
     def ensure_table(self, spec: TargetSpec) -> None:
         """Create the target table when absent; otherwise check it can take `spec`'s columns
         (raise DeclarationError naming the table, column and the mismatch)."""
+
+    def table_problems(self, spec: TargetSpec) -> list[tuple[str | None, str]] | None:
+        """What keeps the existing target table from taking `spec`'s rows, as (column or None,
+        one sentence naming the table) each, empty when it fits; None when there is no such
+        table yet (`ensure_table` creates it). Changes nothing: `ensure_table`'s check, asked
+        before a run reads anything and by `govex check`."""
+        msg = f"{type(self).__name__} cannot inspect a target table"
+        raise NotImplementedError(msg)
 
     @abstractmethod
     def write(self, spec: TargetSpec, batch: pa.Table, mode: WriteMode, ledger: LedgerEntry) -> int:

@@ -393,6 +393,18 @@ class FileSource(SourceConnector):
     def cursor_after(self, spec: ReadSpec, batch: pa.Table) -> Cursor:
         return cursor_from_batch(spec, batch)
 
+    def describe(self, spec: ReadSpec) -> Mapping[str, pa.DataType] | None:
+        if spec.table is None:
+            return None
+        dataset = _Dataset(self.directory, self.fmt, spec.table)
+        if not dataset.path.exists():
+            return None
+        declared = dataset.declared()
+        if declared is not None:
+            return {f.name: f.type for f in declared}
+        # A CSV file's header names its columns; their types are known only from the values.
+        return dict.fromkeys(dataset.header(), pa.null())
+
 
 def _chain(first: pa.Table, rest: Iterator[pa.Table]) -> Iterator[pa.Table]:
     yield first
@@ -439,28 +451,44 @@ class FileSink(SinkConnector):
             self._publish(dataset, spec, spec.arrow_schema().empty_table(), None, 0)
             return
         declared = dataset.declared()
-        problems = []
-        if declared is None:
-            present = set(dataset.header())
-            problems = [f"has no column '{c}'" for c in spec.column_names if c not in present]
-        else:
-            for column in spec.columns:
-                if column.name not in declared.names:
-                    problems.append(f"has no column '{column.name}'")
-                    continue
-                have = declared.field(column.name).type
-                if not accepts(arrow_family(have), column.type, booleans_are_integers=False):
-                    problems.append(f"column '{column.name}' is {have}, which cannot hold "
-                                    f"{column.type} values")
-            key = tuple(sidecar.get("table", {}).get("primary_key", ()))
-            if set(key) != set(spec.primary_key):
-                problems.append(f"primary key is ({', '.join(key) or 'none'}) but the "
-                                f"subscription needs ({', '.join(spec.primary_key) or 'none'})")
+        problems = [message for _column, message in self._problems(dataset, spec)]
         if problems:
             raise DeclarationError(f"{where}: " + "; ".join(problems))
         if declared is None:  # adopt a foreign file: record what govex now writes into it
             sidecar["table"] = _table_json(spec)
             dataset.save_sidecar(sidecar)
+
+    def table_problems(self, spec: TargetSpec) -> list[tuple[str | None, str]] | None:
+        dataset = _Dataset(self.directory, self.fmt, spec.table)
+        if not dataset.path.exists():
+            return None
+        return [(column, f"target file {dataset.path}: {message}")
+                for column, message in self._problems(dataset, spec)]
+
+    @staticmethod
+    def _problems(dataset: _Dataset, spec: TargetSpec) -> list[tuple[str | None, str]]:
+        """What keeps the existing file from taking `spec`'s rows, per column."""
+        sidecar = dataset.sidecar()
+        declared = dataset.declared()
+        problems: list[tuple[str | None, str]] = []
+        if declared is None:
+            present = set(dataset.header())
+            problems = [(c, f"has no column '{c}'") for c in spec.column_names
+                        if c not in present]
+        else:
+            for column in spec.columns:
+                if column.name not in declared.names:
+                    problems.append((column.name, f"has no column '{column.name}'"))
+                    continue
+                have = declared.field(column.name).type
+                if not accepts(arrow_family(have), column.type, booleans_are_integers=False):
+                    problems.append((column.name, f"column '{column.name}' is {have}, which "
+                                     f"cannot hold {column.type} values"))
+            key = tuple(sidecar.get("table", {}).get("primary_key", ()))
+            if set(key) != set(spec.primary_key):
+                problems.append((None, f"primary key is ({', '.join(key) or 'none'}) but the "
+                                 f"subscription needs ({', '.join(spec.primary_key) or 'none'})"))
+        return problems
 
     def _publish(self, dataset: _Dataset, spec: TargetSpec, table: pa.Table,
                  ledger: LedgerEntry | None, rows: int, *, accumulate: bool = True) -> None:
@@ -482,9 +510,11 @@ class FileSink(SinkConnector):
                 total = previous["rows"] + rows
             entries[ledger.subscription] = {
                 "resource": ledger.resource, "run_id": ledger.run_id,
-                "cursor": ledger.cursor.to_json() if ledger.cursor else None,
                 "rows": total, "extra": ledger.extra,
             }
+        for entry in sidecar.get("ledger", {}).values():
+            # Earlier versions kept a cursor (record values) here: never again in a target.
+            entry.pop("cursor", None)
         dataset.save_sidecar(sidecar)
 
     def _existing(self, dataset: _Dataset, spec: TargetSpec) -> pa.Table:
@@ -577,8 +607,7 @@ class FileSink(SinkConnector):
         for path in sorted(Path(self.directory).glob("*.govex-ledger.json")):
             entry = json.loads(path.read_text("utf-8")).get("ledger", {}).get(subscription)
             if entry is not None:
-                cursor = Cursor.from_json(entry["cursor"]) if entry["cursor"] else None
-                return LedgerEntry(subscription, entry["resource"], entry["run_id"], cursor,
+                return LedgerEntry(subscription, entry["resource"], entry["run_id"],
                                    int(entry["rows"]), entry.get("extra") or {})
         return None
 

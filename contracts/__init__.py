@@ -13,7 +13,14 @@ from contracts.compat import (
     compare,
 )
 from contracts.loading import check_contract_schema, load_contract, load_contracts
-from contracts.model import Contract, allows_null, parse_semver
+from contracts.model import (
+    CHECK_PARAMETERS,
+    RECORD_PREFIX,
+    Contract,
+    allows_null,
+    check_items,
+    parse_semver,
+)
 from contracts.patterns import pattern_refusal, re2_search, to_re2
 from contracts.reference import (
     json_projection,
@@ -25,7 +32,9 @@ from contracts.validate import VIOLATION_SCHEMA, BatchValidation, BatchValidator
 
 __all__ = [
     "BREAKING_KINDS",
+    "CHECK_PARAMETERS",
     "CHANGE_KINDS",
+    "RECORD_PREFIX",
     "VIOLATION_SCHEMA",
     "BatchValidation",
     "BatchValidator",
@@ -36,6 +45,7 @@ __all__ = [
     "arrow_type",
     "breaking_changes",
     "check_contract_schema",
+    "check_items",
     "check_evolution",
     "compare",
     "json_projection",

@@ -7,11 +7,12 @@ conservative: a keyword it does not understand that changed counts as breaking.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from contracts.model import ANNOTATION_KEYWORDS, Contract
+from contracts.model import ANNOTATION_KEYWORDS, Contract, check_items
 
 ChangeKind = Literal[
     "property_added",
@@ -293,6 +294,15 @@ def _compare_strings(path: str, old: dict[str, Any], new: dict[str, Any]) -> lis
     return changes
 
 
+def _check_set(node: dict[str, Any]) -> set[str]:
+    """A node's checks as comparable text: the name, then its parameters when it has any (a
+    changed parameter reads as that check removed and added, so as breaking)."""
+    return {
+        name + (json.dumps(params, sort_keys=True, ensure_ascii=False) if params else "")
+        for name, params in check_items(node.get("x-govex-checks", ()))
+    }
+
+
 def _compare_extensions(path: str, old: dict[str, Any], new: dict[str, Any]) -> list[SchemaChange]:
     changes: list[SchemaChange] = []
     if old.get("x-govex-pii") != new.get("x-govex-pii"):
@@ -303,7 +313,7 @@ def _compare_extensions(path: str, old: dict[str, Any], new: dict[str, Any]) -> 
                 f"x-govex-pii {old.get('x-govex-pii')!r} -> {new.get('x-govex-pii')!r}",
             )
         )
-    before, after = set(old.get("x-govex-checks", ())), set(new.get("x-govex-checks", ()))
+    before, after = _check_set(old), _check_set(new)
     if after - before:  # a new national-standard check can reject records that passed before
         changes.append(_change(path, "checks_added", f"checks {sorted(after - before)} added"))
     if before - after:

@@ -10,6 +10,7 @@ validator supports every keyword, so `govex apply` refuses what a run would refu
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from pathlib import Path
@@ -18,7 +19,13 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, best_match
 
-from contracts.model import Contract, parse_semver
+from contracts.model import (
+    CHECK_PARAMETERS,
+    RECORD_PREFIX,
+    Contract,
+    check_items,
+    parse_semver,
+)
 from contracts.patterns import pattern_refusal, schema_patterns
 from contracts.validate import BatchValidator
 from govex.errors import DeclarationError, DeclarationErrors
@@ -125,12 +132,14 @@ def _check_extensions(schema: dict[str, Any], file: str) -> None:
         checks = node.get("x-govex-checks")
         if checks is not None and (
             not isinstance(checks, list)
-            or not all(isinstance(c, str) and c for c in checks)
-            or len(set(checks)) != len(checks)
+            or not all(_check_item_shaped(c) for c in checks)
+            or len({name for name, _ in check_items(checks)}) != len(checks)
         ):
             msg = (
                 "x-govex-checks must be a list of distinct check names such as "
-                f"['cn_resident_id'], got {checks!r}"
+                "['cn_resident_id'], each a name or an object naming one check and its "
+                f"parameters such as {{'cn_division_code': {{'as_of': '2009-06-30'}}}}, got "
+                f"{checks!r}"
             )
             raise DeclarationError(
                 msg,
@@ -138,6 +147,46 @@ def _check_extensions(schema: dict[str, Any], file: str) -> None:
                 field=where,
                 value=checks,
             )
+        for check, params in check_items(checks):
+            _check_parameters(schema, check, params, file, where)
+
+
+def _check_item_shaped(item: Any) -> bool:
+    if isinstance(item, dict):
+        return len(item) == 1 and all(
+            isinstance(k, str) and k and isinstance(v, dict) for k, v in item.items()
+        )
+    return isinstance(item, str) and bool(item)
+
+
+def _check_parameters(
+    schema: dict[str, Any], check: str, params: dict[str, Any], file: str, where: str
+) -> None:
+    """Each parameter is one the check takes, with a value it can use."""
+    known = CHECK_PARAMETERS.get(check, ())
+    for name, value in params.items():
+        if name not in known:
+            takes = f"takes only {', '.join(known)}" if known else "takes no parameters"
+            msg = f"check {check!r} has no parameter {name!r}: it {takes}"
+            raise DeclarationError(msg, file=file, field=where, value=params)
+        if name == "as_of" and not _as_of_usable(schema, value):
+            msg = (
+                f"check {check!r} parameter as_of must be a date YYYY-MM-DD or "
+                f"'{RECORD_PREFIX}<field>' naming a date property of this contract, got {value!r}"
+            )
+            raise DeclarationError(msg, file=file, field=where, value=value)
+
+
+def _as_of_usable(schema: dict[str, Any], value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    if value.startswith(RECORD_PREFIX):
+        prop = schema["properties"].get(value.removeprefix(RECORD_PREFIX))
+        return isinstance(prop, dict) and prop.get("format") in ("date", "date-time")
+    try:
+        return dt.date.fromisoformat(value).isoformat() == value
+    except ValueError:
+        return False
 
 
 def check_contract_schema(schema: Any, *, file: str) -> dict[str, Any]:

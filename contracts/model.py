@@ -32,6 +32,25 @@ ANNOTATION_KEYWORDS = frozenset(
 )
 
 
+#: The parameters each parameterised national-standard check accepts (`x-govex-checks` items
+#: written `{"check": {parameter: value}}`); a check not listed takes none.
+CHECK_PARAMETERS: dict[str, tuple[str, ...]] = {"cn_division_code": ("as_of",)}
+#: `as_of: "record:<field>"` takes the date from each record's field instead of a fixed date.
+RECORD_PREFIX = "record:"
+
+
+def check_items(declared: Any) -> list[tuple[str, dict[str, Any]]]:
+    """(name, parameters) of each `x-govex-checks` item: a name, or a one-key object naming
+    the check and holding its parameters. Assumes the shape `contracts.loading` checked."""
+    items: list[tuple[str, dict[str, Any]]] = []
+    for item in declared or ():
+        if isinstance(item, dict):
+            items += [(str(name), dict(params)) for name, params in item.items()]
+        else:
+            items.append((str(item), {}))
+    return items
+
+
 def parse_semver(text: str, *, file: str | None = None) -> SemVer:
     """`"1.2.3"` -> `(1, 2, 3)`; anything but strict MAJOR.MINOR.PATCH is a declaration error."""
     match = _SEMVER.fullmatch(text)
@@ -121,5 +140,10 @@ class Contract:
 
     def checks(self, name: str | None = None) -> tuple[str, ...]:
         """Named national-standard checks (`x-govex-checks`) of a property, or top-level ones."""
+        return tuple(self.check_parameters(name))
+
+    def check_parameters(self, name: str | None = None) -> dict[str, dict[str, Any]]:
+        """The same checks with their parameters: `"cn_uscc"` gives `{}`, and
+        `{"cn_division_code": {"as_of": "2009-06-30"}}` gives `{"as_of": "2009-06-30"}`."""
         node = self.schema if name is None else self.property(name)
-        return tuple(str(check) for check in node.get("x-govex-checks", ()))
+        return dict(check_items(node.get("x-govex-checks", ())))

@@ -4,6 +4,7 @@
 - `DataQualityError`: the quality gate stopped the data. Exit code 1, no retry.
 - `TransientError`: a dependency hiccuped (network, lock): retrying may help. Exit code 1.
 - `FatalError`: anything else we understand but cannot recover from. Exit code 1.
+  `SchemaError` (a table that no longer fits its contract) is one.
 """
 
 from __future__ import annotations
@@ -77,3 +78,10 @@ class TransientError(GovexError):
 
 class FatalError(GovexError):
     """An unrecoverable failure that is not the user's input."""
+
+
+class SchemaError(FatalError):
+    """A source or target table no longer fits the contract (a dropped column, a type that
+    cannot hold the values): not a quality problem of the records, so the run fails at once,
+    before anything is judged, quarantined or delivered. Exit code 1, no retry: fix the table
+    or the contract."""

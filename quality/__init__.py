@@ -20,10 +20,13 @@ Great Expectations is heavy to import (seconds): the names that need it load on 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from quality import divisions
 from quality.gate import FAILURE_SCHEMA, ContractGate, Gate, GateResult
 from quality.report import CheckResult, QualityReport
+from quality.standards import today as standards_today
 from quality.tables import metadata, quarantine, record_check_totals, record_gate, report
 
 if TYPE_CHECKING:
@@ -43,6 +46,7 @@ __all__ = [
     "QualityGate",
     "QualityReport",
     "build_data_docs",
+    "division_reference",
     "compile_suite",
     "data_docs_dir",
     "metadata",
@@ -51,6 +55,7 @@ __all__ = [
     "record_gate",
     "report",
     "resource_gate",
+    "use_division_overrides",
 ]
 
 _LAZY = {
@@ -73,3 +78,22 @@ def __getattr__(name: str) -> Any:
     from importlib import import_module
 
     return getattr(import_module(f".{module}", __name__), name)
+
+
+def use_division_overrides(rows: Sequence[Mapping[str, str]]) -> None:
+    """Judge division and resident-ID area codes with the shipped GB/T 2260 history plus a
+    workspace's rows (as `govex apply` stored them); the rows of a code replace its shipped
+    ones. Process-wide: a run calls it before it builds its gate."""
+    divisions.use_overrides([divisions.DivisionCode.from_json(row) for row in rows])
+
+
+def division_reference() -> dict[str, Any]:
+    """What the GB/T 2260 checks use: the shipped list's source, last update and counts."""
+    table = divisions.builtin()
+    today = standards_today()
+    return {
+        **divisions.builtin_info(),
+        "codes_ever_valid": len(table.ever),
+        "codes_valid_today": len(table.valid_at(today)),
+        "today": today.isoformat(),
+    }

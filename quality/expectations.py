@@ -12,6 +12,7 @@ string columns are Arrow-backed, so the hand-over costs no per-row Python).
 | `cn_uscc` | `ExpectColumnValuesToBeValidCnUscc` | the credit code column |
 | `cn_mobile_phone` | `ExpectColumnValuesToBeValidCnMobilePhone` | the phone column |
 | `cn_division_code` | `ExpectColumnValuesToBeValidCnDivisionCode` | the division code column |
+| `cn_division_code` dated by field F | `ExpectColumnPairValuesToBeValidCnDivisionCodeOnDate` | F |
 | `not_future_date` | `ExpectColumnValuesToNotBeInTheFuture` | a date column |
 | `max_age_150` | `ExpectColumnValuesToBeBirthDateWithinMaxAge` | a birth date column |
 | `id_birth_date_consistency` | `ExpectColumnPairValuesToBeConsistentIdBirthDate` | ID, birth |
@@ -52,6 +53,7 @@ __all__ = [
     "PAIR_CHECKS",
     "ExpectColumnPairValuesToBeConsistentIdBirthDate",
     "ExpectColumnPairValuesToBeConsistentIdGender",
+    "ExpectColumnPairValuesToBeValidCnDivisionCodeOnDate",
     "ExpectColumnValuesToBeBirthDateWithinMaxAge",
     "ExpectColumnValuesToBeValidCnDivisionCode",
     "ExpectColumnValuesToBeValidCnMobilePhone",
@@ -152,10 +154,14 @@ class ColumnValuesValidCnMobilePhone(_NullsPass):
 
 class ColumnValuesValidCnDivisionCode(_NullsPass):
     condition_metric_name = "column_values.govex_valid_cn_division_code"
+    condition_value_keys = ("as_of",)
 
     @column_condition_partial(engine=PandasExecutionEngine)  # type: ignore[misc,untyped-decorator]
-    def _pandas(cls, column: pd.Series, **_kwargs: Any) -> pd.Series:  # type: ignore[type-arg]
-        return _series(column, standards.division_codes_known(_arrow(column)))
+    def _pandas(
+        cls, column: pd.Series, as_of: str | None = None, **_kwargs: Any  # type: ignore[type-arg]
+    ) -> pd.Series:  # type: ignore[type-arg]
+        mask = standards.division_codes_known(_arrow(column), on=_as_of(as_of))
+        return _series(column, mask)
 
 
 class ColumnValuesNotFutureDate(_NullsPass):
@@ -211,6 +217,24 @@ class ColumnPairIdBirthDateConsistent(ColumnPairMapMetricProvider):  # type: ign
         return _series(column_A, np.asarray(ok))
 
 
+class ColumnPairDivisionCodeValidOnDate(ColumnPairMapMetricProvider):  # type: ignore[misc]
+    """column_A: division code; column_B: the record's date it must be valid on."""
+
+    condition_metric_name = "column_pair_values.govex_valid_cn_division_code_on_date"
+    condition_domain_keys = _PAIR_DOMAIN_KEYS
+    condition_value_keys = ("as_of",)
+
+    @column_pair_condition_partial(engine=PandasExecutionEngine)  # type: ignore[misc,untyped-decorator]
+    def _pandas(
+        cls, column_A: pd.Series, column_B: pd.Series, as_of: str | None = None,  # type: ignore[type-arg]  # noqa: N803
+        **_kwargs: Any,
+    ) -> pd.Series:  # type: ignore[type-arg]
+        mask = standards.division_codes_valid_on(
+            _arrow(column_A), _arrow(column_B), today=_as_of(as_of)
+        )
+        return _series(column_A, mask)
+
+
 class ColumnPairIdGenderConsistent(ColumnPairMapMetricProvider):  # type: ignore[misc]
     """column_A: resident ID number; column_B: gender (男/女, GB/T 2261.1 code 1/2, or M/F)."""
 
@@ -262,10 +286,11 @@ class ExpectColumnValuesToBeValidCnMobilePhone(ColumnMapExpectation):  # type: i
 
 
 class ExpectColumnValuesToBeValidCnDivisionCode(ColumnMapExpectation):  # type: ignore[misc]
-    """Expect GB/T 2260 administrative division codes known to govex's list."""
+    """Expect GB/T 2260 administrative division codes valid today (China) or on `as_of`."""
 
+    as_of: str | None = None
     map_metric = "column_values.govex_valid_cn_division_code"
-    success_keys = ("mostly",)
+    success_keys = ("mostly", "as_of")
     library_metadata: ClassVar[dict[str, Any]] = {"tags": ["govex", "GB/T 2260"]}
 
 
@@ -298,6 +323,18 @@ class ExpectColumnPairValuesToBeConsistentIdBirthDate(ColumnPairMapExpectation):
     map_metric = "column_pair_values.govex_id_birth_date_consistent"
     success_keys = ("column_A", "column_B", "ignore_row_if", "mostly")
     library_metadata: ClassVar[dict[str, Any]] = {"tags": ["govex", "GB 11643"]}
+
+
+class ExpectColumnPairValuesToBeValidCnDivisionCodeOnDate(ColumnPairMapExpectation):  # type: ignore[misc]
+    """Expect the GB/T 2260 code of column_A to have been valid on the record's date in
+    column_B (`cn_division_code` with `as_of: record:<field>`); a record without that date is
+    judged as of today (or `as_of`). Missing codes pass: they are `required`'s business."""
+
+    as_of: str | None = None
+    ignore_row_if: _IgnoreRowIf = "neither"
+    map_metric = "column_pair_values.govex_valid_cn_division_code_on_date"
+    success_keys = ("column_A", "column_B", "ignore_row_if", "mostly", "as_of")
+    library_metadata: ClassVar[dict[str, Any]] = {"tags": ["govex", "GB/T 2260"]}
 
 
 class ExpectColumnPairValuesToBeConsistentIdGender(ColumnPairMapExpectation):  # type: ignore[misc]

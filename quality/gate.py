@@ -27,6 +27,9 @@ _FAILURE_FIELDS: list[pa.Field[Any]] = [
         pa.field("check", pa.string()),
         pa.field("column", pa.string()),
         pa.field("message", pa.string()),
+        # Which part of the check failed ("check digit", "area code 350112 unknown", the
+        # contract keyword's own sentence): the check name alone does not say what to fix.
+        pa.field("detail", pa.string()),
 ]
 FAILURE_SCHEMA = pa.schema(_FAILURE_FIELDS)
 
@@ -34,7 +37,7 @@ FAILURE_SCHEMA = pa.schema(_FAILURE_FIELDS)
 @dataclass(frozen=True)
 class GateResult:
     """`passed[i]` is True when row i may be delivered; `failures` has one row per failed
-    check (row, check, column, message). `report` (set by `QualityGate`) holds per check
+    check (row, check, column, message, detail). `report` (set by `QualityGate`) holds per check
     counts and column metrics, mergeable across the batches of a run."""
 
     passed: npt.NDArray[np.bool_]
@@ -86,6 +89,9 @@ class ContractGate:
                 "check": v.column("check"),
                 "column": v.column("field"),
                 "message": v.column("message"),
+                # The validator's sentence names the keyword's bound ("longer than 18"):
+                # that is the part of the check that failed.
+                "detail": v.column("message"),
             },
             schema=FAILURE_SCHEMA,
         )

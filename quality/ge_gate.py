@@ -31,8 +31,10 @@ import pyarrow.compute as _compute
 
 import contracts
 from govex.errors import FatalError
+from quality.details import explain
 from quality.expectations import without_row_dropping
 from quality.gate import FAILURE_SCHEMA, ContractGate, GateResult
+from quality.regex_expectations import failing_rows as regex_failing_rows
 from quality.report import SAMPLE_SIZE, CheckResult, ColumnStats, QualityReport
 from quality.suite import CheckSpec, CompiledSuite, compile_suite
 
@@ -175,9 +177,12 @@ class QualityGate:
                 observed = None
                 seen.add(key)
             else:
-                hit, observed = ge_failed.get(
-                    self._ge_specs[id(spec)], (np.zeros(0, dtype=np.int64), None)
-                )
+                if spec.engine == "re2":
+                    hit, observed = self._run_re2(spec, batch), None
+                else:
+                    hit, observed = ge_failed.get(
+                        self._ge_specs[id(spec)], (np.zeros(0, dtype=np.int64), None)
+                    )
                 if len(hit):
                     passed[hit] = False
                     found.append((spec, spec.check, spec.column, hit, _messages(spec)))
@@ -193,7 +198,7 @@ class QualityGate:
             if (check, column) not in seen:
                 results.append(CheckResult(check, column, "contract", rows, len(hit)))
 
-        failures = self._merge_failures(v, found)
+        failures = self._merge_failures(v, found, batch)
         report = QualityReport(
             suite_name=self.compiled.suite.name,
             row_count=rows,
@@ -229,6 +234,13 @@ class QualityGate:
             failed[sid] = (hit, result.get("observed_value"))
         return failed
 
+    @staticmethod
+    def _run_re2(spec: CheckSpec, batch: pa.Table) -> npt.NDArray[np.int64]:
+        """A declared regex expectation, judged on RE2 (never GE's Python `re`)."""
+        assert spec.expectation is not None  # noqa: S101 - re2 specs always carry one
+        kwargs = spec.expectation.configuration.kwargs
+        return regex_failing_rows(type(spec.expectation).__name__, kwargs, batch)
+
     def _frame(self, batch: pa.Table) -> Any:
         """The pandas view GE validates: only the columns it reads, a RangeIndex (so GE's
         unexpected indices are row numbers), Arrow-backed strings, dates as datetime64."""
@@ -251,12 +263,15 @@ class QualityGate:
     def _merge_failures(
         contract_failures: pa.Table,
         found: list[tuple[CheckSpec | None, str, str, Any, str]],
+        batch: pa.Table,
     ) -> pa.Table:
         if not found:
             return contract_failures.cast(FAILURE_SCHEMA)
         parts = [contract_failures.cast(FAILURE_SCHEMA)]
-        for _spec, check, column, hit, message in found:
+        for spec, check, column, hit, message in found:
             n = len(hit)
+            kwargs = spec.expectation.configuration.kwargs if spec and spec.expectation else {}
+            details = explain(check, kwargs, batch, hit, fallback=message)
             parts.append(
                 pa.table(
                     {
@@ -264,6 +279,7 @@ class QualityGate:
                         "check": pa.array(np.full(n, check, dtype=object), pa.string()),
                         "column": pa.array(np.full(n, column, dtype=object), pa.string()),
                         "message": pa.array(np.full(n, message, dtype=object), pa.string()),
+                        "detail": pa.array(details, pa.string()),
                     },
                     schema=FAILURE_SCHEMA,
                 )

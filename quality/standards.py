@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from functools import lru_cache
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as _pc
+
+from quality import divisions
 
 __all__ = [
     "ORG_CODE_CHARS",
@@ -41,6 +42,7 @@ __all__ = [
     "is_valid_org_code",
     "is_valid_resident_id",
     "is_valid_uscc",
+    "was_division_code",
     "org_code_check_char",
     "resident_id_check_digit",
     "uscc_check_char",
@@ -50,6 +52,7 @@ __all__ = [
     "date_keys",
     "dates_not_future",
     "division_codes_known",
+    "division_codes_valid_on",
     "mobile_phones_valid",
     "resident_id_birth_keys",
     "resident_id_male",
@@ -218,18 +221,24 @@ def is_valid_cn_mobile_phone(s: str) -> bool:
     return isinstance(s, str) and _MOBILE_RE.fullmatch(s) is not None
 
 
-@lru_cache(maxsize=1)
-def _division_codes() -> frozenset[str]:
-    # Faker ships the GB/T 2260 list with its zh_CN SSN provider; loaded on first use only.
-    from faker.providers.ssn.zh_CN import Provider
-
-    return frozenset(Provider.area_codes)
+_DIVISION_RE = re.compile(r"[0-9]{6}")
 
 
-def is_known_division_code(code: str) -> bool:
-    """True when `code` is a 6-digit GB/T 2260 administrative division code in the list Faker
-    ships (a snapshot: codes abolished or created since then are not reflected)."""
-    return isinstance(code, str) and len(code) == 6 and code in _division_codes()
+def is_known_division_code(code: str, *, on: dt.date | None = None) -> bool:
+    """True when `code` is a 6-digit GB/T 2260 administrative division code valid on `on`
+    (default: today in China), by the code history of `quality.divisions`."""
+    if not isinstance(code, str) or not _DIVISION_RE.fullmatch(code):
+        return False
+    day = np.array([_yyyymmdd(_today(on))], dtype=np.int64)
+    return bool(divisions.active().valid_on(np.array([int(code)], dtype=np.int64), day)[0])
+
+
+def was_division_code(code: str) -> bool:
+    """True when `code` was a GB/T 2260 code at any time since the first list (1980): the test
+    for the area code of an identity number, which keeps its code for life."""
+    if not isinstance(code, str) or not _DIVISION_RE.fullmatch(code):
+        return False
+    return bool(divisions.active().ever_valid(np.array([int(code)], dtype=np.int64))[0])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -387,13 +396,13 @@ def _today(today: dt.date | None) -> dt.date:
     return today or dt.datetime.now(CHINA_TZ).date()
 
 
+def today() -> dt.date:
+    """Today in China: the default date of the date-dependent checks."""
+    return _today(None)
+
+
 def _yyyymmdd(day: dt.date) -> int:
     return day.year * 10_000 + day.month * 100 + day.day
-
-
-@lru_cache(maxsize=1)
-def _division_code_ints() -> npt.NDArray[np.int64]:
-    return np.array(sorted(int(c) for c in _division_codes() if c.isdigit()), dtype=np.int64)
 
 
 # The ID-based checks (cn_resident_id and the two consistency checks) each parse the same ID
@@ -422,7 +431,7 @@ def resident_ids_valid(
     values: Any, *, today: dt.date | None = None, check_division: bool = True
 ) -> Mask:
     """`is_valid_resident_id` over a column, plus (unless `check_division=False`) the area
-    prefix (positions 1-6) being a known GB/T 2260 code."""
+    prefix (positions 1-6) being a GB/T 2260 code that was ever valid (`was_division_code`)."""
     text = as_text(values)
     if text is None:
         return np.zeros(len(values), dtype=np.bool_)
@@ -437,7 +446,7 @@ def resident_ids_valid(
     ok &= _real_dates(year, month, day) & (year >= _MIN_BIRTH_YEAR)
     ok &= year * 10_000 + month * 100 + day <= _yyyymmdd(_today(today))
     if check_division:
-        ok &= np.isin(_digits_value(chars[:6]), _division_code_ints())
+        ok &= divisions.active().ever_valid(_digits_value(chars[:6]))
     out = np.zeros(len(text), dtype=np.bool_)
     out[shaped] = ok
     return out
@@ -500,13 +509,36 @@ def mobile_phones_valid(values: Any) -> Mask:
     return _shape_matrix(text, _MOBILE_SHAPE)[0]
 
 
-def division_codes_known(values: Any) -> Mask:
-    """`is_known_division_code` over a column."""
+_DIVISION_SHAPE = (_DIGIT,) * 6
+
+
+def division_codes_known(values: Any, *, on: dt.date | None = None) -> Mask:
+    """`is_known_division_code` over a column: codes valid on `on` (default: today)."""
     text = as_text(values)
     if text is None:
         return np.zeros(len(values), dtype=np.bool_)
-    member = _vc.is_in(text, value_set=pa.array(sorted(_division_codes()), text.type))
-    return np.asarray(member.fill_null(False).to_numpy(zero_copy_only=False), dtype=np.bool_)
+    shaped, chars = _shape_matrix(text, _DIVISION_SHAPE)
+    codes = _digits_value(chars)
+    day = np.full(len(codes), _yyyymmdd(_today(on)), dtype=np.int64)
+    out = np.zeros(len(text), dtype=np.bool_)
+    out[shaped] = divisions.active().valid_on(codes, day)
+    return out
+
+
+def division_codes_valid_on(
+    values: Any, dates: Any, *, today: dt.date | None = None
+) -> Mask:
+    """Each code valid on the date beside it (`dates`: a date, timestamp or ISO text column of
+    the same length); where that date is missing or unreadable, valid on `today` (China)."""
+    text = as_text(values)
+    if text is None:
+        return np.zeros(len(values), dtype=np.bool_)
+    days = date_keys(dates)
+    days[days < 0] = _yyyymmdd(_today(today))
+    shaped, chars = _shape_matrix(text, _DIVISION_SHAPE)
+    out = np.zeros(len(text), dtype=np.bool_)
+    out[shaped] = divisions.active().valid_on(_digits_value(chars), days[shaped])
+    return out
 
 
 def date_keys(values: Any) -> npt.NDArray[np.int64]:
@@ -557,3 +589,127 @@ def ages_at_most(values: Any, years: int = 150, *, today: dt.date | None = None)
     keys = date_keys(values)
     oldest = (now.year - years) * 10_000 + now.month * 100 + now.day
     return np.asarray((keys < 0) | (keys >= oldest))
+
+
+# ---------------------------------------------------------------------------------------------
+# Why a value failed: the sub-check, for the failing values only
+# ---------------------------------------------------------------------------------------------
+#
+# A check name alone ("cn_resident_id") does not tell the provider what to fix. These take the
+# values that already failed (a handful next to the batch, so the gate's hot path is untouched)
+# and name every part of the rule each one breaks, vectorised like the checks themselves. A
+# value that breaks several parts gets them all, joined by ", ", in the order of the standard.
+
+
+def _reasons(n: int, parts: list[tuple[Mask, Any]]) -> list[str]:
+    """Per value, the labels of the parts whose mask is True, joined; "invalid" when none (the
+    check and this explanation disagree only if the rule changed under us)."""
+    out = np.full(n, "", dtype=object)
+    for hit, label in parts:
+        if not hit.any():
+            continue
+        chosen = out[hit]
+        sep = np.where(chosen == "", "", ", ")
+        out[hit] = chosen + sep + (label[hit] if isinstance(label, np.ndarray) else label)
+    out[out == ""] = "invalid"
+    return [str(r) for r in out]
+
+
+def _lengths(text: Any) -> npt.NDArray[np.int64]:
+    """Characters per value (code points, as a person counts them); -1 for null."""
+    return np.asarray(
+        _vc.utf8_length(text).fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64
+    )
+
+
+def _spread(shaped: Mask, part: Mask) -> Mask:
+    """A mask over the shaped values (`part`) as a mask over all values (False elsewhere)."""
+    out = np.zeros(len(shaped), dtype=np.bool_)
+    out[shaped] = part
+    return out
+
+
+def resident_id_reasons(
+    values: Any, *, today: dt.date | None = None, check_division: bool = True
+) -> list[str]:
+    """Why each value fails `cn_resident_id`: `length` (not 18 characters), `pattern` (not 17
+    digits then a digit or X), `check digit`, `birth date` (not a real date, before 1800 or in
+    the future), `area code NNNNNN unknown` (not a GB/T 2260 code)."""
+    text = as_text(values)
+    if text is None:
+        return ["not text"] * len(values)
+    lengths = _lengths(text)
+    shaped, chars = _shape_matrix(text, _RESIDENT_ID_SHAPE)
+    total = np.zeros(chars.shape[1], dtype=np.int64)
+    for weight, digit in zip(RESIDENT_ID_WEIGHTS, chars[:17], strict=True):
+        total += weight * (digit.astype(np.int64) - 48)
+    expected = np.frombuffer(RESIDENT_ID_CHECK_CHARS.encode(), dtype=np.uint8)[total % 11]
+    year, month, day = (_digits_value(chars[a:b]) for a, b in ((6, 10), (10, 12), (12, 14)))
+    date_ok = _real_dates(year, month, day) & (year >= _MIN_BIRTH_YEAR)
+    date_ok &= year * 10_000 + month * 100 + day <= _yyyymmdd(_today(today))
+    parts: list[tuple[Mask, Any]] = [
+        (lengths != 18, "length"),
+        ((lengths == 18) & ~shaped, "pattern"),
+        (_spread(shaped, expected != chars[17]), "check digit"),
+        (_spread(shaped, ~date_ok), "birth date"),
+    ]
+    if check_division:
+        area = _digits_value(chars[:6])
+        codes = np.char.zfill(area.astype(str), 6)
+        known = divisions.active().ever_valid(area)  # an ID keeps its code for life
+        label = np.full(len(text), "", dtype=object)
+        label[shaped] = np.char.add(np.char.add("area code ", codes), " unknown")
+        parts.append((_spread(shaped, ~known), label))
+    return _reasons(len(text), parts)
+
+
+def uscc_reasons(values: Any, *, check_org_code: bool = True) -> list[str]:
+    """Why each value fails `cn_uscc`: `length` (not 18 characters), `pattern` (a character
+    outside the code alphabet, or a non-digit in the division positions 3-8), `check
+    character`, `organisation code check character` (position 17)."""
+    text = as_text(values)
+    if text is None:
+        return ["not text"] * len(values)
+    lengths = _lengths(text)
+    shaped, chars = _shape_matrix(text, _USCC_SHAPE)
+    total = np.array(USCC_WEIGHTS, dtype=np.int64) @ _USCC_LOOKUP[chars[:17]]
+    alphabet = np.frombuffer(USCC_ALPHABET.encode(), dtype=np.uint8)
+    parts: list[tuple[Mask, Any]] = [
+        (lengths != 18, "length"),
+        ((lengths == 18) & ~shaped, "pattern"),
+        (_spread(shaped, alphabet[(31 - total % 31) % 31] != chars[17]), "check character"),
+    ]
+    if check_org_code:
+        body = np.array(ORG_CODE_WEIGHTS, dtype=np.int64) @ _ORG_LOOKUP[chars[8:16]]
+        parts.append((_spread(shaped, _ORG_CHECK_CHARS[11 - body % 11] != chars[16]),
+                      "organisation code check character"))
+    return _reasons(len(text), parts)
+
+
+def mobile_phone_reasons(values: Any) -> list[str]:
+    """Why each value fails `cn_mobile_phone`: `length` (not 11 characters) or `pattern` (not
+    1, then 3-9, then nine digits)."""
+    text = as_text(values)
+    if text is None:
+        return ["not text"] * len(values)
+    lengths = _lengths(text)
+    shaped = _shape_matrix(text, _MOBILE_SHAPE)[0]
+    return _reasons(len(text), [(lengths != 11, "length"), ((lengths == 11) & ~shaped, "pattern")])
+
+
+def division_code_reasons(values: Any) -> list[str]:
+    """Why each value fails `cn_division_code`: `length` (not 6 characters), `pattern` (not
+    digits) or `code NNNNNN unknown`."""
+    text = as_text(values)
+    if text is None:
+        return ["not text"] * len(values)
+    lengths = _lengths(text)
+    shaped = _shape_matrix(text, (_DIGIT,) * 6)[0]
+    known = division_codes_known(text)
+    label = np.char.add(np.char.add("code ", np.asarray(
+        text.fill_null("").to_numpy(zero_copy_only=False), dtype=str)), " unknown")
+    return _reasons(len(text), [
+        (lengths != 6, "length"),
+        ((lengths == 6) & ~shaped, "pattern"),
+        (shaped & ~known, label.astype(object)),
+    ])

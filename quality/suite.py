@@ -12,6 +12,8 @@ Three sources, one suite, every expectation tagged `meta={"govex_check": name, "
   national-standard expectations of `quality.expectations`: tagged `ge`, run by GE.
 - the resource's `quality.expectations` (GE class name + kwargs): tagged `ge`, run by GE. Their
   check name is the expectation's snake-case type unless kwargs carry `meta.govex_check`.
+  Regex expectations are tagged `re2` instead: the gate runs them on RE2
+  (quality.regex_expectations), and a regex without an RE2 form is a declaration error.
 """
 
 from __future__ import annotations
@@ -27,12 +29,17 @@ from great_expectations.expectations.expectation import Expectation
 
 import contracts
 from govex.errors import DeclarationError
-from quality.expectations import CHECK_EXPECTATIONS, PAIR_CHECKS
+from quality.expectations import (
+    CHECK_EXPECTATIONS,
+    PAIR_CHECKS,
+    ExpectColumnPairValuesToBeValidCnDivisionCodeOnDate,
+)
+from quality.regex_expectations import REGEX_EXPECTATIONS, regex_refusal
 
 __all__ = ["KNOWN_CHECKS", "CheckSpec", "CompiledSuite", "compile_suite"]
 
 gxe: Any = _gxe  # GE does not re-export its expectation classes for mypy
-Engine = Literal["contract", "ge"]
+Engine = Literal["contract", "ge", "re2"]
 #: Every `x-govex-checks` name govex knows.
 KNOWN_CHECKS: frozenset[str] = frozenset(CHECK_EXPECTATIONS) | frozenset(PAIR_CHECKS)
 
@@ -141,11 +148,20 @@ def _national_checks(
     specs: list[CheckSpec] = []
     id_fields = [f for f in contract.fields if "cn_resident_id" in contract.checks(f)]
     for name in contract.fields:
-        for check in contract.checks(name):
+        for check, params in contract.check_parameters(name).items():
             meta = _meta(check, name, "ge")
-            if check in CHECK_EXPECTATIONS:
+            dated_by = str(params.get("as_of", ""))
+            if dated_by.startswith(contracts.RECORD_PREFIX):  # valid on each record's own date
+                dated = ExpectColumnPairValuesToBeValidCnDivisionCodeOnDate(
+                    column_A=name, column_B=dated_by.removeprefix(contracts.RECORD_PREFIX),
+                    meta=meta,
+                    **{k: v for k, v in options.items() if k == "as_of"},
+                )
+                specs.append(CheckSpec(check, name, "ge", dated))
+            elif check in CHECK_EXPECTATIONS:
                 cls = CHECK_EXPECTATIONS[check]
-                kwargs = {k: v for k, v in options.items() if k in cls.__fields__}
+                # The contract's own parameters (a fixed as_of) win over the caller's defaults.
+                kwargs = {k: v for k, v in {**options, **params}.items() if k in cls.__fields__}
                 specs.append(CheckSpec(check, name, "ge", cls(column=name, meta=meta, **kwargs)))
             elif check in PAIR_CHECKS:
                 if len(id_fields) != 1:
@@ -180,13 +196,17 @@ def _declared(expectations: Sequence[Mapping[str, Any]], file: str) -> list[Chec
             str(c) for c in kwargs.get("column_list") or
             [kwargs[k] for k in ("column_A", "column_B") if k in kwargs]
         )
-        meta |= _meta(check, str(column), "ge")
+        engine: Engine = "re2" if type_name in REGEX_EXPECTATIONS else "ge"
+        refusal = regex_refusal(type_name, kwargs) if engine == "re2" else None
+        if refusal is not None:
+            raise DeclarationError(refusal, file=file, field=f"{where}.kwargs", value=kwargs)
+        meta |= _meta(check, str(column), engine)
         try:
             expectation = cls(**kwargs, meta=meta)
         except Exception as error:  # pydantic validation: a bad declaration, named
             msg = f"invalid arguments for {type_name}: {error}"
             raise DeclarationError(msg, file=file, field=f"{where}.kwargs", value=kwargs) from error
-        specs.append(CheckSpec(check, str(column), "ge", expectation))
+        specs.append(CheckSpec(check, str(column), engine, expectation))
     return specs
 
 

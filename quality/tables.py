@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as _pc
 import sqlalchemy as sa
 
+from quality.docs import mask_value
 from quality.gate import GateResult
 from quality.report import QualityReport, _plain
 
@@ -81,6 +82,31 @@ def _key_array(batch: pa.Table, key_fields: Sequence[str]) -> Any:
     return pc.binary_join_element_wise(*[pc.fill_null(p, "None") for p in parts], ",")
 
 
+#: Renders the failing values of one column for the quarantine: (column, values) -> text.
+Show = Callable[[str, Any], Sequence[str | None]]
+
+
+def _shown_values(batch: pa.Table, failures: pa.Table, show: Show | None) -> list[str | None]:
+    """Per failure row, the offending value as the provider may see it: one `show` call per
+    column over that column's failing values (vectorised); None for a table-level check."""
+    out: list[str | None] = [None] * failures.num_rows
+    if not failures.num_rows:
+        return out
+    columns = np.asarray(pc.fill_null(failures.column("column"), "").to_pylist(), dtype=object)
+    rows = np.asarray(failures.column("row").to_numpy(), dtype=np.int64)
+    for name in dict.fromkeys(columns.tolist()):
+        if not name or name not in batch.column_names:
+            continue
+        at = np.flatnonzero(columns == name)
+        take: Any = pa.array(rows[at], pa.int64())
+        values = batch.column(name).take(take)
+        shown = (show(name, values) if show is not None
+                 else [mask_value(v) for v in values.to_pylist()])
+        for index, text in zip(at.tolist(), shown, strict=True):
+            out[index] = text
+    return out
+
+
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
@@ -94,12 +120,15 @@ def record_gate(
     key_fields: Sequence[str],
     batch: pa.Table,
     result: GateResult,
+    show: Show | None = None,
 ) -> int:
     """Quarantine the batch's failing records and release the ones that passed.
 
     Failing records are upserted (first_seen kept, last_seen/run/checks/record replaced);
-    records of this batch that passed are deleted from quarantine. Returns the number of
-    records quarantined by this batch.
+    records of this batch that passed are deleted from quarantine. Each failed check is
+    `{check, column, detail, value}`: `value` is the offending value as `show(column, values)`
+    renders it (masked by the column's PII category; without `show`, by shape, as Data Docs
+    shows it). Returns the number of records quarantined by this batch.
     """
     now = _now()
     passed = np.asarray(result.passed, dtype=np.bool_)
@@ -128,15 +157,22 @@ def record_gate(
     if not len(failing):
         return 0
     failing_keys = [str(k) for k in key_array.take(pa.array(failing)).to_pylist()]
-    checks: dict[int, list[dict[str, str]]] = {}
+    checks: dict[int, list[dict[str, str | None]]] = {}
+    failures = result.failures
+    details = (failures.column("detail").to_pylist() if "detail" in failures.column_names
+               else [None] * failures.num_rows)
+    values = _shown_values(batch, failures, show)
     row: Any
-    for row, check, column in zip(
-        result.failures.column("row").to_pylist(),
-        result.failures.column("check").to_pylist(),
-        result.failures.column("column").to_pylist(),
+    for row, check, column, detail, value in zip(
+        failures.column("row").to_pylist(),
+        failures.column("check").to_pylist(),
+        failures.column("column").to_pylist(),
+        details,
+        values,
         strict=True,
     ):
-        item = {"check": str(check), "column": str(column or "")}
+        item = {"check": str(check), "column": str(column or ""), "detail": detail,
+                "value": value}
         listed = checks.setdefault(int(row), [])
         if item not in listed:
             listed.append(item)
@@ -246,7 +282,7 @@ def _quarantined(conn: sa.Connection, resource: str, *, full: bool) -> list[dict
     for r in rows:
         item = {
             "key": r["record_key"],
-            "failed_checks": list(r["failed_checks"]),
+            "failed_checks": [_failed_check(c) for c in r["failed_checks"]],
             "run_id": r["run_id"],
             "first_seen": _iso(r["first_seen"]),
         }
@@ -255,6 +291,17 @@ def _quarantined(conn: sa.Connection, resource: str, *, full: bool) -> list[dict
             item["record"] = dict(r["record"])
         items.append(item)
     return items
+
+
+_CHECK_KEYS = frozenset({"check", "column", "detail", "value"})
+
+
+def _failed_check(item: Mapping[str, Any]) -> dict[str, Any]:
+    """One failed check as the quarantine lists it: check, column, detail and value always
+    present (null for a record quarantined before details were kept)."""
+    return {"check": item.get("check"), "column": item.get("column"),
+            "detail": item.get("detail"), "value": item.get("value"),
+            **{k: v for k, v in item.items() if k not in _CHECK_KEYS}}
 
 
 def report(conn: sa.Connection, resource: str | None = None) -> list[dict[str, Any]]:

@@ -3,8 +3,9 @@
 Public API (the rest of the package is internal):
 
 - provenance: `record_provenance` (one row per delivered record and subscription: key, value
-  hash, run, time; never the values), `deliveries_of`, `latest_hashes`, `record_keys`,
-  `split_key`, `value_hashes`, tables `provenance_metadata`;
+  hash, run, time; never the values; `DELETED` marks a delete), `deliveries_of`,
+  `latest_hashes`, `live_keys`, `record_keys`, `split_key`, `value_hashes`, tables
+  `provenance_metadata`;
 - trace: `trace` (where a record came from and who received it), `read_source_record`,
   `source_hash`;
 - disputes (数据异议): `open_dispute`, `acknowledge`, `reject`, `mark_resolved`,
@@ -25,6 +26,7 @@ from records.disputes import STATES as DISPUTE_STATES
 from records.disputes import (
     DisputeState,
     DisputeStateError,
+    NothingToCorrectError,
     acknowledge,
     dispute_days,
     get_dispute,
@@ -37,8 +39,10 @@ from records.disputes import (
 )
 from records.disputes import metadata as disputes_metadata
 from records.provenance import (
+    DELETED,
     deliveries_of,
     latest_hashes,
+    live_keys,
     record_keys,
     record_provenance,
     split_key,
@@ -49,12 +53,14 @@ from records.trace import read_source_record, source_hash, trace
 
 __all__ = [
     "AUDIT_KINDS",
+    "DELETED",
     "DISPUTE_STATES",
     "AuditEntry",
     "AuditKind",
     "BadEntry",
     "DisputeState",
     "DisputeStateError",
+    "NothingToCorrectError",
     "VerifyResult",
     "acknowledge",
     "append_audit",
@@ -67,6 +73,7 @@ __all__ = [
     "latest_hashes",
     "list_audit",
     "list_disputes",
+    "live_keys",
     "mark_resolved",
     "open_dispute",
     "provenance_metadata",

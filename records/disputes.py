@@ -9,7 +9,8 @@ at the source and resolves it (the exchange re-delivers the correction, see
 Every transition is a conditional UPDATE (`WHERE state = <expected>`), so two people acting on
 one dispute at once cannot both succeed; it is recorded in `lineage_dispute_transitions` and in
 the hash-chained audit log, in the same transaction. A dispute is due a number of working days
-(Monday to Friday; GOVEX_DISPUTE_DAYS, default 5) after it was opened, and is overdue while it
+(the Chinese calendar with its holidays and adjusted working days, govex.workdays;
+GOVEX_DISPUTE_DAYS, default 5) after it was opened, and is overdue while it
 is still open or acknowledged after that moment.
 """
 
@@ -25,6 +26,7 @@ import sqlalchemy as sa
 import catalog
 from govex.errors import DeclarationError
 from govex.settings import DEFAULT_DISPUTE_DAYS, load_settings
+from govex.workdays import add_working_days
 from records import audit
 from records.provenance import deliveries_of, split_key
 
@@ -33,6 +35,7 @@ __all__ = [
     "STATES",
     "DisputeState",
     "DisputeStateError",
+    "NothingToCorrectError",
     "acknowledge",
     "dispute_days",
     "disputes",
@@ -99,6 +102,12 @@ class DisputeStateError(DeclarationError):
     """The dispute is not in a state that allows this step (HTTP 409, exit code 2)."""
 
 
+class NothingToCorrectError(DisputeStateError):
+    """Resolving would re-deliver nothing: every subscription already holds what the source
+    holds now. Closing such a dispute as resolved would claim a correction that never happened,
+    so it is refused unless forced (HTTP 409, exit code 2); rejecting it is usually meant."""
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -113,15 +122,9 @@ def dispute_days(env: Mapping[str, str] | None = None) -> int:
 
 
 def working_days_after(start: dt.datetime, days: int) -> dt.datetime:
-    """`start` moved forward by `days` working days (Monday–Friday), keeping the time of day.
-    Opened on a weekend, the count starts on Monday: Saturday + 5 → the next Friday."""
-    current = start
-    left = days
-    while left > 0:
-        current += dt.timedelta(days=1)
-        if current.weekday() < 5:
-            left -= 1
-    return current
+    """`start` moved forward by `days` Chinese working days (holidays off, adjusted weekend days
+    on, counted in Asia/Shanghai; govex.workdays), keeping the time of day."""
+    return add_working_days(start, days)
 
 
 def _new_id() -> str:

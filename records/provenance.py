@@ -13,6 +13,11 @@ per row with a unit separator (nulls as NUL, so null and "" and "None" differ), 
 SipHash (`hash_array`, a fixed key: stable across processes and machines) hashes each row. The
 uint64s become 16 lowercase hex characters with a byte lookup table, also vectorised.
 
+A delete that reached a target (a Kafka `op: delete`, a row marked deleted at its source, a key
+reconciliation found gone) is recorded like a delivery, with `DELETED` for its fingerprint: a
+word no 16-hex-character hash can equal, so the record's history says when it left the
+consumer's copy, and `live_keys` leaves it out.
+
 Writes are bulk: PostgreSQL stores take COPY (CSV written by Arrow), SQLite stores one
 `INSERT … SELECT … FROM json_each(?)` per 100k rows, others one executemany of plain tuples,
 all in the caller's transaction: the engine writes a batch's provenance in one store
@@ -26,7 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
 import numpy as np
@@ -37,9 +42,11 @@ import sqlalchemy as sa
 pc: Any = _pc  # pyarrow-stubs cannot follow kernels that are generic over types
 
 __all__ = [
+    "DELETED",
     "HASH_LENGTH",
     "deliveries_of",
     "latest_hashes",
+    "live_keys",
     "metadata",
     "provenance",
     "record_keys",
@@ -53,6 +60,7 @@ TS = sa.DateTime(timezone=True)
 # SQLite only autoincrements an INTEGER PRIMARY KEY (the rowid); elsewhere 64 bits.
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 HASH_LENGTH = 16  # hex characters of a 64-bit fingerprint
+DELETED = "deleted"  # the fingerprint of a delete (see the module docstring)
 
 provenance = sa.Table(
     "lineage_provenance",
@@ -335,3 +343,26 @@ def latest_hashes(conn: sa.Connection, resource: str, key: str) -> dict[str, dic
     for item in deliveries_of(conn, resource, key):
         latest.setdefault(item["subscription"], item)
     return latest
+
+
+def live_keys(
+    conn: sa.Connection, resource: str, subscription: str, *, batch: int = 50_000
+) -> Iterator[list[str]]:
+    """The record keys the subscription holds as far as provenance knows, in lists of at most
+    `batch`: every key delivered to it whose latest entry is not a delete. One query, streamed
+    (the latest entry of a key is its highest id: ids grow with every insert)."""
+    p = provenance
+    latest = (
+        sa.select(sa.func.max(p.c.id).label("id"))
+        .where(p.c.resource == resource, p.c.subscription == subscription)
+        .group_by(p.c.record_key)
+        .subquery()
+    )
+    rows = conn.execute(
+        sa.select(p.c.record_key)
+        .join(latest, p.c.id == latest.c.id)
+        .where(p.c.value_hash != DELETED)
+        .execution_options(yield_per=batch)
+    )
+    for part in rows.partitions(batch):
+        yield [key for (key,) in part]

@@ -73,6 +73,11 @@ class Dialect(ABC):
     def prepare_target(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Make what a sink needs before it first connects (a server database: nothing)."""
 
+    def database_exists(self) -> bool:
+        """Whether the database is there to connect to without creating it (a server database:
+        assumed; connecting says otherwise). Lets a check look without leaving a file behind."""
+        return True
+
     @abstractmethod
     def error_class(self, error: Exception) -> type[Exception]:
         """The govex error class a driver error maps to (TransientError when a retry helps)."""

@@ -3,6 +3,11 @@
 One row per subscription, written in the same transaction as the rows it describes, so that
 after a crash the ledger and the data agree. `rows` counts the rows the ledger's run has
 committed into this target so far (it restarts at each new run_id).
+
+The ledger lives in the consumer's database, so it holds nothing a subscription might not be
+approved to see: run ids, counts, times and (for a correction) the dispute id. Versions before
+this one kept a `cursor` column (watermark and key values); `scrub_sql` empties it in a table
+they created, and the column is no longer created.
 """
 
 from __future__ import annotations
@@ -13,11 +18,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..base import Cursor, LedgerEntry
+from ..base import LedgerEntry
 from .dialects import Dialect
 
 LEDGER_TABLE = "_govex_delivery_ledger"
-_COLUMNS = ("subscription", "resource", "run_id", "cursor", "rows", "extra", "updated_at")
+_COLUMNS = ("subscription", "resource", "run_id", "rows", "extra", "updated_at")
+LEGACY_CURSOR = "cursor"  # raw watermark and key values, written by earlier versions
 
 
 def create_sql(d: Dialect) -> str:
@@ -27,15 +33,23 @@ def create_sql(d: Dialect) -> str:
         f"CREATE TABLE IF NOT EXISTS {d.quote_table(LEDGER_TABLE)} ("
         f"{q('subscription')} {key} NOT NULL PRIMARY KEY, "
         f"{q('resource')} {key} NOT NULL, {q('run_id')} {key} NOT NULL, "
-        f"{q('cursor')} {text}, {q('rows')} {d.ddl_type(pa.int64(), False)} NOT NULL, "
+        f"{q('rows')} {d.ddl_type(pa.int64(), False)} NOT NULL, "
         f"{q('extra')} {text}, "
         f"{q('updated_at')} {d.ddl_type(pa.timestamp('us', tz='UTC'), False)} NOT NULL)"
         f"{d.table_suffix}"
     )
 
 
+def scrub_sql(d: Dialect) -> str:
+    """Empty the cursor column an earlier version's ledger table has (record values)."""
+    column = d.quote(LEGACY_CURSOR)
+    return (
+        f"UPDATE {d.quote_table(LEDGER_TABLE)} SET {column} = NULL WHERE {column} IS NOT NULL"
+    )
+
+
 def load(d: Dialect, cur: Any, subscription: str) -> LedgerEntry | None:
-    cols = ", ".join(d.quote(c) for c in _COLUMNS[:6])
+    cols = ", ".join(d.quote(c) for c in _COLUMNS[:5])
     cur.execute(
         f"SELECT {cols} FROM {d.quote_table(LEDGER_TABLE)} "
         f"WHERE {d.quote('subscription')} = {d.placeholder}",
@@ -44,9 +58,8 @@ def load(d: Dialect, cur: Any, subscription: str) -> LedgerEntry | None:
     row = cur.fetchone()
     if row is None:
         return None
-    cursor = Cursor.from_json(json.loads(row[3])) if row[3] else None
-    extra = json.loads(row[5]) if row[5] else {}
-    return LedgerEntry(row[0], row[1], row[2], cursor, int(row[4]), extra)
+    extra = json.loads(row[4]) if row[4] else {}
+    return LedgerEntry(row[0], row[1], row[2], int(row[3]), extra)
 
 
 def save(d: Dialect, cur: Any, entry: LedgerEntry, rows: int, *, accumulate: bool = True) -> None:
@@ -58,7 +71,6 @@ def save(d: Dialect, cur: Any, entry: LedgerEntry, rows: int, *, accumulate: boo
         total = previous.rows + rows
     values = (
         entry.subscription, entry.resource, entry.run_id,
-        json.dumps(entry.cursor.to_json(), ensure_ascii=False) if entry.cursor else None,
         total,
         json.dumps(entry.extra, ensure_ascii=False, default=str) if entry.extra else None,
         d.datetime_param(dt.datetime.now(dt.UTC)),

@@ -86,6 +86,11 @@ class SqlSink(SinkConnector):
         if not self._ledger_ready:
             with self._cursor("creating the delivery ledger") as cur:
                 cur.execute(ledger_table.create_sql(self.dialect))
+                # A ledger an earlier version created holds raw cursors (record values the
+                # consumer may not be approved to see): emptied before anything else is written.
+                info = self.dialect.reflect(self._connection(), ledger_table.LEDGER_TABLE)
+                if info is not None and ledger_table.LEGACY_CURSOR in info.columns:
+                    cur.execute(ledger_table.scrub_sql(self.dialect))
             self._ledger_ready = True
 
     # -- tables --------------------------------------------------------------------------
@@ -124,7 +129,23 @@ class SqlSink(SinkConnector):
             parts.append(f"PRIMARY KEY ({', '.join(d.quote(k) for k in spec.primary_key)})")
         return f"CREATE TABLE {d.quote_table(spec.table)} ({', '.join(parts)}){d.table_suffix}"
 
+    def table_problems(self, spec: TargetSpec) -> list[tuple[str | None, str]] | None:
+        if not self.dialect.database_exists():
+            return None  # created with the table, by the first delivery
+        with self._cursor(f"checking target table '{spec.table}'"):
+            info = self.dialect.reflect(self._connection(), spec.table)
+        if info is None:
+            return None
+        return [(p.field, p.message) for p in self._problems(spec, info)]
+
     def _check(self, spec: TargetSpec, info: TableInfo) -> None:
+        problems = self._problems(spec, info)
+        if len(problems) == 1:
+            raise problems[0]
+        if problems:
+            raise DeclarationErrors(problems)
+
+    def _problems(self, spec: TargetSpec, info: TableInfo) -> list[DeclarationError]:
         where = f"target table '{spec.table}' in {self.dialect.where}"
         problems: list[DeclarationError] = []
 
@@ -150,10 +171,7 @@ class SqlSink(SinkConnector):
         if set(info.primary_key) != set(spec.primary_key):
             problem(None, f"primary key is ({', '.join(info.primary_key) or 'none'}) but the "
                     f"subscription needs ({', '.join(spec.primary_key) or 'none'})")
-        if len(problems) == 1:
-            raise problems[0]
-        if problems:
-            raise DeclarationErrors(problems)
+        return problems
 
     # -- writing -------------------------------------------------------------------------
     def write(self, spec: TargetSpec, batch: pa.Table, mode: WriteMode, ledger: LedgerEntry) -> int:

@@ -13,7 +13,7 @@ could never be resumed after; declare the watermark column NOT NULL.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pyarrow as pa
@@ -127,3 +127,21 @@ class SqlSource(SourceConnector):
 
     def cursor_after(self, spec: ReadSpec, batch: pa.Table) -> Cursor:
         return cursor_from_batch(spec, batch)
+
+    def describe(self, spec: ReadSpec) -> Mapping[str, pa.DataType] | None:
+        if not self.dialect.database_exists():
+            return None
+        conn = self.dialect.connect()
+        try:
+            if spec.table is not None and self.dialect.reflect(conn, spec.table) is None:
+                return None
+            return dict(self.dialect.describe(conn, relation_sql(self.dialect, spec)))
+        except GovexError:
+            raise
+        except Exception as error:
+            msg = (f"describing {spec.table or 'the source query'} in {self.dialect.where} "
+                   f"failed: {error}")
+            raise self.dialect.error_class(error)(msg) from error
+        finally:
+            with contextlib.suppress(Exception):
+                conn.close()

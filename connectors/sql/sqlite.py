@@ -109,6 +109,14 @@ class SQLiteDialect(Dialect):
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
 
+    def database_exists(self) -> bool:
+        from sqlalchemy.engine import make_url
+
+        database = make_url(self.url).database
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return True
+        return Path(database).is_file()
+
     def error_class(self, error: Exception) -> type[Exception]:
         return FatalError
 

@@ -3,7 +3,8 @@
 - `build_dags(store_url=None) -> dict[str, DAG]`: one `govex__<RESOURCE_CODE>` DAG per catalog
   resource (`dags/govex_exchanges.py` puts them in its globals);
 - operators for hand-authored DAGs: `GovexExtractOperator`, `GovexGateOperator`,
-  `GovexDeliverOperator`, `GovexReportOperator`, and the one-shot `GovexRunOperator`;
+  `GovexDeliverOperator`, `GovexReportOperator`, the one-shot `GovexRunOperator`, and
+  `GovexReconcileOperator` (key reconciliation, when due);
 - `exchange.airflow.plugin`: mounts the govex web app into Airflow's API server.
 
 Airflow is an adapter: every step here calls `exchange.run.steps`, which the CLI calls too.
@@ -15,6 +16,7 @@ from exchange.airflow.operators import (
     GovexExtractOperator,
     GovexGateOperator,
     GovexOperator,
+    GovexReconcileOperator,
     GovexReportOperator,
     GovexRunOperator,
 )
@@ -24,6 +26,7 @@ __all__ = [
     "GovexExtractOperator",
     "GovexGateOperator",
     "GovexOperator",
+    "GovexReconcileOperator",
     "GovexReportOperator",
     "GovexRunOperator",
     "build_dag",

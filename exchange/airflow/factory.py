@@ -1,6 +1,12 @@
 """The DAG factory: one Airflow DAG per catalog resource, `govex__<RESOURCE_CODE>`.
 
     extract ──► gate ──► deliver[subscription] (mapped) ──► report (all_done)
+                                                               └──► reconcile (when declared)
+
+A resource with `source.reconcile: P7D` gets a `reconcile` task after a successful report: a
+key reconciliation (`govex run CODE --reconcile`) when that long has passed since the last
+successful one, else nothing. After the report, never beside it: one DAG run at a time, so it
+never races the run's own deliveries.
 
 Parse-time cost is one connection and two queries to the metadata store (every resource's and
 every subscription's declaration) plus the DAG objects; nothing heavy (pyarrow, Great
@@ -28,6 +34,7 @@ from exchange.airflow.operators import (
     GovexDeliverOperator,
     GovexExtractOperator,
     GovexGateOperator,
+    GovexReconcileOperator,
     GovexReportOperator,
 )
 from exchange.airflow.schedules import resource_schedule
@@ -150,6 +157,9 @@ def build_dag(
         # clear message) when extract produced none.
         report = GovexReportOperator(task_id="report", **common)
         extract >> gate >> deliver >> report
+        every = (resource.get("source") or {}).get("reconcile")
+        if every:
+            report >> GovexReconcileOperator(task_id="reconcile", every=str(every), **common)
     return dag
 
 

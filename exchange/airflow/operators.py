@@ -53,6 +53,7 @@ __all__ = [
     "GovexExtractOperator",
     "GovexGateOperator",
     "GovexOperator",
+    "GovexReconcileOperator",
     "GovexReportOperator",
     "GovexRunOperator",
     "airflow_errors",
@@ -365,3 +366,36 @@ class GovexRunOperator(_StartsRuns):
             )
         self._delivered_to = [d.subscription for d in summary.deliveries]
         return _judge(summary, self.log, retry_failed=True)
+
+
+class GovexReconcileOperator(GovexOperator):
+    """Key reconciliation of `resource` (`govex run CODE --reconcile`): the records gone from
+    its source deleted from its upsert and snapshot targets. With `every` (the resource's
+    `source.reconcile`, an ISO-8601 duration) only when that long has passed since the last
+    successful one; otherwise it does nothing and returns None. Returns the summary and fails,
+    without retry, unless the reconciliation succeeded (a refused one deleted nothing)."""
+
+    template_fields: Sequence[str] = ("resource", "every")
+
+    def __init__(self, *, every: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.every = every
+
+    def _lineage_outputs(self) -> list[str] | None:
+        return self._delivered_to
+
+    def execute(self, context: Context) -> dict[str, Any] | None:
+        import datetime as dt
+
+        from exchange.run import reconcile_due, reconcile_resource
+
+        with airflow_errors(), self.open_store() as store:
+            now = dt.datetime.now(dt.UTC)
+            if self.every and not reconcile_due(store, self.resource, self.every, now):
+                self.log.info("govex: %s was reconciled less than %s ago; not due",
+                              self.resource, self.every)
+                self._delivered_to = []
+                return None
+            summary = reconcile_resource(store, self.resource, progress=self.log.info)
+        self._delivered_to = [d.subscription for d in summary.deliveries]
+        return _judge(summary, self.log, retry_failed=False)

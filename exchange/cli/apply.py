@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -12,8 +13,9 @@ import sqlalchemy as sa
 import catalog
 import records
 from exchange.cli.output import print_json, table
+from exchange.run import find_master_key, master_key, schema_check
 from exchange.store import open_store
-from govex.errors import DeclarationError
+from govex.errors import DeclarationError, GovexError
 from govex.settings import load_settings
 
 _SINGULAR = {
@@ -22,6 +24,7 @@ _SINGULAR = {
     "contracts": "contract",
     "resources": "resource",
     "subscriptions": "subscription",
+    "reference": "reference list",
 }
 
 
@@ -35,6 +38,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("workspace", nargs="?", help="workspace directory (default: $GOVEX_WORKSPACE)")
     p.add_argument("--dry-run", action="store_true", help="validate and plan, change nothing")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.add_argument(
+        "--strict", action="store_true",
+        help="refuse to apply (exit 1) when a source or target table does not fit its contract "
+        "(`govex check`); without it such problems are printed as warnings",
+    )
     p.set_defaults(handler=run)
 
 
@@ -68,16 +76,49 @@ def print_plan(plan: catalog.Plan) -> None:
         for sign, keys in (("+", p.added), ("~", p.changed), ("-", p.removed)):
             for key in keys:
                 print(f"  {sign} {_SINGULAR[kind]} {key}")
+                for change in p.changes.get(key, ()) if sign == "~" else ():
+                    print(f"      {change.path}: {_show(change.before)} -> {_show(change.after)}")
+
+
+def _show(value: object) -> str:
+    """A changed value on one line: JSON, `(absent)` for a key added or removed."""
+    if value is None:
+        return "(absent)"
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def check_tables(root: Path, *, strict: bool) -> None:
+    """`govex check` on the workspace: with `strict`, a problem refuses the apply (before
+    anything changes); otherwise each is a `warning:` line on stderr and the apply goes on."""
+    try:
+        findings = schema_check.check(schema_check.scope_of_workspace(root))
+    except GovexError as error:
+        if strict:
+            raise
+        print(f"warning: the tables could not be checked: {error}", file=sys.stderr)
+        return
+    if strict:
+        schema_check.require_fit(findings)
+    for finding in findings:
+        if finding.level == "problem":
+            print(f"warning: {finding.message}", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
     root = workspace_path(args.workspace)
     engine = open_store(load_settings())
+    if args.strict:
+        check_tables(root, strict=True)
+    # The key behind connection fingerprints; a dry run creates none (it changes nothing).
+    secret = find_master_key(engine) if args.dry_run else master_key(engine)
     result = catalog.apply_workspace(
-        engine, root, dry_run=args.dry_run, on_applied=audit_apply(root)
+        engine, root, dry_run=args.dry_run, on_applied=audit_apply(root), secret=secret
     )
+    if not args.strict:
+        check_tables(root, strict=False)
     if args.json:
-        print_json({"plan": result.plan.to_json(), "applied": result.applied})
+        print_json({"plan": result.plan.to_json(), "changes": result.plan.changes_json(),
+                    "applied": result.applied})
         return 0
     print(f"Plan for {root}:")
     print_plan(result.plan)

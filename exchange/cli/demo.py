@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import catalog
 from exchange.cli.apply import audit_apply, print_plan
 from exchange.cli.catalog import print_catalog
+from exchange.cli.meter import showing_progress
 from exchange.cli.output import table
 from exchange.cli.serve import DEFAULT_HOST, DEFAULT_PORT, serve
 from exchange.demo import files
@@ -92,9 +93,11 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.workspace) if args.workspace else files.refresh_working_copy()
     engine = open_store(load_settings())
     seed: dict[str, Any] = {} if args.seed is None else {"seed": args.seed}
-    outcomes = driver.run_demo(
-        engine, root, scale=args.scale, on_applied=audit_apply(root), progress=Printer(), **seed
-    )
+    with showing_progress():
+        outcomes = driver.run_demo(
+            engine, root, scale=args.scale, on_applied=audit_apply(root), progress=Printer(),
+            **seed,
+        )
     print("[5/5] summary", flush=True)
     print_run_table(outcomes)
     print(f"\ndemo city exchanged in {time.monotonic() - started:.1f}s")

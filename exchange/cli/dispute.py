@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable
 from typing import Any
 
+import sqlalchemy as sa
+
+import catalog
 import records
 from exchange.cli.output import print_json, table
 from exchange.store import open_store
@@ -25,7 +30,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     opened = sub.add_parser("open", help="open a dispute; prints its id on the last line")
     opened.add_argument("code", metavar="RESOURCE_CODE")
-    opened.add_argument("key", metavar="KEY", help="record key values joined by ','")
+    opened.add_argument("key", metavar="KEY",
+                        help="record key values joined by ',', or the key as the --by "
+                        "department received it (hashed where it was hashed) or its "
+                        "_govex_key")
     opened.add_argument("--field", required=True, metavar="F", help="the disputed field")
     opened.add_argument("--claim", required=True, metavar="TEXT", help="what is wrong")
     opened.add_argument("--by", required=True, metavar="DEPT",
@@ -58,9 +66,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Re-read the record from the source by key, pass it through the "
         "resource's quality gate and re-deliver it to every subscription whose last delivered "
         "value differs, as one exchange run; the dispute then carries the evidence (run, "
-        "subscriptions, old and new hashes). Exit 1 if the record now fails the gate.",
+        "subscriptions, old and new hashes). Exit 1 if the record now fails the gate. Exit 2, "
+        "nothing written, if every subscription already holds the source's value (nothing "
+        "was corrected: `govex dispute reject` it instead, or --force).",
     )
     res.add_argument("id", metavar="ID")
+    res.add_argument("--force", action="store_true",
+                     help="close it as resolved even when nothing changed at the source "
+                     "(otherwise refused: reject it instead)")
     res.set_defaults(handler=run_resolve)
 
 
@@ -85,13 +98,40 @@ def _print(d: dict[str, Any]) -> None:
             print(f"    {item['subscription']}: skipped, {item['reason']}")
 
 
+def _received_as(
+    conn: sa.Connection, secret: bytes, key: str
+) -> Callable[[catalog.Resource, list[catalog.Subscription]], str]:
+    """How `dispute open` turns KEY into the record's source key: the source key itself when
+    it was delivered to the --by department, else the one record the department received
+    under that name (key as delivered, hashed where hashed, or `_govex_key`), the rule trace and
+    the API follow. A key it never received stays as given and is refused as never
+    delivered."""
+
+    def source_key(resource: catalog.Resource, subs: list[catalog.Subscription]) -> str:
+        # The web wing owns the received-key rule; it loads FastAPI, so only when opening.
+        from exchange.web import received_keys
+
+        mine = {s.id for s in subs}
+        if any(d["subscription"] in mine for d in records.deliveries_of(conn, resource.code, key)):
+            return key
+        found = received_keys.source_keys(conn, resource, subs, key, secret)
+        if len(found) == 1:
+            return found.pop()
+        records.split_key(key, resource.key)  # a malformed key is named as such
+        return key
+
+    return source_key
+
+
 def run_open(args: argparse.Namespace) -> int:
+    from exchange.run import master_key
 
     engine = open_store(load_settings())
+    secret = master_key(engine)  # before the transaction: on first use it is written
     with engine.begin() as conn:
         opened = records.open_dispute(
             conn, resource=args.code, key=args.key, field=args.field, claim=args.claim,
-            opened_by=args.by,
+            opened_by=args.by, source_key=_received_as(conn, secret, args.key),
         )
     print(f"dispute opened on {opened['resource']} record {opened['key']} field "
           f"{opened['field']}, routed to {opened['provider']}, due {opened['due']}")
@@ -100,8 +140,6 @@ def run_open(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    import catalog
-
     engine = open_store(load_settings())
     with engine.connect() as conn:
         if args.resource:
@@ -155,6 +193,10 @@ def run_resolve(args: argparse.Namespace) -> int:
     from exchange.run import resolve_dispute
 
     engine = open_store(load_settings())
-    done = resolve_dispute(engine, args.id)
+    done = resolve_dispute(engine, args.id, force=args.force)
+    if not done["evidence"]["redelivered"]:
+        print(f"warning: nothing was re-delivered (every subscription already held the "
+              f"source's value); dispute {done['id']} is closed as resolved without a "
+              "correction", file=sys.stderr)
     _print(done)
     return 0

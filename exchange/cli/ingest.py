@@ -7,6 +7,7 @@ import argparse
 import logging
 import sys
 
+from exchange.cli.meter import showing_progress
 from exchange.cli.output import print_json, table
 from exchange.store import open_store
 from govex.errors import DeclarationError
@@ -57,10 +58,12 @@ def run(args: argparse.Namespace) -> int:
     def progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    stats = run_ingest(
-        store, resource=args.resource, max_messages=args.max_messages,
-        idle_timeout=args.idle_timeout, progress=progress, from_beginning=args.from_beginning,
-    )
+    with showing_progress():
+        stats = run_ingest(
+            store, resource=args.resource, max_messages=args.max_messages,
+            idle_timeout=args.idle_timeout, progress=progress,
+            from_beginning=args.from_beginning,
+        )
     if args.json:
         print_json([s.to_json() for s in stats])
     elif stats:

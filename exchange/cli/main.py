@@ -19,13 +19,17 @@ from exchange.cli import (
     bench,
     broker,
     catalog,
+    check,
+    contract,
     db,
     demo,
     dispute,
     ingest,
+    init,
     lineage,
     openapi,
     quality,
+    reference,
     run,
     serve,
     token,
@@ -43,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (
         db, apply, catalog, run, ingest, quality, trace, lineage, audit, dispute, serve, openapi,
-        token, broker, demo, bench,
+        token, broker, demo, bench, init, contract, reference, check,
     ):
         module.register(sub)
     return parser

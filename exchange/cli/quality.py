@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import catalog
 import quality
@@ -61,10 +62,17 @@ def run_quarantine(args: argparse.Namespace) -> int:
         return 0
     table(
         [
-            (i["key"], ", ".join(f"{c['check']}({c['column']})" for c in i["failed_checks"]),
+            (i["key"], ", ".join(_failed(c) for c in i["failed_checks"]),
              i["run_id"], i["first_seen"])
             for i in items
         ],
         ["KEY", "FAILED CHECKS", "RUN", "FIRST SEEN"],
     )
     return 0
+
+
+def _failed(check: dict[str, Any]) -> str:
+    """`cn_resident_id(id_no: check digit 110105********002X)`: the check, its column, what
+    part of it failed and the value as masked for the provider."""
+    said = " ".join(str(x) for x in (check.get("detail"), check.get("value")) if x)
+    return f"{check['check']}({check['column']}{': ' + said if said else ''})"

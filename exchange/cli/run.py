@@ -1,13 +1,16 @@
-"""`govex run RESOURCE_CODE [--subscription ID] [--full] [--json]`: one exchange run."""
+"""`govex run RESOURCE_CODE [--subscription ID] [--full] [--reconcile] [--json]`: one exchange
+run, or a key reconciliation (`--reconcile`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from exchange.cli.meter import showing_progress
 from exchange.cli.output import print_json, table
-from exchange.run import RunSummary, run_resource
+from exchange.run import DryRun, RunSummary, dry_run, reconcile_resource, run_resource
 from exchange.store import open_store
+from govex.errors import DeclarationError
 from govex.settings import load_settings
 
 
@@ -28,8 +31,34 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="deliver to this subscription only (backfilling it when it needs one)",
     )
     p.add_argument("--full", action="store_true", help="read everything, not just what changed")
+    p.add_argument(
+        "--reconcile", action="store_true",
+        help="instead of a run: read every key at the source and delete from the upsert and "
+        "snapshot targets the records gone from it (refused when the source returns no keys)",
+    )
+    p.add_argument(
+        "--dry-run", action="store_true",
+        help="read and gate, deliver nothing: print what each subscription would receive "
+        "(no run, quarantine, delivery or watermark is recorded)",
+    )
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
     p.set_defaults(handler=run)
+
+
+def print_dry_run(forecast: DryRun) -> None:
+    print(f"dry run of {forecast.resource}: {forecast.status} (nothing was delivered or recorded)")
+    print(f"  read {forecast.read}, would pass {forecast.passed}, "
+          f"would quarantine {forecast.quarantined}")
+    if forecast.subscriptions:
+        table(
+            [("  " + s.subscription, s.records, s.deletes, "yes" if s.backfill else "no",
+              f"{s.target['connection']}.{s.target['table']} ({s.mode})",
+              ", ".join(f"{f}:{m}" if m != "none" else f for f, m in s.masking.items()))
+             for s in forecast.subscriptions],
+            ["  SUBSCRIPTION", "RECORDS", "DELETES", "BACKFILL", "TARGET", "FIELDS (MASKING)"],
+        )
+    if forecast.message:
+        print(f"  {forecast.message}")
 
 
 def print_summary(summary: RunSummary) -> None:
@@ -53,9 +82,28 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             print(message, file=sys.stderr, flush=True)
 
-    summary = run_resource(
-        store, args.code, subscription=args.subscription, full=args.full, progress=progress
-    )
+    if args.dry_run:
+        if args.reconcile:
+            msg = "--dry-run forecasts a run; it does not combine with --reconcile"
+            raise DeclarationError(msg, field="--dry-run")
+        with showing_progress():
+            forecast = dry_run(store, args.code, subscription=args.subscription, full=args.full)
+        if args.json:
+            print_json(forecast.to_json())
+        else:
+            print_dry_run(forecast)
+        return forecast.exit_code
+    if args.reconcile and (args.subscription or args.full):
+        msg = "--reconcile serves every subscription and reads keys: drop --subscription and --full"
+        raise DeclarationError(msg, field="--reconcile")
+    if args.reconcile:
+        summary = reconcile_resource(store, args.code, progress=progress)
+    else:
+        with showing_progress():
+            summary = run_resource(
+                store, args.code, subscription=args.subscription, full=args.full,
+                progress=progress,
+            )
     if args.json:
         print_json(summary.to_json())
     else:

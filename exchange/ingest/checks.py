@@ -217,7 +217,8 @@ def _gate_failures(res: IngestResource, upserts: list[Accepted],
     for failure in result.failures.to_pylist():
         row = int(failure["row"])
         checks.setdefault(row, []).append(
-            {"check": str(failure["check"]), "column": str(failure["column"] or "")}
+            {"check": str(failure["check"]), "column": str(failure["column"] or ""),
+             "detail": str(failure.get("detail") or "")}
         )
         messages.setdefault(row, str(failure["message"] or failure["check"]))
     rejects: list[Reject] = []

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 import catalog
 import contracts
+import quality
 from exchange.ingest.checks import judge
 from exchange.ingest.envelope import MAX_MESSAGE_BYTES, Message
 from exchange.ingest.landing import (
@@ -34,6 +35,7 @@ from exchange.ingest.landing import (
 )
 from exchange.ingest.resource import IngestResource, ingest_topic
 from exchange.ingest.tables import offsets
+from govex import progress as meter
 from govex.errors import FatalError
 from govex.settings import DEFAULT_KAFKA_BOOTSTRAP, load_settings
 
@@ -262,6 +264,9 @@ def _prepare(store: sa.Engine, declared: Sequence[catalog.Resource],
              say: Progress) -> dict[str, _Feed]:
     """Each resource's checks and landing table, by topic; with `from_beginning`, its stored
     offsets forgotten."""
+    with store.connect() as conn:  # the workspace's GB/T 2260 additions, as last applied
+        stored = catalog.stored_reference(conn)
+    quality.use_division_overrides(stored.rows if stored else [])
     ready = [IngestResource(r, contract) for r, contract in zip(declared, pinned, strict=True)]
     for res in ready:
         with store.begin() as conn:
@@ -302,6 +307,7 @@ def _poll(worker: _Worker, limits: _Limits) -> None:
     total = 0
     last_message = time.monotonic()
     last_assign = 0.0
+    meter.start("ingest", limits.max_messages)
     while limits.max_messages is None or total < limits.max_messages:
         if time.monotonic() - last_assign >= 1.0 or not worker.assigned:
             store_retries(worker.store, lambda: _assign(worker), limit=limits.retry_limit,
@@ -316,6 +322,7 @@ def _poll(worker: _Worker, limits: _Limits) -> None:
             _process(worker, worker.feeds[topic], batch, limits)
         got = sum(len(batch) for batch in batches.values())
         total += got
+        meter.advance(got)  # per micro-batch
         now = time.monotonic()
         if got:
             last_message = now

@@ -5,6 +5,7 @@
 - `steps`: the run's steps, each restartable in its own process (Airflow tasks), and
   `run_resource`, which runs them all in one (the CLI, tests, benchmarks);
 - `landing_source`: the landing table of a Kafka-fed resource read as its source;
+- `dry_run`: `govex run --dry-run`, a run's read and gate in memory, recording nothing;
 - `backfill`: which subscriptions lack what the watermark says (new, changed, left behind),
   and where a run's single read is split so that they get everything and the others only
   the increment;
@@ -17,18 +18,25 @@
   the shape of the target table (to add a masking function: `masking.py`, and its name in
   `catalog.MASKING_FUNCTIONS`);
 - `secrets`: the master key behind keyed hashing;
+- `schema_check`: whether the source and target tables still fit the contract (asked before
+  extract reads, by `govex check` and as `govex apply`'s warning);
 - `bookkeeping`: every statement on runs, deliveries, watermarks and subscription progress
   (the tables `runs` and `deliveries` are public for read-only views such as the web app's);
 - `delivery`: the one delivery path (shape → sink write with the ledger → provenance → the
   delivery row), used by `deliver` and by the dispute correction;
 - `lineage_events`: the run's OpenLineage events;
-- `correction`: a resolved dispute's correction re-delivered through the same delivery path.
+- `correction`: a resolved dispute's correction re-delivered through the same delivery path;
+- `source_deletes`: rows a table or query source marks deleted (`source.deleted`), staged as
+  deletes; `reconcile`: keys gone from such a source deleted from the targets
+  (`--reconcile`, `source.reconcile`).
 """
 
 from exchange.run.bookkeeping import Delivery, RunSummary, deliveries, list_runs, load_summary, runs
 from exchange.run.correction import resolve_dispute
+from exchange.run.dry_run import DryRun, WouldReceive, dry_run
 from exchange.run.landing_source import landing_progress
-from exchange.run.secrets import master_key
+from exchange.run.reconcile import reconcile_due, reconcile_resource
+from exchange.run.secrets import find_master_key, master_key
 from exchange.run.steps import (
     ParentRun,
     deliver,
@@ -43,21 +51,27 @@ from exchange.run.steps import (
 
 __all__ = [
     "Delivery",
+    "DryRun",
     "ParentRun",
     "RunSummary",
     "deliver",
     "extract",
+    "find_master_key",
     "finish",
     "gate",
     "deliveries",
+    "dry_run",
     "is_active",
     "landing_progress",
     "list_runs",
     "load_summary",
     "master_key",
+    "reconcile_due",
+    "reconcile_resource",
     "resolve_dispute",
     "run_resource",
     "runs",
     "start_run",
     "subscriptions_of",
+    "WouldReceive",
 ]

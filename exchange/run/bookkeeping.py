@@ -428,6 +428,20 @@ def deliveries_of(conn: sa.Connection, run_id: str) -> dict[str, sa.RowMapping]:
     }
 
 
+RECONCILE_MESSAGE = "key reconciliation"  # how a reconciliation's run says what it is
+
+
+def last_reconciled(conn: sa.Connection, resource: str) -> dt.datetime | None:
+    """When the latest successful key reconciliation of `resource` started (None: never)."""
+    started = conn.execute(
+        sa.select(sa.func.max(runs.c.started_at)).where(
+            runs.c.resource == resource, runs.c.status == "success",
+            runs.c.message.like(f"{RECONCILE_MESSAGE}%"),
+        )
+    ).scalar_one_or_none()
+    return _aware(started)
+
+
 # ---- watermarks -------------------------------------------------------------------------------
 
 

@@ -11,7 +11,10 @@ dispute), so the re-deliveries show in `govex trace`, the run list and the targe
 `_govex_run_id` like any other delivery. A record that now fails the gate is refused before
 anything is written (DataQualityError, exit 1): the provider fixes it and resolves again.
 A failed load leaves the dispute acknowledged and the run failed; resolving again re-delivers
-only where the consumer still holds a different value.
+only where the consumer still holds a different value. A record that every subscription
+already holds as the source has it now was not corrected: resolving it is refused
+(NothingToCorrectError, before anything is written) unless forced, since the usual meaning is
+that the value stands and the dispute should be rejected.
 """
 
 from __future__ import annotations
@@ -64,24 +67,34 @@ class _Case:
         )
 
 
-def resolve_dispute(store: sa.Engine, dispute_id: str, *, actor: str = "cli") -> dict[str, Any]:
+def resolve_dispute(
+    store: sa.Engine, dispute_id: str, *, actor: str = "cli", force: bool = False
+) -> dict[str, Any]:
     """Re-deliver the corrected record of an acknowledged dispute and close it with the
-    evidence; returns the resolved dispute (as `records.get_dispute`)."""
+    evidence; returns the resolved dispute (as `records.get_dispute`). NothingToCorrectError
+    when no subscription would receive anything new, unless `force`."""
     # UUIDv7, as exchange runs use; openlineage is heavy to import, so only when resolving.
     from openlineage.client.uuid import generate_new_uuid
 
     case = _read_case(store, dispute_id)
+    with store.connect() as conn:  # judged with the GB/T 2260 additions a run would use
+        stored = catalog.stored_reference(conn)
+    quality.use_division_overrides(stored.rows if stored else [])
     _gate(case.resource, case.contract, case.record)
     corrected = conform(case.record, contracts.arrow_schema(case.contract))
     candidates, skipped = _candidates(case)
     run_id = str(generate_new_uuid())
+    secret = master_key(store)
+    # No candidate at all (every receiver gone or expired) is not a claim of a correction.
+    if not force and candidates and not _any_change(case, run_id, corrected, candidates, secret):
+        raise _nothing_to_correct(case)
     with store.begin() as conn:
         bookkeeping.insert_run(
             conn, run_id, case.resource.code, subscriptions=[s.id for s in candidates],
             started_at=_now(), read=1, passed=1, message=case.message,
         )
     try:
-        redelivered, unchanged = _redeliver(store, case, run_id, corrected, candidates)
+        redelivered, unchanged = _redeliver(store, case, run_id, corrected, candidates, secret)
     except Exception as error:
         _fail_run(store, run_id, f"{case.message} failed: {error}")
         raise
@@ -154,24 +167,52 @@ def _candidates(case: _Case) -> tuple[list[catalog.Subscription], list[dict[str,
     return candidates, skipped
 
 
+def _job(
+    case: _Case, run_id: str, sub: catalog.Subscription, corrected: pa.Table, secret: bytes
+) -> tuple[DeliveryJob, str]:
+    """The delivery of the corrected record to `sub`, and the fingerprint it would deliver."""
+    job = DeliveryJob(
+        run_id, case.resource, case.contract, sub, secret, _now(), dispute=case.dispute["id"],
+    )
+    return job, str(records.value_hashes(job.shape(corrected), sub.fields)[0].as_py())
+
+
+def _any_change(
+    case: _Case, run_id: str, corrected: pa.Table, candidates: list[catalog.Subscription],
+    secret: bytes,
+) -> bool:
+    """Whether some candidate would receive a value other than the one it last received."""
+    return any(
+        _job(case, run_id, sub, corrected, secret)[1] != case.latest[sub.id]["hash"]
+        for sub in candidates
+    )
+
+
+def _nothing_to_correct(case: _Case) -> records.NothingToCorrectError:
+    d = case.dispute
+    msg = (
+        f"record '{d['key']}' of {d['resource']} is unchanged at the source for every "
+        f"subscription that received it, so resolving dispute {d['id']} would re-deliver "
+        "nothing; if the value stands, reject the dispute with `govex dispute reject` "
+        "(--reason TEXT), or resolve with --force to close it as resolved anyway"
+    )
+    return records.NothingToCorrectError(msg, field="ID", value=d["id"])
+
+
 def _redeliver(
     store: sa.Engine,
     case: _Case,
     run_id: str,
     corrected: pa.Table,
     candidates: list[catalog.Subscription],
+    secret: bytes,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Send the corrected record to each candidate whose last delivered fingerprint differs;
     returns (redelivered, unchanged) for the evidence."""
-    secret = master_key(store)
     redelivered: list[dict[str, Any]] = []
     unchanged: list[dict[str, Any]] = []
     for sub in candidates:
-        job = DeliveryJob(
-            run_id, case.resource, case.contract, sub, secret, _now(),
-            dispute=case.dispute["id"],
-        )
-        new_hash = str(records.value_hashes(job.shape(corrected), sub.fields)[0].as_py())
+        job, new_hash = _job(case, run_id, sub, corrected, secret)
         old = case.latest[sub.id]
         if new_hash == old["hash"]:
             unchanged.append({"subscription": sub.id, "consumer": sub.consumer,

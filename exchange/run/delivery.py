@@ -36,6 +36,7 @@ import records
 from connectors.base import LedgerEntry, SinkConnector, TargetSpec
 from exchange.run import bookkeeping, masking
 from exchange.run.targets import shape_batch, shape_keys, target_spec, write_mode
+from govex import progress as meter
 
 __all__ = ["DeliveryJob", "deliver_batches"]
 
@@ -90,7 +91,8 @@ def deliver_batches(
     deletes: Iterable[pa.Table] = (),
 ) -> int:
     """Deliver `batches` (contract-typed records) and, to an upsert target, `deletes` (record
-    keys); returns how many rows the target took or lost. The delivery row goes running, then
+    keys, each recorded in provenance as `records.DELETED`); returns how many rows the target
+    took or lost. The delivery row goes running, then
     success with the count, or failed with the error, which is raised again."""
     with store.begin() as conn:
         bookkeeping.open_delivery(conn, job.run_id, job.sub.id, _now(), backfill=job.backfill)
@@ -156,9 +158,9 @@ def _ledger(job: DeliveryJob) -> LedgerEntry:
     """The ledger entry each write commits with in the target: the run and, for a correction,
     its dispute; never a cursor (record values: see the module docstring)."""
     if job.dispute is None:
-        return LedgerEntry(job.sub.id, job.resource.code, job.run_id, None)
+        return LedgerEntry(job.sub.id, job.resource.code, job.run_id)
     return LedgerEntry(
-        job.sub.id, job.resource.code, job.run_id, None,
+        job.sub.id, job.resource.code, job.run_id,
         extra={"dispute": job.dispute, "delivered_at": job.delivered_at.isoformat()},
     )
 
@@ -172,10 +174,14 @@ def _write(
     provenance: _ProvenanceWriter,
 ) -> int:
     shaped = _shaped(job, batches, provenance)
-    # A snapshot target mirrors the source: swapped whole when the run read everything.
+    # A snapshot target mirrors the source: swapped whole when the run read everything, so
+    # the deleted records are simply not in it; their deletes are still recorded.
     if job.replace:
         replaced = int(sink.replace(job.spec, shaped, ledger))
         provenance.release_all()
+        for keys in deletes:
+            provenance.deleted(keys)
+            provenance.release()
         return replaced
     if job.stale:
         sink.discard_runs(job.spec, job.stale)
@@ -186,9 +192,13 @@ def _write(
         provenance.release()  # committed: its provenance may be written
     if mode == "upsert":  # an append target keeps its history: deletes do not rewrite it
         for keys in deletes:
+            if not keys.num_rows:
+                continue
+            provenance.deleted(keys)
             delivered += sink.delete_keys(
                 job.spec, shape_keys(keys, job.spec, job.resource, job.sub, key=job.key), ledger
             )
+            provenance.release()  # the delete committed: its provenance may be written
     return delivered
 
 
@@ -206,6 +216,7 @@ def _shaped(
                 records.value_hashes(out, job.sub.fields),
             )
             yield out
+            meter.advance(batch.num_rows)  # after the sink took it: once per batch
 
 
 class _ProvenanceWriter:
@@ -227,6 +238,12 @@ class _ProvenanceWriter:
     def hold(self, keys: pa.Array[Any], hashes: pa.Array[Any]) -> None:
         """A shaped batch on its way to the target: its provenance waits for the commit."""
         self._held.append((keys, hashes))
+
+    def deleted(self, keys: pa.Table) -> None:
+        """Record keys on their way out of the target: recorded as deletes (`DELETED`) once
+        the target committed."""
+        hashes = pa.repeat(pa.scalar(records.DELETED, pa.string()), keys.num_rows)
+        self.hold(records.record_keys(keys, self._job.resource.key), hashes)
 
     def release(self) -> None:
         """The oldest held batch is committed in the target: write its provenance."""

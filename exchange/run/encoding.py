@@ -40,6 +40,8 @@ pc: Any = _pc
 NUL_CHARACTER = "nul_character"
 INVALID_UTF8 = "invalid_utf8"
 NUL_SHOWN = "\\u0000"
+# The part of the check that failed, as the quarantine's `detail` says it.
+_DETAIL = {NUL_CHARACTER: "NUL character", INVALID_UTF8: "bytes that are not UTF-8"}
 
 __all__ = ["INVALID_UTF8", "NUL_CHARACTER", "EncodingCheck", "check_encoding", "storable"]
 
@@ -197,6 +199,7 @@ def _failures(rows: Rows, check: str, column: str, message: str) -> pa.Table:
             "check": pa.array([check] * n, pa.string()),
             "column": pa.array([column] * n, pa.string()),
             "message": pa.array([message] * n, pa.string()),
+            "detail": pa.array([_DETAIL[check]] * n, pa.string()),
         },
         schema=FAILURE_SCHEMA,
     )

@@ -42,7 +42,10 @@ import pyarrow.compute as _compute
 from catalog import MASKING_FUNCTIONS
 from govex.errors import DeclarationError, FatalError
 
-__all__ = ["MASKING_FUNCTIONS", "mask", "mask_table", "output_type", "subscription_key"]
+__all__ = [
+    "MASKING_FUNCTIONS", "PII_MASKS", "mask", "mask_table", "output_type", "provider_view",
+    "subscription_key",
+]
 
 # pyarrow-stubs type each kernel by scalar/array overloads that do not cover arrays of unknown
 # type or computed counts; inside this module columns are `_Col` (as in contracts/validate.py).
@@ -142,6 +145,38 @@ def mask_table(table: pa.Table, masking: Mapping[str, str], *, key: bytes) -> pa
         new_field = pa.field(name, masked.type, nullable=field.nullable, metadata=field.metadata)
         table = table.set_column(index, new_field, masked)
     return table
+
+
+#: How a value of each `x-govex-pii` category is shown where the whole record is not: the
+#: subscription masking function made for that kind of value.
+PII_MASKS: dict[str, str] = {
+    "name": "mask_name", "id_number": "mask_id_number", "phone": "mask_phone",
+    "address": "mask_address",
+}
+
+
+def provider_view(pii: Mapping[str, str | None]) -> Callable[[str, Any], list[str | None]]:
+    """The quarantine's view of a failing value, given each column's `x-govex-pii` category:
+    a category with a masking function (`PII_MASKS`) is shown through it (an ID number as
+    110105********002X), any other personal category as stars of its length, a column that is
+    not personal data as its text. The failed check's `value` then tells the provider which
+    part is wrong without copying personal data into every list of failures."""
+
+    def show(column: str, values: Any) -> list[str | None]:
+        category = pii.get(column)
+        function = PII_MASKS.get(category or "")
+        try:
+            if category is None:
+                shown = _as_text(values)
+            elif function is not None:
+                shown = mask(function, values, key=b"")
+            else:
+                shown = _stars(pc.utf8_length(_as_text(values)))
+        except DeclarationError:  # a nested value has no text form to show
+            return [None] * len(values)
+        return [None if v is None else str(v) for v in shown.to_pylist()]
+
+    return show
 
 
 # --- the functions ---------------------------------------------------------------------------

@@ -19,6 +19,19 @@ from govex.settings import load_settings
 _NAME = "masking_master_key"
 
 
+def find_master_key(store: sa.Engine) -> bytes | None:
+    """The master key if there is one yet, creating nothing (for commands that change nothing,
+    such as `govex apply --dry-run`)."""
+    configured = load_settings().secret_key
+    if configured is not None:
+        return hashlib.sha256(configured.get_secret_value().encode()).digest()
+    with store.connect() as conn:
+        value = conn.execute(
+            sa.select(secrets_table.c.value).where(secrets_table.c.name == _NAME)
+        ).scalar_one_or_none()
+    return None if value is None else bytes.fromhex(value)
+
+
 def master_key(store: sa.Engine) -> bytes:
     configured = load_settings().secret_key
     if configured is not None:

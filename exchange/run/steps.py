@@ -43,15 +43,17 @@ import contracts
 import quality
 import records
 from connectors.base import Cursor, ReadSpec
-from exchange.run import backfill, bookkeeping, staging
+from exchange.run import backfill, bookkeeping, schema_check, source_deletes, staging
 from exchange.run import landing_source as landing
 from exchange.run import lineage_events as run_lineage
 from exchange.run.bookkeeping import Delivery, RunSummary, load_summary
 from exchange.run.conform import conform, contract_columns
 from exchange.run.delivery import DeliveryJob, deliver_batches
 from exchange.run.encoding import check_encoding
+from exchange.run.masking import provider_view
 from exchange.run.secrets import master_key
 from exchange.run.staging import Stage
+from govex import progress as meter
 from govex.errors import DataQualityError, DeclarationError, FatalError
 from govex.settings import load_settings
 from quality.tables import quarantine_table
@@ -271,6 +273,7 @@ def extract(store: sa.Engine, run_id: str) -> int:
     serve, the rows at or before the watermark are staged apart (`backfill`)."""
     with _recording_failure(store, run_id, "extract"):
         plan = _load_plan(store, run_id)
+        _require_fit(store, plan)
         source_decl = plan.resource.source
         if source_decl.kafka is not None:
             read = _extract_landing(store, plan)
@@ -294,21 +297,23 @@ def extract(store: sa.Engine, run_id: str) -> int:
                 if "string" in _json_types(plan.contract.property(name))
             },
         )
-        plan.stage.clear("raw")
-        plan.stage.clear(backfill.PRIOR_RAW)
+        for area in ("raw", "deletes", backfill.PRIOR_RAW, backfill.PRIOR_DELETES):
+            plan.stage.clear(area)
         split = _prior_split(plan, spec)
+        stage_rows = _soft_deletes(plan, schema)
         read, cursor = 0, None
         try:
             for index, whole in enumerate(source.read_batches(spec)):
                 read += whole.num_rows
+                meter.advance(whole.num_rows)  # per batch: a display's rows/s, nothing else
                 prior, batch = split(whole) if split else (whole.slice(0, 0), whole)
                 if prior.num_rows:
-                    plan.stage.write(backfill.PRIOR_RAW, index, contract_columns(prior, schema))
+                    stage_rows((backfill.PRIOR_RAW, backfill.PRIOR_DELETES), index, prior)
                 if batch.num_rows == 0:
                     continue
                 if spec.watermark:  # the rows after the watermark end the read: its cursor
                     cursor = source.cursor_after(spec, batch)
-                plan.stage.write("raw", index, contract_columns(batch, schema))
+                stage_rows(("raw", "deletes"), index, batch)
         finally:
             source.close()
         with store.begin() as conn:
@@ -316,6 +321,42 @@ def extract(store: sa.Engine, run_id: str) -> int:
                 conn, run_id, read, cursor.to_json() if cursor else plan.cursor_start
             )
     return read
+
+
+def _soft_deletes(
+    plan: RunPlan, schema: pa.Schema
+) -> Callable[[tuple[str, str], int, pa.Table], None]:
+    """How extract stages one read batch into (records area, deletes area): with a declared
+    `source.deleted` column, the rows marked deleted go as record keys to the deletes area,
+    like a Kafka-fed resource's deletes (`source_deletes`); the rest as records."""
+    deleted = plan.resource.source.deleted
+    key = tuple(plan.resource.key)
+    key_schema = pa.schema([schema.field(k) for k in key])
+
+    def stage_rows(areas: tuple[str, str], index: int, batch: pa.Table) -> None:
+        if deleted is not None:
+            batch, gone = source_deletes.split_deleted(batch, deleted, key)
+            if gone.num_rows:  # in contract types, as the records reach the targets
+                plan.stage.write(areas[1], index, conform(gone, key_schema))
+        if batch.num_rows:
+            plan.stage.write(areas[0], index, contract_columns(batch, schema))
+
+    return stage_rows
+
+
+def _require_fit(store: sa.Engine, plan: RunPlan) -> None:
+    """Schema drift fails the run before a row is read (`schema_check`): a source that lost a
+    required column, or a target table that no longer fits, is not a quality problem of every
+    record; nothing is quarantined or delivered."""
+
+    def connection(name: str) -> catalog.ResolvedConnection:
+        with store.connect() as conn:
+            return catalog.load_connection(conn, name)
+
+    schema_check.require_fit(schema_check.check_resource(
+        plan.resource, plan.contract, plan.subscriptions.values(), connection,
+        unreachable_is_a_problem=False,
+    ))
 
 
 def _prior_split(plan: RunPlan, spec: ReadSpec) -> backfill.PriorSplit | None:
@@ -382,11 +423,23 @@ def _json_types(prop: dict[str, Any]) -> set[str]:
     return {declared} if isinstance(declared, str) else set(declared)
 
 
-def _top_checks(counts: Counter[tuple[str, str]], limit: int = 5) -> str:
-    return ", ".join(
-        f"{check} on {column} ({n})" if column else f"{check} ({n})"
-        for (check, column), n in counts.most_common(limit)
-    )
+def _top_checks(counts: Counter[tuple[str, str, str]], limit: int = 5) -> str:
+    """The most failed checks with their columns, each followed by what part of it failed
+    (the details, most frequent first: `cn_resident_id on id_no (3) [check digit: 2; birth
+    date: 1]`), so that the run summary says what to fix, not only which check."""
+    per_check: Counter[tuple[str, str]] = Counter()
+    details: dict[tuple[str, str], Counter[str]] = {}
+    for (check, column, detail), n in counts.items():
+        per_check[(check, column)] += n
+        if detail:
+            details.setdefault((check, column), Counter())[detail] += n
+    out = []
+    for (check, column), n in per_check.most_common(limit):
+        said = "; ".join(f"{d}: {k}" for d, k in details.get((check, column), Counter())
+                         .most_common(limit))
+        out.append((f"{check} on {column}" if column else check) + f" ({n})"
+                   + (f" [{said}]" if said else ""))
+    return ", ".join(out)
 
 
 def gate(store: sa.Engine, run_id: str) -> int:
@@ -419,7 +472,8 @@ class _Judged:
 
     read: int = 0
     passed: int = 0
-    counts: Counter[tuple[str, str]] = field(default_factory=Counter)  # (check, column): rows
+    # (check, column, detail): rows
+    counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     report: Any = None  # the merged quality.QualityReport, when the gate makes one
 
     def add(self, batch: pa.Table, accepted: pa.Table, result: Any) -> None:
@@ -430,21 +484,26 @@ class _Judged:
                 result.report
             )
         if result.num_failed:
-            per_check = result.failures.group_by(["check", "column"]).aggregate(
+            per_check = result.failures.group_by(["check", "column", "detail"]).aggregate(
                 [("row", "count_distinct")]
             )
             for item in per_check.to_pylist():
-                self.counts[(item["check"], item["column"] or "")] += item["row_count_distinct"]
+                where = (item["check"], item["column"] or "", item["detail"] or "")
+                self.counts[where] += item["row_count_distinct"]
 
 
 def _judge(store: sa.Engine, plan: RunPlan) -> _Judged:
     """Each raw batch through the resource's gate: its passing rows staged in contract types,
     its failures quarantined (one store transaction per batch)."""
+    with store.connect() as conn:  # the workspace's GB/T 2260 additions, as last applied
+        stored = catalog.stored_reference(conn)
+    quality.use_division_overrides(stored.rows if stored else [])
     checker = quality.resource_gate(plan.contract, plan.resource)
     schema = contracts.arrow_schema(plan.contract)
     plan.stage.clear("passed")
     plan.stage.clear(backfill.PRIOR_PASSED)
     judged = _Judged()
+    show = provider_view({name: plan.contract.pii(name) for name in plan.contract.fields})
     for passed_area, index, raw in _staged_raw(plan):
         # Text no target can hold (NUL, bytes that are not UTF-8) fails its record, not the
         # run; the gate and the quarantine see it spelled out (exchange.run.encoding).
@@ -456,9 +515,10 @@ def _judge(store: sa.Engine, plan: RunPlan) -> _Judged:
         with store.begin() as conn:
             quality.record_gate(
                 conn, run_id=plan.run_id, resource=plan.resource.code,
-                key_fields=plan.resource.key, batch=batch, result=result,
+                key_fields=plan.resource.key, batch=batch, result=result, show=show,
             )
         judged.add(batch, accepted, result)
+        meter.advance(batch.num_rows)
     return judged
 
 
@@ -668,11 +728,14 @@ def run_resource(
     run_id = start_run(store, code, subscription=subscription, full=full, parent=parent)
     say(f"{code}: run {run_id} started")
     try:
+        meter.start(f"{code}: extract")
         read = extract(store, run_id)
         say(f"{code}: extracted {read} records")
+        meter.start(f"{code}: gate", read)
         passed = gate(store, run_id)
         say(f"{code}: {passed} records passed the gate")
         for sub_id in subscriptions_of(store, run_id):
+            meter.start(f"{code}: deliver to {sub_id}", None)
             try:
                 n = deliver(store, run_id, sub_id)
                 say(f"{code}: delivered {n} records to {sub_id}")

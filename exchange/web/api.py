@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 import records
 from exchange.web import policy
 from exchange.web.auth import ApiPrincipal
+from exchange.web.queries import MAX_WINDOW_DAYS, TOP_WINDOW_DAYS
 from exchange.web.service import Context, Denied, Limited, Missing
 from govex.errors import DeclarationError, one_line
 
@@ -102,9 +103,15 @@ class QualityRun(_Model):
 class FailingCheck(_Model):
     check: str
     column: str | None
-    failed: int = Field(description="failed records summed over the runs shown")
+    failed: int = Field(description="failed records summed over the runs of the window")
     evaluated: int
     runs_failing: int
+
+
+class FailingWindow(_Model):
+    days: int = Field(description="the window of top_failing_checks, in days (`?days=`)")
+    since: str = Field(description="start of the window (now minus `days`)")
+    runs: int = Field(description="finished runs started in the window")
 
 
 class Backlog(_Model):
@@ -128,7 +135,13 @@ class QualityReport(_Model):
     provider: str | None
     max_error_rate: float
     runs: list[QualityRun]
-    top_failing_checks: list[FailingCheck]
+    pass_rate: float | None = Field(
+        description="records passed / records read over the runs shown that read any; the "
+        "quality dashboard's department rate pools runs the same way")
+    rated_runs: int = Field(description="the runs shown that read any record (pass_rate's N)")
+    top_failing_checks: list[FailingCheck] = Field(
+        description="most failed records first, over the runs of top_failing_window")
+    top_failing_window: FailingWindow
     quarantine: Backlog
     timeliness: TimelinessOut
 
@@ -136,6 +149,12 @@ class QualityReport(_Model):
 class FailedCheck(_Model):
     check: str
     column: str | None = None
+    detail: str | None = Field(
+        default=None, description="the part of the check that failed, e.g. 'check digit'"
+    )
+    value: str | None = Field(
+        default=None, description="the failing value, masked by the column's x-govex-pii"
+    )
 
 
 class QuarantinedRecord(_Model):
@@ -263,11 +282,16 @@ def show_run(request: Request, principal: ApiPrincipal, run_id: str) -> dict[str
 
 
 @api.get("/quality/{code}", response_model=QualityReport, tags=["quality"])
-def quality(request: Request, principal: ApiPrincipal, code: str) -> dict[str, Any]:
-    """Quality results over time: per run the pass rate and per-check counts, the most failing
-    checks, the quarantine backlog and timeliness against the promised update frequency."""
+def quality(
+    request: Request, principal: ApiPrincipal, code: str,
+    days: int = Query(TOP_WINDOW_DAYS, ge=1, le=MAX_WINDOW_DAYS,
+                      description="window of top_failing_checks, in days"),
+) -> dict[str, Any]:
+    """Quality results over time: per run the pass rate and per-check counts, the pass rate
+    over those runs, the most failing checks over the last `days` days (default 30), the
+    quarantine backlog and timeliness against the promised update frequency."""
     try:
-        return _ctx(request).quality(principal, code)
+        return _ctx(request).quality(principal, code, days)
     except (Denied, Missing) as error:
         raise _http(error) from error
 
@@ -416,6 +440,18 @@ class RejectIn(BaseModel):
     reason: StoredText = Field(min_length=1, description="why the value stands")
 
 
+class ResolveIn(BaseModel):
+    """Optional: without a body, a resolve that would re-deliver nothing is refused (409)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    force: bool = Field(
+        default=False, description="close the dispute as resolved even when every "
+        "subscription already holds the source's value (nothing was corrected; rejecting is "
+        "usually meant)",
+    )
+
+
 def _dispute_http(error: Exception) -> HTTPException:
     from govex.errors import DataQualityError, FatalError
     from records import DisputeStateError
@@ -443,8 +479,9 @@ _DISPUTE_ERRORS: dict[int | str, dict[str, Any]] = {
     **_TOO_LARGE,
     400: {"model": Problem,
           "description": "bad input: unknown field, department or record, empty reason"},
-    409: {"model": Problem, "description": "the dispute's state does not allow the step, or "
-          "the corrected record fails the quality gate"},
+    409: {"model": Problem, "description": "the dispute's state does not allow the step, "
+          "the corrected record fails the quality gate, or (resolve without force) nothing "
+          "changed at the source: reject the dispute instead"},
 }
 
 
@@ -564,15 +601,19 @@ def reject_dispute(
 @api.post("/disputes/{dispute_id}/resolve", response_model=DisputeOut, tags=["disputes"],
           responses=_DISPUTE_ERRORS)
 def resolve_dispute(
-    request: Request, principal: ApiPrincipal, dispute_id: str
+    request: Request, principal: ApiPrincipal, dispute_id: str, body: ResolveIn | None = None
 ) -> dict[str, Any]:
     """The provider resolves an acknowledged dispute: the corrected record is re-read from the
-    source, gated and re-delivered to every subscription holding a different value."""
+    source, gated and re-delivered to every subscription holding a different value. When
+    every subscription already holds the source's value nothing was corrected: 409, nothing
+    written (reject the dispute, or send `{"force": true}` to close it as resolved anyway)."""
     from exchange.web import disputes
     from govex.errors import DataQualityError, FatalError
 
+    force = body.force if body is not None else False
     try:
-        return disputes.step_for(_ctx(request).store, principal, dispute_id, "resolve")
+        return disputes.step_for(_ctx(request).store, principal, dispute_id, "resolve",
+                                 force=force)
     except (Denied, Missing, DeclarationError, DataQualityError, FatalError) as error:
         raise _dispute_http(error) from error
 

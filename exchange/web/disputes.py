@@ -33,11 +33,12 @@ STEPS: tuple[Step, ...] = ("ack", "reject", "resolve")
 # `govex dispute list`"). API and form users know the JSON body or form fields and the routes
 # instead; the same errors are reworded here, so both speak their own user's language.
 BODY_FIELDS = {"--by": "opened_by", "--field": "field", "--claim": "claim",
-               "--reason": "reason", "KEY": "key", "ID": "dispute_id"}
+               "--reason": "reason", "--force": "force", "KEY": "key", "ID": "dispute_id"}
 _FLAG = re.compile(r"(\()?(--[a-z][a-z-]*)(?: [A-Z]+)?(?(1)\))")
 _COMMANDS = {
     "`govex dispute list`": "GET /api/v1/disputes",
     "`govex dispute ack`": "POST /api/v1/disputes/{id}/ack",
+    "`govex dispute reject`": "POST /api/v1/disputes/{id}/reject",
 }
 
 
@@ -282,10 +283,11 @@ def open_for(
 
 def step_for(
     store: sa.Engine, principal: Principal, dispute_id: str, step: Step,
-    reason: str | None = None,
+    reason: str | None = None, *, force: bool = False,
 ) -> dict[str, Any]:
     """Acknowledge, reject or resolve; DisputeStateError (409) for a step the state does not
-    allow, DataQualityError (409) when the corrected record fails the gate."""
+    allow or a resolve that would re-deliver nothing (unless `force`), DataQualityError (409)
+    when the corrected record fails the gate."""
 
     found = show_for(store, principal, dispute_id)
     if not may_act(principal, found):
@@ -298,7 +300,7 @@ def step_for(
         from exchange.run import resolve_dispute
 
         with _body_terms():
-            return resolve_dispute(store, dispute_id, actor=actor(principal))
+            return resolve_dispute(store, dispute_id, actor=actor(principal), force=force)
     with _body_terms(), store.begin() as conn:
         if step == "ack":
             return records.acknowledge(conn, dispute_id, actor=actor(principal))

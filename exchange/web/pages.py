@@ -8,6 +8,7 @@ and mounted under `/govex` in Airflow's API server.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -16,9 +17,11 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+import contracts
 from exchange.store import InvalidToken, Principal
 from exchange.web import auth, charts, policy
 from exchange.web.auth import COOKIE, LEGACY_COOKIE, PageError, PagePrincipal
+from exchange.web.queries import MAX_WINDOW_DAYS, TOP_WINDOW_DAYS
 from exchange.web.service import Context, Denied, Limited, Missing
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -72,11 +75,33 @@ def _age(seconds: Any) -> str:
     return f"{rest // 60} min"
 
 
+SHORT_ID = 8  # characters of a run id shown at least; more where ids on the page share them
+
+
+def _short_ids(ids: Iterable[Any]) -> dict[str, str]:
+    """Each id cut to the shortest prefix (at least SHORT_ID characters) that no other id on
+    the page shares. Run ids are time-ordered (UUIDv7): runs minutes apart share their first
+    eight characters, so a fixed cut would show two runs under one name."""
+    ordered = sorted({str(i) for i in ids if i})
+    shown: dict[str, str] = {}
+    for n, run_id in enumerate(ordered):
+        common = 0
+        for other in ordered[max(n - 1, 0):n] + ordered[n + 1:n + 2]:
+            same = next((i for i, (a, b) in enumerate(zip(run_id, other, strict=False))
+                         if a != b), min(len(run_id), len(other)))
+            common = max(common, same)
+        length = max(SHORT_ID, common + 1)
+        if run_id[length - 1:length] == "-":  # never end on a UUID's dash
+            length += 1
+        shown[run_id] = run_id[:length]
+    return shown
+
+
 templates = Jinja2Templates(directory=str(TEMPLATES))
 templates.env.filters.update(when=_when, pct=_pct, age=_age)
 templates.env.globals.update(
     role_labels=ROLE_LABELS, state_labels=STATE_LABELS,
-    chart=charts.pass_rate_chart, sparkline=charts.sparkline,
+    chart=charts.pass_rate_chart, sparkline=charts.sparkline, short_ids=_short_ids,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -228,7 +253,8 @@ def resource_page(request: Request, principal: PagePrincipal, code: str) -> HTML
             "required": name in set(schema.get("required", [])),
             "element": resource.get("elements", {}).get(name, ""),
             "pii": spec.get("x-govex-pii", ""),
-            "checks": ", ".join(spec.get("x-govex-checks", [])),
+            "checks": ", ".join(name for name, _ in contracts.check_items(
+                spec.get("x-govex-checks", []))),
             "description": spec.get("description") or spec.get("title") or "",
         }
         for name, spec in schema.get("properties", {}).items()
@@ -274,12 +300,23 @@ def run_page(request: Request, principal: PagePrincipal, run_id: str) -> HTMLRes
                   else [], data_docs=ctx.data_docs_link(run_id), graph=graph)
 
 
+def _window(days: str | None) -> int:
+    """`?days=` of the quality pages: the window of "top failing checks" (default 30)."""
+    if days in (None, ""):
+        return TOP_WINDOW_DAYS
+    if not days.isdigit() or not 1 <= int(days) <= MAX_WINDOW_DAYS:
+        msg = f"days must be a whole number from 1 to {MAX_WINDOW_DAYS}, got {days!r}"
+        raise PageError(400, msg)
+    return int(days)
+
+
 @router.get("/quality", response_class=HTMLResponse)
 def dashboard_page(request: Request, principal: PagePrincipal,
-                   department: str | None = None) -> HTMLResponse:
+                   department: str | None = None, days: str | None = None) -> HTMLResponse:
     ctx = _ctx(request)
+    window = _window(days)
     try:
-        departments = ctx.dashboard(principal, department or None)
+        departments = ctx.dashboard(principal, department or None, window)
     except (Denied, Missing) as error:
         raise _page_error(error) from error
     from exchange.web import disputes
@@ -289,14 +326,17 @@ def dashboard_page(request: Request, principal: PagePrincipal,
         if d["overdue"] and (not department or d["provider"] == department)
     ]
     return render(request, "quality.html", principal, departments=departments,
-                  department=department, now=dt.datetime.now(dt.UTC), overdue=overdue)
+                  department=department, now=dt.datetime.now(dt.UTC), overdue=overdue,
+                  days=window)
 
 
 @router.get("/quality/{code}", response_class=HTMLResponse)
-def quality_page(request: Request, principal: PagePrincipal, code: str) -> HTMLResponse:
+def quality_page(request: Request, principal: PagePrincipal, code: str,
+                 days: str | None = None) -> HTMLResponse:
     ctx = _ctx(request)
+    window = _window(days)
     try:
-        report = ctx.quality(principal, code)
+        report = ctx.quality(principal, code, window)
     except (Denied, Missing) as error:
         raise _page_error(error) from error
     return render(request, "quality_resource.html", principal, report=report,
@@ -430,6 +470,7 @@ def dispute_step_form(
     dispute_id: str,
     step: str,
     reason: Annotated[str | None, Form()] = None,
+    force: Annotated[bool, Form()] = False,
 ) -> Response:
     from exchange.web import disputes
     from govex.errors import DataQualityError, DeclarationError, FatalError
@@ -438,7 +479,8 @@ def dispute_step_form(
     if chosen is None:
         raise PageError(404, f"no step '{step}': use ack, reject or resolve")
     try:
-        disputes.step_for(_ctx(request).store, principal, dispute_id, chosen, reason)
+        disputes.step_for(_ctx(request).store, principal, dispute_id, chosen, reason,
+                          force=force)
     except (Denied, Missing, DeclarationError, DataQualityError, FatalError) as error:
         raise _dispute_page_error(error) from error
     return RedirectResponse(f"{base_path(request)}/disputes/{dispute_id}", status_code=303)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +40,8 @@ departments_table = sa.table("catalog_departments", sa.column("code"), sa.column
 
 RECENT_RUNS = 30  # runs per resource on the dashboard and in /api/v1/quality/{code}
 TOP_CHECKS = 10
+TOP_WINDOW_DAYS = 30  # default window of "top failing checks" (`?days=` on pages and API)
+MAX_WINDOW_DAYS = 3660
 
 
 def aware(value: Any) -> dt.datetime | None:
@@ -181,6 +183,51 @@ def _last_success(conn: sa.Connection, code: str) -> dt.datetime | None:
     return aware(value)
 
 
+def pass_rate(points: Iterable[Mapping[str, Any]]) -> tuple[float | None, int]:
+    """The one meaning of "pass rate over N runs", for a resource and a department alike:
+    records passed over records read, summed over the finished runs that read any record; N
+    counts those runs (a run that read nothing has no rate and is not counted). Weighted by
+    records, so a department's rate is its resources' runs pooled, not an average of rates."""
+    rated = [p for p in points if int(p["read"])]
+    read = sum(int(p["read"]) for p in rated)
+    passed = sum(int(p["passed"]) for p in rated)
+    return (passed / read if read else None), len(rated)
+
+
+def failing_checks(
+    conn: sa.Connection, code: str, *, since: dt.datetime, with_quality: bool
+) -> tuple[list[dict[str, Any]], int]:
+    """The most failing checks of `code` over its finished runs started at or after `since`,
+    most failed records first, and the number of those runs."""
+    window = [runs.c.resource == code, runs.c.status != "running", runs.c.started_at >= since]
+    count = int(conn.execute(sa.select(sa.func.count()).select_from(runs).where(*window))
+                .scalar() or 0)
+    if not with_quality or not count:
+        return [], count
+    rows = conn.execute(
+        sa.select(check_results.c.check, check_results.c.column, check_results.c.evaluated,
+                  check_results.c.failed)
+        .select_from(check_results.join(runs, runs.c.run_id == check_results.c.run_id))
+        .where(check_results.c.resource == code, *window)
+    ).mappings()
+    totals: dict[tuple[str, str | None], dict[str, Any]] = {}
+    for row in rows:
+        failed = int(row["failed"] or 0)
+        total = totals.setdefault(
+            (row["check"], row["column"]),
+            {"check": row["check"], "column": row["column"], "failed": 0, "evaluated": 0,
+             "runs_failing": 0},
+        )
+        total["failed"] += failed
+        total["evaluated"] += int(row["evaluated"] or 0)
+        total["runs_failing"] += 1 if failed else 0
+    top = sorted(
+        (t for t in totals.values() if t["failed"]),
+        key=lambda t: (-t["failed"], t["check"], t["column"] or ""),
+    )[:TOP_CHECKS]
+    return top, count
+
+
 def quality_report(
     conn: sa.Connection,
     code: str,
@@ -189,10 +236,12 @@ def quality_report(
     now: dt.datetime,
     with_quality: bool,
     recent: int = RECENT_RUNS,
+    days: int = TOP_WINDOW_DAYS,
 ) -> dict[str, Any]:
     """Quality of one resource over its recent runs (oldest first): per run the pass rate and
-    the per-check counts; the most failing checks over those runs; the quarantine backlog and
-    its age; timeliness against the promised update frequency."""
+    the per-check counts, and the pass rate over them (`pass_rate`); the most failing checks
+    over the last `days` days; the quarantine backlog and its age; timeliness against the
+    promised update frequency."""
     rows = list(
         conn.execute(
             sa.select(runs)
@@ -224,18 +273,8 @@ def quality_report(
                 else (failed / evaluated if evaluated else 0.0),
             })
     run_points = []
-    totals: dict[tuple[str, str | None], dict[str, Any]] = {}
     for r in rows:
         run_checks = checks_by_run.get(r["run_id"], [])
-        for c in run_checks:
-            total = totals.setdefault(
-                (c["check"], c["column"]),
-                {"check": c["check"], "column": c["column"], "failed": 0, "evaluated": 0,
-                 "runs_failing": 0},
-            )
-            total["failed"] += c["failed"]
-            total["evaluated"] += c["evaluated"]
-            total["runs_failing"] += 1 if c["failed"] else 0
         read = int(r["read"])
         run_points.append({
             "run_id": r["run_id"],
@@ -248,10 +287,9 @@ def quality_report(
             "pass_rate": int(r["passed"]) / read if read else None,
             "checks": run_checks,
         })
-    top = sorted(
-        (t for t in totals.values() if t["failed"]),
-        key=lambda t: (-t["failed"], t["check"], t["column"] or ""),
-    )[:TOP_CHECKS]
+    since = now - dt.timedelta(days=days)
+    top, window_runs = failing_checks(conn, code, since=since, with_quality=with_quality)
+    rate, rated = pass_rate(run_points)
     limit = float(declaration.get("quality", {}).get("max_error_rate", 0.0))
     promise = check_promise(
         str(declaration.get("update_frequency", "")), _last_success(conn, code), now
@@ -262,7 +300,10 @@ def quality_report(
         "provider": declaration.get("provider"),
         "max_error_rate": limit,
         "runs": run_points,
+        "pass_rate": rate,
+        "rated_runs": rated,
         "top_failing_checks": top,
+        "top_failing_window": {"days": days, "since": since.isoformat(), "runs": window_runs},
         "quarantine": quarantine_backlog(conn, code, with_quality).to_json(now),
         "timeliness": promise.to_json(),
     }

@@ -138,21 +138,26 @@ class Context:
 
     # ---- quality ------------------------------------------------------------------------
 
-    def quality(self, principal: Principal, code: str) -> dict[str, Any]:
+    def quality(
+        self, principal: Principal, code: str, days: int = queries.TOP_WINDOW_DAYS
+    ) -> dict[str, Any]:
         with self.store.connect() as conn:
             declaration = self._require_resource(conn, principal, code)
             report = queries.quality_report(
-                conn, code, declaration, now=_now(), with_quality=self.with_quality(conn)
+                conn, code, declaration, now=_now(), with_quality=self.with_quality(conn),
+                days=days,
             )
         for point in report["runs"]:
             point["data_docs"] = self.data_docs_link(point["run_id"])
         return report
 
     def dashboard(
-        self, principal: Principal, department: str | None = None
+        self, principal: Principal, department: str | None = None,
+        days: int = queries.TOP_WINDOW_DAYS,
     ) -> list[dict[str, Any]]:
         """Per providing department (the principal may read): its resources' quality reports
-        and the department's totals."""
+        (top failing checks over the last `days` days) and the department's totals, its pass
+        rate by the same definition as a resource's (`queries.pass_rate`)."""
         self._require_operations(principal)
         now = _now()
         with self.store.connect() as conn:
@@ -167,7 +172,7 @@ class Context:
                 ):
                     continue
                 report = queries.quality_report(
-                    conn, code, declaration, now=now, with_quality=with_quality
+                    conn, code, declaration, now=now, with_quality=with_quality, days=days
                 )
                 last = report["runs"][-1] if report["runs"] else None
                 report["last_run"] = last
@@ -176,14 +181,13 @@ class Context:
         out = []
         for code in sorted(by_department):
             reports = by_department[code]
-            read = sum(p["read"] for r in reports for p in r["runs"])
-            passed = sum(p["passed"] for r in reports for p in r["runs"])
+            rate, rated = queries.pass_rate(p for r in reports for p in r["runs"])
             out.append({
                 "department": code,
                 "name": names.get(code, code),
                 "resources": reports,
-                "runs": sum(len(r["runs"]) for r in reports),
-                "pass_rate": passed / read if read else None,
+                "runs": rated,
+                "pass_rate": rate,
                 "backlog": sum(r["quarantine"]["records"] for r in reports),
                 "late": sum(1 for r in reports if r["timeliness"]["state"] in ("late", "never")),
             })

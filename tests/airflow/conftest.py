@@ -93,7 +93,8 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     import catalog
     from exchange.demo import city as democity
 
-    for name in ("PSB", "AMR", "HRSS", "HEALTH", "GSC", "HPF", "TAX", "CIVIL", "HOUSING"):
+    for name in ("PSB", "AMR", "HRSS", "HEALTH", "GSC", "HPF", "TAX", "CIVIL", "HOUSING",
+                 "STATS"):
         os.environ.pop(f"GOVEX_DEMO_{name}_URL", None)  # the SQLite defaults under data/
     root = tmp_path_factory.mktemp("e2e")
     ws = catalog.load_workspace(copy_city(root / "city"))

@@ -134,6 +134,12 @@ def _unknown_expectation(ws: Any) -> None:
         expectations=[{"type": "ExpectColumnValuesToBeMagic", "kwargs": {"column": "name"}}]))
 
 
+def _backtracking_expectation_regex(ws: Any) -> None:
+    ws.edit("resources/psb-residents.yaml", lambda r: r["quality"].update(expectations=[
+        {"type": "ExpectColumnValuesToNotMatchRegexList",
+         "kwargs": {"column": "name", "regex_list": ["^x$", r"^(a)\1$"]}}]))
+
+
 CASES: list[tuple[str, Mutation, list[str]]] = [
     ("one data one source", _add_resource_claiming_person_name,
      ["resources/amr-people.yaml", "person.name", "PSB-RES-001"]),
@@ -165,6 +171,8 @@ CASES: list[tuple[str, Mutation, list[str]]] = [
     ("kafka source on a database connection", _kafka_source_on_db_connection,
      ["source.connection", "kafka"]),
     ("unknown GE expectation", _unknown_expectation, ["ExpectColumnValuesToBeMagic"]),
+    ("expectation regex without an RE2 form", _backtracking_expectation_regex,
+     ["quality.expectations[0].kwargs.regex_list", "cannot run on RE2", "backreference"]),
 ]
 
 

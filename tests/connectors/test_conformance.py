@@ -95,8 +95,8 @@ def events(n: int, shared: int = 50, base: int = 0) -> pa.Table:
     )
 
 
-def ledger(run: str = "run-1", cursor: Cursor | None = None, sub: str = "SUB-1") -> LedgerEntry:
-    return LedgerEntry(sub, "RES-1", run, cursor)
+def ledger(run: str = "run-1", sub: str = "SUB-1") -> LedgerEntry:
+    return LedgerEntry(sub, "RES-1", run)
 
 
 @pytest.fixture
@@ -287,7 +287,7 @@ class TestConformance:
 
     def test_replace_failing_midway_keeps_the_old_content(self, sink: Any) -> None:
         sink.ensure_table(EVENTS)
-        sink.write(EVENTS, events(10), "upsert", ledger("run-1", Cursor(("id",), (10,))))
+        sink.write(EVENTS, events(10), "upsert", ledger("run-1"))
 
         def batches() -> Iterator[pa.Table]:
             yield events(5, base=100)
@@ -304,12 +304,11 @@ class TestConformance:
     def test_ledger_is_written_with_the_data(self, sink: Any) -> None:
         assert sink.read_ledger("SUB-1") is None
         sink.ensure_table(EVENTS)
-        cursor = Cursor(("updated", "id"), ("2026-03-01T00:00:00+00:00", 5))
-        sink.write(EVENTS, events(5), "upsert", ledger("run-1", cursor))
-        sink.write(EVENTS, events(3, base=5), "upsert", ledger("run-1", cursor))
+        sink.write(EVENTS, events(5), "upsert", ledger("run-1"))
+        sink.write(EVENTS, events(3, base=5), "upsert", ledger("run-1"))
         entry = sink.read_ledger("SUB-1")
-        assert entry == LedgerEntry("SUB-1", "RES-1", "run-1", cursor, 8)
-        sink.write(EVENTS, events(2), "upsert", ledger("run-2", None))
+        assert entry == LedgerEntry("SUB-1", "RES-1", "run-1", 8)
+        sink.write(EVENTS, events(2), "upsert", ledger("run-2"))
         assert sink.read_ledger("SUB-1").rows == 2
 
     def test_failing_write_leaves_neither_rows_nor_ledger(self, sink: Any) -> None:

@@ -181,7 +181,7 @@ SPEC = TargetSpec("t", (TargetColumn("id", pa.int64(), False), TargetColumn("nam
 @pytest.mark.integration
 def test_postgresql_sink_refuses_nul_naming_the_column(pg_url: str) -> None:
     sink = connectors.open_sink("url", pg_url)
-    ledger = LedgerEntry("SUB-1", "R-1", "run-1", None)
+    ledger = LedgerEntry("SUB-1", "R-1", "run-1")
     batch = pa.table({"id": [1, 2], "name": ["ok", "a\x00b"]})
     try:
         for write in (lambda: sink.write(SPEC, batch, "upsert", ledger),
@@ -197,7 +197,7 @@ def test_postgresql_sink_refuses_nul_naming_the_column(pg_url: str) -> None:
 
 def test_sqlite_sink_keeps_nul(tmp_path: Path) -> None:
     sink = connectors.open_sink("url", f"sqlite:///{tmp_path / 't.db'}")
-    ledger = LedgerEntry("SUB-1", "R-1", "run-1", None)
+    ledger = LedgerEntry("SUB-1", "R-1", "run-1")
     try:
         sink.write(SPEC, pa.table({"id": [1], "name": ["a\x00b"]}), "upsert", ledger)
         assert sink.read_table(SPEC).column("name").to_pylist() == ["a\x00b"]

@@ -102,10 +102,10 @@ def test_file_append_truncates_an_uncommitted_tail(tmp_path: Path) -> None:
     sink = connectors.open_sink("path", str(tmp_path), "csv")
     spec = TargetSpec("log", SPEC.columns, ())
     sink.ensure_table(spec)
-    sink.write(spec, pa.table({"id": [1], "v": ["a"]}), "append", LedgerEntry("S", "R", "r1", None))
+    sink.write(spec, pa.table({"id": [1], "v": ["a"]}), "append", LedgerEntry("S", "R", "r1"))
     with (tmp_path / "log.csv").open("ab") as f:  # a crash after data, before the ledger
         f.write(b'2,"half')
-    sink.write(spec, pa.table({"id": [3], "v": ["c"]}), "append", LedgerEntry("S", "R", "r2", None))
+    sink.write(spec, pa.table({"id": [3], "v": ["c"]}), "append", LedgerEntry("S", "R", "r2"))
     assert sink.read_table(spec).column("id").to_pylist() == [1, 3]
     assert sink.read_ledger("S").run_id == "r2"
 
@@ -113,7 +113,7 @@ def test_file_append_truncates_an_uncommitted_tail(tmp_path: Path) -> None:
 def test_file_sidecar_is_valid_json_and_files_keep_permissions(tmp_path: Path) -> None:
     sink = connectors.open_sink("path", str(tmp_path), "jsonl")
     sink.ensure_table(SPEC)
-    sink.write(SPEC, pa.table({"id": [1], "v": ["x"]}), "upsert", LedgerEntry("S", "R", "r", None))
+    sink.write(SPEC, pa.table({"id": [1], "v": ["x"]}), "upsert", LedgerEntry("S", "R", "r"))
     sidecar = json.loads((tmp_path / "t.govex-ledger.json").read_text())
     assert sidecar["table"]["primary_key"] == ["id"]
     assert sidecar["ledger"]["S"]["rows"] == 1

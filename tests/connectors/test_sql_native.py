@@ -112,7 +112,7 @@ def test_mariadb_keys_are_case_sensitive_and_abandoned_reads_recover(mariadb_url
     sink = connectors.open_sink("url", mariadb_url)
     sink.ensure_table(spec)
     sink.write(spec, pa.table({"code": ["a", "A"], "n": [1, 2]}), "upsert",
-               connectors.LedgerEntry("S", "R", "run", None))
+               connectors.LedgerEntry("S", "R", "run"))
     assert sorted(sink.read_table(spec).column("code").to_pylist()) == ["A", "a"]
     sink.close()
     source = connectors.open_source("url", mariadb_url)

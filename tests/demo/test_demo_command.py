@@ -19,7 +19,8 @@ def test_demo_runs_the_city_through_airflow(
 ) -> None:
     workspace = copy_workspace(tmp_path / "city")
     monkeypatch.setenv("GOVEX_DB_URL", f"sqlite:///{tmp_path / 'govex.db'}")
-    for name in ("PSB", "AMR", "HRSS", "HEALTH", "GSC", "HPF", "TAX", "CIVIL", "HOUSING"):
+    for name in ("PSB", "AMR", "HRSS", "HEALTH", "GSC", "HPF", "TAX", "CIVIL", "HOUSING",
+                 "STATS"):
         monkeypatch.delenv(f"GOVEX_DEMO_{name}_URL", raising=False)
 
     assert main(["demo", "--no-serve", "--workspace", str(workspace), "--scale", "0.2"]) == 0

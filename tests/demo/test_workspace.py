@@ -143,5 +143,5 @@ def test_workspace_passes_govex_apply_dry_run(workspace: Path, tmp_path: Path) -
     result = apply_workspace(engine, workspace, dry_run=True, env={}, today=TODAY)
     assert not result.applied
     assert len(result.plan.kinds["resources"].added) == 7
-    assert len(result.plan.kinds["subscriptions"].added) == 9
+    assert len(result.plan.kinds["subscriptions"].added) == 10
     engine.dispose()

@@ -406,3 +406,126 @@ def test_rest_api_and_pages_apply_the_roles(scenario: Any, govex: Any) -> None:
     finally:
         client.close()
         engine.dispose()
+
+
+def _stand_in_only(
+    scenario_factory: Any, pg_url: str, tmp_path: Path, make_rows: Any
+) -> Any:
+    """gsc receives the record without its key (only `_govex_key`); hpf the key in clear."""
+    subs = [
+        {"id": "SUB-GSC-002", "consumer": "gsc", "fields": ["name", "score"],
+         "masking": {"name": "hash"}, "mode": "snapshot",
+         "target": {"connection": "gsc_lite", "table": "gsc_snapshot"}},
+        {"id": "SUB-HPF-001", "consumer": "hpf", "fields": ["id_no", "phone"],
+         "masking": {"phone": "mask_phone"}, "mode": "upsert",
+         "target": {"connection": "hpf_lite", "table": "hpf_residents"}},
+    ]
+    targets = {"gsc_lite": f"sqlite:///{tmp_path / 'gsc.db'}",
+               "hpf_lite": f"sqlite:///{tmp_path / 'hpf.db'}"}
+    return scenario_factory(pg_url, targets, subs, make_rows(20))
+
+
+def test_a_consumer_disputes_by_the_govex_key_it_received(
+    scenario_factory: Any, pg_url: str, tmp_path: Path, make_rows: Any, govex: Any
+) -> None:
+    """A department that never received the key names the record by its `_govex_key`, as
+    trace allows; a key it never received is refused as never delivered, as before."""
+    made = _stand_in_only(scenario_factory, pg_url, tmp_path, make_rows)
+    assert _json(govex, "run", "PSB-RES-001")["status"] == "success"
+    held = made.target_rows("gsc_lite", "gsc_snapshot")
+    assert "id_no" not in held[0]
+    stand_in = next(r["_govex_key"] for r in held if r["score"] == 1)  # row 1 is KEY
+    code, out, err = govex("dispute", "open", "PSB-RES-001", stand_in, "--field", "score",
+                           "--claim", "分数应为 77", "--by", "gsc")
+    assert code == 0, err
+    shown = _json(govex, "dispute", "show", out.splitlines()[-1])
+    assert (shown["key"], shown["opened_by"], shown["field"]) == (KEY, "gsc", "score")
+
+    # hpf's stand-in for the same record is not gsc's, and hpf receives the key in clear.
+    for key, by in (("0" * 16, "gsc"), (stand_in, "hpf"), ("110105199001019999", "gsc")):
+        code, _, err = govex("dispute", "open", "PSB-RES-001", key, "--field",
+                             "phone" if by == "hpf" else "score", "--claim", "x", "--by", by)
+        assert code == 2, (key, by, err)
+        assert "never delivered" in err
+    assert len(_json(govex, "dispute", "list")) == 1
+
+
+def test_resolving_with_nothing_changed_is_refused_unless_forced(
+    scenario_factory: Any, pg_url: str, tmp_path: Path, make_rows: Any, govex: Any
+) -> None:
+    """A provider who resolves without correcting anything would close the dispute as if the
+    value had been fixed: refused (exit 2, nothing written) with a pointer to rejecting;
+    `--force` closes it anyway with a warning; the API answers 409 with the same sentence in
+    its own terms and accepts `{"force": true}`."""
+    from fastapi.testclient import TestClient
+
+    from exchange.store import tokens
+    from exchange.web.app import create_app
+
+    made = _stand_in_only(scenario_factory, pg_url, tmp_path, make_rows)
+    assert _json(govex, "run", "PSB-RES-001")["status"] == "success"
+
+    def opened(by: str, field: str) -> str:
+        code, out, err = govex("dispute", "open", "PSB-RES-001", KEY, "--field", field,
+                               "--claim", "wrong", "--by", by)
+        assert code == 0, err
+        dispute_id: str = out.splitlines()[-1]
+        assert govex("dispute", "ack", dispute_id)[0] == 0
+        return dispute_id
+
+    def run_count() -> int:
+        engine = create_store_engine(made.store_url)
+        try:
+            with engine.connect() as conn:
+                return len(conn.execute(sa.select(runs_table.c.run_id)).all())
+        finally:
+            engine.dispose()
+
+    first = opened("hpf", "phone")
+    runs_before = run_count()
+    code, out, err = govex("dispute", "resolve", first)
+    assert code == 2
+    assert err.startswith("error: ")
+    assert len(err.strip().splitlines()) == 1
+    assert "unchanged at the source" in err
+    assert "`govex dispute reject`" in err
+    assert "--force" in err
+    assert out == ""
+    assert _json(govex, "dispute", "show", first)["state"] == "acknowledged"
+    assert run_count() == runs_before  # nothing written: no correction run
+
+    code, out, err = govex("dispute", "resolve", first, "--force")
+    assert code == 0, err
+    assert err.startswith("warning: nothing was re-delivered")
+    forced = _json(govex, "dispute", "show", first)
+    assert forced["state"] == "resolved"
+    assert forced["evidence"]["redelivered"] == []
+
+    # The API: 409 with the same sentence in API terms; force in the body closes it.
+    second = opened("gsc", "score")
+    engine = create_store_engine(made.store_url)
+    with engine.begin() as conn:
+        secret = tokens.create_token(conn, "psb", "provider")
+    headers = {"Authorization": f"Bearer {secret}"}
+    client = TestClient(create_app(engine, docs_dir=made.root / "docs"))
+    try:
+        refused = client.post(f"/api/v1/disputes/{second}/resolve", headers=headers)
+        assert refused.status_code == 409, refused.text
+        detail = refused.json()["detail"]
+        assert "unchanged at the source" in detail
+        assert f"POST /api/v1/disputes/{second}/reject" in detail
+        assert "the 'force' field" in detail
+        assert "govex" not in detail.replace("_govex", "")
+        assert client.get(f"/api/v1/disputes/{second}",
+                          headers=headers).json()["state"] == "acknowledged"
+        page = client.post(f"/disputes/{second}/resolve", headers=headers,
+                           follow_redirects=False)
+        assert page.status_code == 409
+        done = client.post(f"/api/v1/disputes/{second}/resolve", json={"force": True},
+                           headers=headers)
+        assert done.status_code == 200, done.text
+        assert done.json()["state"] == "resolved"
+        assert done.json()["evidence"]["redelivered"] == []
+    finally:
+        client.close()
+        engine.dispose()

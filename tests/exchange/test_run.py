@@ -190,7 +190,10 @@ def test_quarantine_matches_the_run_and_empties_when_fixed_at_source(
     held = json.loads(capsys.readouterr().out)
     assert len(held) == summary["quarantined"] == N // BAD_EVERY + 1
     by_key = {item["key"]: item for item in held}
-    assert {"check": "minimum", "column": "score"} in by_key["110105199001010007"]["failed_checks"]
+    assert {"check": "minimum", "column": "score", "detail": "value is less than the minimum 0",
+            "value": "-5"} in by_key["110105199001010007"]["failed_checks"]
+    bad_id = next(c for c in by_key[f"BAD{0:015d}"]["failed_checks"] if c["check"] == "pattern")
+    assert bad_id["value"] == "BAD000********0000"  # x-govex-pii id_number: mask_id_number
     assert all(item["run_id"] == summary["run_id"] and item["first_seen"] for item in held)
 
     assert main(["quality", "report", "PSB-RES-001", "--json"]) == 0

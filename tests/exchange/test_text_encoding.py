@@ -85,7 +85,7 @@ def test_judged_adds_the_failures_to_the_gates_result() -> None:
     found = check_encoding(pa.table({"v": pa.array([b"ok", BAD, b"fine"])}))
     gate = GateResult(np.array([True, True, False]), pa.table({
         "row": pa.array([2], pa.int64()), "check": ["pattern"], "column": ["v"],
-        "message": ["no"],
+        "message": ["no"], "detail": ["no"],
     }, schema=FAILURE_SCHEMA))
     result = found.judged(gate)
     assert result.passed.tolist() == [True, False, False]
@@ -202,8 +202,11 @@ def test_sqlite_source_nul_and_undecodable_records_are_quarantined_the_rest_deli
 
     held = _quarantined(pg_url)
     assert set(held) == {NUL_KEY, BAD_KEY}
-    assert held[NUL_KEY]["failed_checks"] == [{"check": "nul_character", "column": "name"}]
-    assert held[BAD_KEY]["failed_checks"] == [{"check": "invalid_utf8", "column": "phone"}]
+    assert held[NUL_KEY]["failed_checks"] == [{"check": "nul_character", "column": "name",
+                                                "detail": "NUL character", "value": "王*******"}]
+    assert held[BAD_KEY]["failed_checks"] == [{
+        "check": "invalid_utf8", "column": "phone", "detail": "bytes that are not UTF-8",
+        "value": "***********0001"}]
     # The provider sees exactly what to fix, spelled out.
     assert held[NUL_KEY]["record"]["name"] == "王\\u0000五"
     assert held[BAD_KEY]["record"]["phone"] == "138\\xff\\xfe0001"
@@ -312,8 +315,8 @@ def test_file_source_with_undecodable_bytes_quarantines_the_record(
     assert (code, summary["status"], summary["quarantined"]) == (0, "success", 2), summary
     _delivered_everything_but(targets, {NUL_KEY, BAD_KEY})
     checks = {key: item["failed_checks"] for key, item in _quarantined(store_url).items()}
-    assert checks[BAD_KEY] == [{"check": "invalid_utf8", "column": "phone"}]
-    assert checks[NUL_KEY] == [{"check": "nul_character", "column": "name"}]
+    assert [(c["check"], c["column"]) for c in checks[BAD_KEY]] == [("invalid_utf8", "phone")]
+    assert [(c["check"], c["column"]) for c in checks[NUL_KEY]] == [("nul_character", "name")]
 
 
 

@@ -71,6 +71,10 @@ def test_working_days_skip_weekends() -> None:
     assert records.working_days_after(saturday, 5) == dt.datetime(2026, 12, 4, 9, 0,
                                                                   tzinfo=dt.UTC)
     assert records.working_days_after(saturday, 1).weekday() == 0
+    # A dispute opened before National Day waits out the holiday; the adjusted Saturday counts.
+    before_holiday = dt.datetime(2026, 9, 30, 2, 0, tzinfo=dt.UTC)
+    assert records.working_days_after(before_holiday, 3) == dt.datetime(2026, 10, 10, 2, 0,
+                                                                        tzinfo=dt.UTC)
 
 
 def test_dispute_days_setting() -> None:

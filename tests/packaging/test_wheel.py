@@ -4,6 +4,7 @@ nothing of the repository around them (its package data travels in the wheel).""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -144,3 +145,18 @@ def test_govex_bench_runs_from_the_wheel(installed: Path, workdir: Path) -> None
     assert re.search(r"baseline \(pyarrow/numpy\): +[\d.]+ s +[\d,]+ rows/s", done.stdout)
     assert re.search(r"QualityGate: +[\d.]+ s +[\d,]+ rows/s", done.stdout), done.stdout
     assert re.search(r"ratio gate/baseline time: [\d.]+x", done.stdout), done.stdout
+
+
+@pytest.mark.integration  # builds and installs a wheel
+def test_govex_reference_runs_from_the_wheel(installed: Path, workdir: Path) -> None:
+    # The GB/T 2260 history and its README travel as package data of `quality`.
+    packaged = next(installed.parent.glob("lib/python*/site-packages/quality/reference"))
+    assert {"gbt2260.csv", "gbt2260.json", "README.md"} <= {p.name for p in packaged.iterdir()}
+    done = _run([installed / "govex", "reference", "--json"], cwd=workdir,
+                env=_clean_env(workdir), timeout=120)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    gbt = json.loads(done.stdout)["gbt2260"]
+    assert "yescallop/areacodes" in gbt["source"]
+    assert gbt["last_update"]
+    assert gbt["codes_ever_valid"] > gbt["codes_valid_today"] > 3000
+    assert gbt["overrides"]["count"] == 0

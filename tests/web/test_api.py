@@ -110,7 +110,7 @@ def test_resources_list_shape(client: Any, city: City) -> None:
     assert psb == {
         "code": "PSB-RES-001", "name": "居民身份基础信息", "provider": "psb",
         "contract": "resident_identity@1.0.0", "sharing": "conditional",
-        "classification": "L3", "update_frequency": "P1D", "subscriptions": 2,
+        "classification": "L3", "update_frequency": "P1D", "subscriptions": 3,
     }
 
 
@@ -120,7 +120,8 @@ def test_resource_shape(client: Any, city: City) -> None:
     assert body["code"] == "PSB-RES-001"
     assert body["provider_department"]["name"] == "市公安局"
     assert "id_no" in body["contract_schema"]["properties"]
-    assert [s["id"] for s in body["subscriptions"]] == ["SUB-GSC-001", "SUB-HPF-001"]
+    assert [s["id"] for s in body["subscriptions"]] == ["SUB-GSC-001", "SUB-HPF-001",
+                                                        "SUB-STATS-001"]
 
 
 def test_runs_shape_is_govex_run_json(client: Any, city: City) -> None:
@@ -186,7 +187,8 @@ def test_quarantine_shape(client: Any, city: City) -> None:
     assert [r["key"] for r in body] == ["11010519900101123X", "110105199001011111"]  # oldest first
     first = body[0]
     assert {"key", "failed_checks", "run_id", "first_seen"} <= set(first)
-    assert first["failed_checks"] == [{"check": "cn_resident_id", "column": "id_no"}]
+    assert first["failed_checks"] == [{"check": "cn_resident_id", "column": "id_no",
+                                       "detail": None, "value": None}]
     assert first["resource"] == "PSB-RES-001"
 
 
@@ -230,11 +232,12 @@ def test_subscriptions_are_filtered_by_role(client: Any, city: City) -> None:
         assert response.status_code == 200
         return [s["id"] for s in response.json()]
 
-    assert len(ids("checklist_owner", "gsc")) == 9
+    assert len(ids("checklist_owner", "gsc")) == 10
     assert ids("consumer", "gsc") == ["SUB-GSC-001", "SUB-GSC-002", "SUB-GSC-003"]
     assert ids("consumer", "hpf") == ["SUB-HPF-001", "SUB-HPF-002"]
-    # psb provides PSB-RES-001 (to gsc and hpf) and itself consumes birth certificates
-    assert ids("provider", "psb") == ["SUB-GSC-001", "SUB-HPF-001", "SUB-PSB-001"]
+    # psb provides PSB-RES-001 (to gsc, hpf and stats) and itself consumes birth certificates
+    assert ids("provider", "psb") == ["SUB-GSC-001", "SUB-HPF-001", "SUB-PSB-001",
+                                      "SUB-STATS-001"]
     assert ids("consumer", "gsc", "?resource=PSB-RES-001") == ["SUB-GSC-001"]
     resource = client.get("/api/v1/resources/PSB-RES-001",
                           headers=city.headers("consumer", "hpf")).json()

@@ -182,6 +182,41 @@ def test_a_consumer_disputes_by_what_it_received(keyed: Any) -> None:
     assert traced["disputes"] == [{"id": did, "state": "open"}]
 
 
+def test_a_consumer_disputes_by_its_govex_key(keyed: Any) -> None:
+    """Through SUB-HPF-009 hpf holds K1 only as `_govex_key` (no key field): that stand-in
+    names the record for a dispute on a field of that subscription, as it does for trace."""
+    city, client = keyed
+    stand_in = _hash(city.engine, "SUB-HPF-009", K1)
+    hpf = city.headers("consumer", "hpf")
+    body = {"resource": RES, "key": stand_in, "field": "name", "claim": "姓名有误"}
+    opened = client.post("/api/v1/disputes", json=body, headers=hpf)
+    assert opened.status_code == 201, opened.text
+    assert opened.json()["key"] == stand_in
+    shown = client.get(f"/api/v1/disputes/{opened.json()['id']}",
+                       headers=city.headers("provider", "psb"))
+    assert shown.json()["key"] == K1
+    gsc_stand_in = _hash(city.engine, "SUB-GSC-001", K1)  # not what hpf received
+    refused = client.post("/api/v1/disputes", json={**body, "key": gsc_stand_in}, headers=hpf)
+    assert refused.status_code == 404
+    assert refused.text == _trace(client, city, ("consumer", "hpf"), NOWHERE).text
+
+
+def test_the_trace_page_links_its_quality_rows_to_their_runs(keyed: Any) -> None:
+    """Each quality verdict names its run as the delivery rows do: a link to the run page (for
+    those who may read runs), the full id in the title."""
+    city, client = keyed
+    run = city.runs[RES][-1]
+    page = client.post("/trace", data={"resource": RES, "key": K1},
+                       headers=city.headers("admin", "gsc"))
+    assert page.status_code == 200, page.text
+    quality = page.text.split("<h2>Quality", 1)[1].split("<h2>Disputes", 1)[0]
+    assert f'<a href="/runs/{run}" title="{run}">' in quality
+    consumer = client.post("/trace", data={"resource": RES, "key": K2},
+                           headers=city.headers("consumer", "gsc")).text
+    assert f'<code title="{run}">' in consumer  # no run pages for consumers: no link
+    assert f'href="/runs/{run}"' not in consumer
+
+
 def test_the_lookup_rate_holds_across_app_instances(
     keyed: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

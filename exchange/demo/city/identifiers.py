@@ -7,6 +7,7 @@ import datetime as dt
 import random
 from functools import lru_cache
 
+from quality import divisions
 from quality.standards import (
     USCC_ALPHABET,
     org_code_check_char,
@@ -32,8 +33,12 @@ DISTRICTS: dict[str, str] = {
     "350125": "永泰县",
     "350128": "平潭县",
     "350181": "福清市",
-    "350182": "长乐市",
+    "350112": "长乐区",  # 长乐市 (350182) until 2017: households registered now carry 350112
 }
+#: Retired codes some residents' ID numbers still carry (an ID keeps its area code for life):
+#: 长乐市 before it became 长乐区, and Beijing's 崇文区 and 宣武区 (merged in 2010).
+RETIRED_ID_AREAS = ("350182", "110103", "110104")
+RETIRED_ID_SHARE = 0.02
 # Residents' ID numbers carry the code where they were first registered: most locally, the rest
 # anywhere in the country.
 LOCAL_ID_SHARE = 0.85
@@ -41,14 +46,15 @@ LOCAL_ID_SHARE = 0.85
 
 @lru_cache(maxsize=1)
 def county_codes() -> tuple[str, ...]:
-    """County-level GB/T 2260 codes (not ending in 00) from the list Faker ships."""
-    from faker.providers.ssn.zh_CN import Provider
-
-    return tuple(sorted(c for c in Provider.area_codes if not c.endswith("00")))
+    """County-level GB/T 2260 codes (not ending in 00) valid at any time since 1980."""
+    return tuple(f"{int(c):06d}" for c in divisions.builtin().ever if int(c) % 100)
 
 
 def pick_id_area(rng: random.Random) -> str:
-    if rng.random() < LOCAL_ID_SHARE:
+    draw = rng.random()
+    if draw < RETIRED_ID_SHARE:
+        return rng.choice(RETIRED_ID_AREAS)
+    if draw < LOCAL_ID_SHARE:
         return rng.choice(sorted(DISTRICTS))
     return rng.choice(county_codes())
 
