@@ -91,7 +91,60 @@ subscriptions = sa.Table(
     sa.Column("declaration", sa.JSON, nullable=False),
     sa.Column("file", sa.String(500), nullable=False),
     sa.Column("updated_at", TS, nullable=False),
+    # Where the checklist line comes from: `workspace` (a file, managed by `govex apply`) or
+    # `request` (created by an approval; apply never changes or removes it).
+    sa.Column("origin", sa.String(20), nullable=False, server_default="workspace"),
+    sa.Column("request_id", sa.String(40), nullable=True),
+    # `active`, or `revoked` (by its provider or the authority). An expired one stays `active`
+    # with its valid_until in the past; `ended_at` is set when either ends delivery.
+    sa.Column("state", sa.String(20), nullable=False, server_default="active"),
+    sa.Column("ended_at", TS, nullable=True),
+    sa.Column("ended_by", sa.String(100), nullable=True),
+    sa.Column("ended_reason", sa.Text, nullable=True),
+    sa.Column("purged_at", TS, nullable=True),
 )
+
+# Sharing requests (供需对接): a consumer asks, the authority reviews, the provider answers. The
+# request keeps what was asked; `fields`/`masking` are narrowed in place by an approval, and
+# each step (with its actor's department and role) is a row of `catalog_request_steps`.
+requests = sa.Table(
+    "catalog_requests",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),  # REQ-YYYYMMDD-NNNN
+    sa.Column("resource_code", sa.String(64), nullable=False),
+    sa.Column("consumer", sa.String(64), nullable=False),
+    sa.Column("provider", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("purpose", sa.Text, nullable=False),
+    sa.Column("legal_basis", sa.Text, nullable=False),
+    sa.Column("fields", sa.JSON, nullable=False),
+    sa.Column("masking", sa.JSON, nullable=False),
+    sa.Column("delivery", sa.String(10), nullable=False, server_default="bulk"),
+    sa.Column("target", sa.JSON, nullable=True),
+    sa.Column("mode", sa.String(20), nullable=True),
+    sa.Column("valid_from", sa.Date, nullable=False),
+    sa.Column("valid_until", sa.Date, nullable=True),
+    sa.Column("retain_after_end", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("due", TS, nullable=True),  # the deadline of the step now awaited
+    sa.Column("subscription_id", sa.String(64), nullable=True),
+    sa.Column("submitted_at", TS, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+sa.Index("ix_catalog_requests_state", requests.c.state)
+
+request_steps = sa.Table(
+    "catalog_request_steps",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.String(40), sa.ForeignKey("catalog_requests.id"), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("by_department", sa.String(64), nullable=False),
+    sa.Column("by_role", sa.String(32), nullable=False),
+    sa.Column("at", TS, nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("detail", sa.JSON, nullable=True),
+)
+sa.Index("ix_catalog_request_steps_request", request_steps.c.request_id)
 
 applies = sa.Table(
     "catalog_applies",

@@ -36,7 +36,9 @@ import sqlalchemy as sa
 
 from govex.errors import DeclarationError, GovexError
 
-Role = Literal["admin", "provider", "consumer", "checklist_owner", "auditor", "lineage_producer"]
+Role = Literal[
+    "admin", "authority", "provider", "consumer", "checklist_owner", "auditor", "lineage_producer"
+]
 ROLES: tuple[Role, ...] = get_args(Role)
 
 TokenState = Literal["active", "expired", "revoked"]

@@ -33,6 +33,7 @@ CSP = (
 
 ROLE_LABELS = {
     "admin": "admin 管理员",
+    "authority": "authority 数据主管部门",
     "provider": "provider 提供方",
     "consumer": "consumer 使用方",
     "checklist_owner": "checklist owner 清单管理",

@@ -1,7 +1,8 @@
 """Who may read what. One place, so the API and the pages cannot disagree.
 
 - admin: everything;
-- checklist_owner, auditor: read everything, quality and quarantined records included;
+- authority (the platform authority, 政务数据主管部门), checklist_owner, auditor: read
+  everything, quality and quarantined records included;
 - provider: the catalog; runs, quality and quarantined records of its own department's
   resources (nobody else's); the subscriptions to its resources and its department's own;
 - consumer: the catalog and its own department's subscriptions;
@@ -23,7 +24,7 @@ from typing import Any
 
 from exchange.store import Principal, Role
 
-READ_ALL: frozenset[Role] = frozenset({"admin", "checklist_owner", "auditor"})
+READ_ALL: frozenset[Role] = frozenset({"admin", "authority", "checklist_owner", "auditor"})
 LINEAGE_POSTERS: frozenset[Role] = frozenset({"admin", "lineage_producer"})
 AUDIT_READERS: frozenset[Role] = frozenset({"admin", "auditor"})
 
