@@ -2,15 +2,24 @@
 `COPY TO` → `COPY FROM` pipe of the same rows measured in the same run.
 
     govex bench exchange --rows 1000000      (or: python -m benchmarks.bench_exchange --rows N)
+    govex bench exchange --staging s3        (also: the same run staged on S3, beside local)
 
 The govex run (contract check, gate, masking of two fields, upsert load, provenance, run
 bookkeeping) runs in a child process so its peak resident memory is its own; the figure to
 watch is that it does not grow with N (batches are bounded by GOVEX_BATCH_ROWS).
+
+With `--staging s3` the govex run is made twice in the same benchmark, staged on local disk
+and then on S3 (GOVEX_STAGING_URL=s3://…), each into a fresh target database, so the cost of
+object storage reads beside local staging. The S3 endpoint is AWS_ENDPOINT_URL with the
+standard AWS credentials when set (the bucket must exist: `--bucket`); else a local S3-API
+server (moto, from govex's dev extra) is started on 127.0.0.1 for the benchmark, and labelled
+so: it measures govex's S3 path, not a network.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -19,10 +28,13 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import yaml
+
+from benchmarks import small_increment
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -132,13 +144,76 @@ def govex_run(workdir: Path, env: dict[str, str]) -> tuple[float, dict[str, obje
     return elapsed, json.loads(done.stdout), max(peak, before) / 1024
 
 
+@contextlib.contextmanager
+def s3_staging(bucket: str | None) -> Iterator[tuple[dict[str, str], str, str]]:
+    """(environment, staging URL, label) of S3 staging: AWS_ENDPOINT_URL's when set, else a
+    local S3-API server (moto) started for the benchmark."""
+    import boto3
+
+    if os.environ.get("AWS_ENDPOINT_URL") or bucket:
+        if not bucket:
+            msg = "--staging s3 against AWS_ENDPOINT_URL needs --bucket NAME (an existing bucket)"
+            raise SystemExit(msg)
+        endpoint = os.environ.get("AWS_ENDPOINT_URL", "AWS")
+        yield {}, f"s3://{bucket}/govex-bench-{uuid.uuid4().hex[:8]}", f"S3 at {endpoint}"
+        return
+    from benchmarks.s3_server import local_s3_server, s3_environment
+
+    with local_s3_server() as endpoint:
+        env = s3_environment(endpoint)
+        boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                     aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+                     region_name=env["AWS_DEFAULT_REGION"]).create_bucket(Bucket="govex-bench")
+        yield env, "s3://govex-bench/staging", "local S3-API server (moto, 127.0.0.1)"
+
+
+def staged_run(source: str, target: str, staging: dict[str, str]) -> tuple[float, float]:
+    """One govex run of the benchmark into `target`, staged as `staging` says: (seconds, peak
+    MiB)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        _workspace(workdir / "ws", source, target)
+        inherited = {k: v for k, v in os.environ.items() if k != "GOVEX_STAGING_URL"}
+        env = {**inherited, "GOVEX_DB_URL": f"sqlite:///{workdir / 'store.db'}",
+               "GOVEX_STAGING_DIR": str(workdir / "staging"),
+               "GOVEX_DATA_DOCS_DIR": str(workdir / "data_docs"), **staging}
+        seconds, summary, peak_mib = govex_run(workdir, env)
+    delivered = summary["deliveries"][0]["delivered"]  # type: ignore[index]
+    rows = int(summary["read"])  # type: ignore[call-overload]
+    assert delivered == rows, summary  # noqa: S101 - a benchmark that lost rows is void
+    return seconds, peak_mib
+
+
+def _small_increment(admin: str, tag: str) -> None:
+    """The fixed cost of a run (`small_increment`): a 10-row increment as a whole process, on
+    a SQLite and a PostgreSQL store, beside `govex --help` and `python -c pass`."""
+    store_name = f"govex_bench_store_{tag}"
+    try:
+        for label, url in (("SQLite", None), ("PostgreSQL", _database(admin, store_name))):
+            with tempfile.TemporaryDirectory() as tmp:
+                workdir = Path(tmp)
+                store = sqlalchemy_url(url) if url else f"sqlite:///{workdir / 'store.db'}"
+                env = {**os.environ, "GOVEX_DB_URL": store,
+                       "GOVEX_STAGING_DIR": str(workdir / "staging"),
+                       "GOVEX_DATA_DOCS_DIR": str(workdir / "docs")}
+                small = small_increment.measure(workdir, env)
+            print(f"10-row run, {label + ' store':<16} {small['run']:>6.2f} s  (median of 5; "
+                  f"govex --help {small['help']:.2f} s, python -c pass {small['python']:.2f} s)")
+    finally:
+        _drop(admin, store_name)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--admin-url", default=os.environ.get("GOVEX_BENCH_PG", ADMIN))
+    parser.add_argument("--staging", choices=["local", "s3"], default="local",
+                        help="s3: also run staged on S3 and report it beside local staging")
+    parser.add_argument("--bucket", help="existing bucket for --staging s3 with AWS_ENDPOINT_URL")
     args = parser.parse_args()
     tag = uuid.uuid4().hex[:8]
     src_name, dst_name = f"govex_bench_src_{tag}", f"govex_bench_dst_{tag}"
+    s3_name = f"govex_bench_s3_{tag}"
     source = _database(args.admin_url, src_name)
     target = _database(args.admin_url, dst_name)
     try:
@@ -163,9 +238,22 @@ def main() -> int:
         print(f"govex run (full path)     {seconds:>10.2f} s  {ours:>12,.0f} rows/s")
         print(f"ratio govex / baseline    {ours / base:>12.2f}")
         print(f"govex peak memory         {peak_mib:>10.0f} MiB")
+        _small_increment(args.admin_url, tag)
+        if args.staging == "s3":
+            with s3_staging(args.bucket) as (env, url, label):
+                s3_target = _database(args.admin_url, s3_name)
+                s3_seconds, s3_peak = staged_run(source, s3_target,
+                                                 {**env, "GOVEX_STAGING_URL": url})
+            print(f"staged on S3: {label}")
+            print(f"govex run, S3 staging     {s3_seconds:>10.2f} s  "
+                  f"{args.rows / s3_seconds:>12,.0f} rows/s")
+            print(f"S3 / local staging time   {s3_seconds / seconds:>12.2f}  "
+                  f"(+{s3_seconds - seconds:.2f} s)")
+            print(f"govex peak memory, S3     {s3_peak:>10.0f} MiB")
     finally:
         _drop(args.admin_url, src_name)
         _drop(args.admin_url, dst_name)
+        _drop(args.admin_url, s3_name)
     return 0
 
 

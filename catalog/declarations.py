@@ -30,6 +30,7 @@ RESOURCE_CODE = r"^[A-Z0-9-]+$"
 SUBSCRIPTION_ID = r"^[A-Z0-9-]+$"
 DEPARTMENT_CODE = r"^[a-z0-9_-]+$"
 CONTRACT_REF = r"^[a-z0-9_][a-z0-9_.-]*@\d+\.\d+\.\d+$"
+REQUEST_ID = r"^REQ-\d{8}-\d{4,}$"
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 
@@ -55,6 +56,11 @@ class Connection(_Declaration):
     kafka: str | None = Field(default=None, description="Kafka bootstrap servers; ${VAR} allowed")
     path: str | None = Field(default=None, description="directory of CSV/JSON Lines files")
     format: FileFormat | None = Field(default=None, description="file format of a path connection")
+    owner: Annotated[str | None, Field(pattern=DEPARTMENT_CODE)] = Field(
+        default=None,
+        description="the department the connection belongs to: a sharing request may deliver "
+        "only to a connection of the requesting department",
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> Connection:
@@ -210,10 +216,25 @@ class Subscription(_Declaration):
     schedule: str | None = Field(default=None, description="Airflow schedule")
     valid_from: dt.date
     valid_until: dt.date | None = None
-    approved_by: str | None = Field(default=None, description="the provider, for conditional data")
+    approved_by: str | None = Field(
+        default=None,
+        description="no longer enough for conditional data (name the approved request instead); "
+        "when given with `request`, the provider",
+    )
+    request: Annotated[str | None, Field(pattern=REQUEST_ID)] = Field(
+        default=None,
+        description="the approved sharing request this subscription comes from (REQ-…); "
+        "required for a conditional resource",
+    )
     contract: Annotated[str | None, Field(pattern=CONTRACT_REF)] = Field(
         default=None,
         description="contract version the consumer built against; pins its major version",
+    )
+    # None, not False, when absent: stored declarations from before the key stay unchanged.
+    retain_after_end: bool | None = Field(
+        default=None,
+        description="true: keep what was delivered in the target when the subscription ends "
+        "(revoked or expired); otherwise the next run purges it",
     )
 
     @field_validator("fields")

@@ -180,9 +180,14 @@ def make_plan(
                 removes=False,
             ),
             "resources": _diff(desired["resources"], stored.resources),
+            # A subscription an approval created is the request workflow's, never apply's: it
+            # is neither removed nor changed, and a file naming its request is that subscription
+            # (the rules checked that the file matches what was approved).
             "subscriptions": _diff(
-                desired["subscriptions"],
-                {k: s.declaration for k, s in stored.subscriptions.items()},
+                {k: v for k, v in desired["subscriptions"].items()
+                 if k not in stored.from_requests()},
+                {k: s.declaration for k, s in stored.subscriptions.items()
+                 if s.origin != "request"},
             ),
         }
     )

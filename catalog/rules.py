@@ -43,6 +43,7 @@ def check_workspace(
     for resource in ws.resources.values():
         errors += _resource(ws, stored, resource)
     errors += _one_source(ws, stored)
+    errors += _owners(ws)
     for subscription in ws.subscriptions.values():
         errors += _subscription(ws, stored, subscription, today)
     errors += _major_moves(ws, stored)
@@ -340,18 +341,7 @@ def _subscription(
             f"resource {r.code} is classified L4 (core data) and is never delivered in bulk",
             file=file, field="resource", value=s.resource,
         )
-    if s.approved_by is not None and s.approved_by != r.provider:
-        yield DeclarationError(
-            f"approved_by must be the provider of {r.code}, '{r.provider}', not "
-            f"'{s.approved_by}'",
-            file=file, field="approved_by", value=s.approved_by,
-        )
-    elif r.sharing == "conditional" and s.approved_by is None:
-        yield DeclarationError(
-            f"resource {r.code} is shared conditionally (有条件共享): the subscription needs "
-            f"the provider's approval, approved_by: {r.provider}",
-            file=file, field="approved_by",
-        )
+    yield from _approval(stored, s, r, file)
     contract = find_contract(ws, stored, r.contract)
     if contract is None:
         return
@@ -382,6 +372,99 @@ def _subscription(
                 f"{r.contract}",
                 file=file, field="contract", value=s.contract,
             )
+
+
+def _owners(ws: Workspace) -> list[DeclarationError]:
+    """A connection's `owner` is a known department: requests are checked against it."""
+    if "departments" in ws.incomplete:
+        return []
+    return [
+        DeclarationError(
+            f"unknown department '{d.item.owner}' (not in departments.yaml)",
+            file=d.file, field=f"connections.{name}.owner", value=d.item.owner,
+        )
+        for name, d in ws.connections.items()
+        if d.item.owner is not None and d.item.owner not in ws.departments
+    ]
+
+
+def _approved_shape(s: Subscription) -> dict[str, object]:
+    """What an approval fixes of a subscription, comparable with a stored request."""
+    return {
+        "resource": s.resource, "consumer": s.consumer, "fields": sorted(s.fields),
+        "masking": {f: m for f, m in s.masking.items() if m != "none"},
+        "target": s.target.model_dump(mode="json"), "mode": s.mode,
+    }
+
+
+def _approval(
+    stored: StoredState, s: Subscription, r: Resource, file: str
+) -> Iterator[DeclarationError]:
+    """A conditional subscription comes from an approved sharing request (`request: REQ-…`)
+    and matches it; `approved_by:` alone, which anyone editing the workspace can write, is
+    refused. A file naming a request is the subscription the approval created, not a second
+    one: it must carry that subscription's id."""
+    if s.approved_by is not None and s.approved_by != r.provider:
+        yield DeclarationError(
+            f"approved_by must be the provider of {r.code}, '{r.provider}', not "
+            f"'{s.approved_by}'",
+            file=file, field="approved_by", value=s.approved_by,
+        )
+        return
+    taken = stored.subscriptions.get(s.id)
+    if s.request is None:
+        if taken is not None and taken.origin == "request":
+            yield DeclarationError(
+                f"subscription {s.id} was created by the approval of request "
+                f"{taken.request_id}; add request: {taken.request_id} to this file, or choose "
+                "another id",
+                file=file, field="id", value=s.id,
+            )
+        elif r.sharing == "conditional":
+            yield DeclarationError(
+                f"resource {r.code} is shared conditionally (有条件共享) and approved_by alone "
+                f"is not enough: submit a sharing request (`govex request submit`), have its "
+                f"provider '{r.provider}' approve it, then name it here with request: REQ-…",
+                file=file, field="request",
+            )
+        return
+    request = stored.requests.get(s.request)
+    if request is None:
+        yield DeclarationError(
+            f"unknown sharing request '{s.request}' (see `govex request list`)",
+            file=file, field="request", value=s.request,
+        )
+        return
+    if request.state != "approved":
+        yield DeclarationError(
+            f"sharing request {s.request} is {request.state}, not approved; only an approved "
+            "request makes a subscription",
+            file=file, field="request", value=s.request,
+        )
+        return
+    if request.subscription_id != s.id:
+        yield DeclarationError(
+            f"the approval of request {s.request} created subscription "
+            f"{request.subscription_id}; this file is that subscription, so give it "
+            f"id: {request.subscription_id}",
+            file=file, field="id", value=s.id,
+        )
+        return
+    approved = {
+        "resource": request.resource, "consumer": request.consumer,
+        "fields": sorted(request.fields),
+        "masking": {f: m for f, m in request.masking.items() if m != "none"},
+        "target": request.target, "mode": request.mode or "upsert",
+    }
+    declared = _approved_shape(s)
+    differ = [key for key in approved if approved[key] != declared[key]]
+    if differ:
+        shown = "; ".join(f"{key} approved as {approved[key]}" for key in differ)
+        yield DeclarationError(
+            f"differs from what request {s.request} approved ({shown}); make the file match "
+            "the approval, or submit a new request for the change",
+            file=file, field=differ[0], value=declared[differ[0]],
+        )
 
 
 def pinned_major(ws: Workspace, stored: StoredState, sub: Subscription) -> int:

@@ -25,6 +25,24 @@ class StoredSubscription:
     declaration: dict[str, Any]
     contract_major: int
     file: str
+    # `workspace` (a file, managed by apply) or `request` (an approval's; apply never touches it)
+    origin: str = "workspace"
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredRequest:
+    """A sharing request as far as apply needs it: what was approved, and its subscription."""
+
+    id: str
+    state: str
+    resource: str
+    consumer: str
+    fields: tuple[str, ...]
+    masking: dict[str, str]
+    target: dict[str, Any] | None
+    mode: str | None
+    subscription_id: str | None
 
 
 @dataclass
@@ -40,6 +58,11 @@ class StoredState:
     connection_workspaces: dict[str, str] = field(default_factory=dict)
     # Keyed hash of each connection's resolved value at its last apply (None: not known).
     connection_fingerprints: dict[str, str | None] = field(default_factory=dict)
+    requests: dict[str, StoredRequest] = field(default_factory=dict)
+
+    def from_requests(self) -> dict[str, StoredSubscription]:
+        """The subscriptions an approval created (origin `request`), by id."""
+        return {k: s for k, s in self.subscriptions.items() if s.origin == "request"}
 
 
 def read_state(conn: sa.Connection) -> StoredState:
@@ -61,6 +84,13 @@ def read_state(conn: sa.Connection) -> StoredState:
         state.resource_files[row["code"]] = row["file"]
     for row in conn.execute(sa.select(tables.subscriptions)).mappings():
         state.subscriptions[row["id"]] = StoredSubscription(
-            row["declaration"], row["contract_major"], row["file"]
+            row["declaration"], row["contract_major"], row["file"],
+            row["origin"] or "workspace", row["request_id"],
+        )
+    for row in conn.execute(sa.select(tables.requests)).mappings():
+        state.requests[row["id"]] = StoredRequest(
+            row["id"], row["state"], row["resource_code"], row["consumer"],
+            tuple(row["fields"]), dict(row["masking"] or {}), row["target"], row["mode"],
+            row["subscription_id"],
         )
     return state

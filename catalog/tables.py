@@ -122,6 +122,7 @@ requests = sa.Table(
     sa.Column("delivery", sa.String(10), nullable=False, server_default="bulk"),
     sa.Column("target", sa.JSON, nullable=True),
     sa.Column("mode", sa.String(20), nullable=True),
+    sa.Column("schedule", sa.String(100), nullable=True),  # when the consumer wants deliveries
     sa.Column("valid_from", sa.Date, nullable=False),
     sa.Column("valid_until", sa.Date, nullable=True),
     sa.Column("retain_after_end", sa.Boolean, nullable=False, server_default=sa.false()),

@@ -187,5 +187,12 @@ class SinkConnector(ABC):
         msg = f"{type(self).__name__} cannot delete rows"
         raise NotImplementedError(msg)
 
+    def purge(self, spec: TargetSpec, resource: str) -> int:
+        """Delete every row of `resource` (by `_govex_resource`) from the target table, in one
+        transaction, when the subscription that received them has ended; returns how many rows
+        went (0 when the table does not exist). The table itself stays."""
+        msg = f"{type(self).__name__} cannot purge rows"
+        raise NotImplementedError(msg)
+
     def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release connections; the default has nothing to release."""

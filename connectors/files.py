@@ -600,6 +600,16 @@ class FileSink(SinkConnector):
         self._publish(dataset, spec, kept.cast(existing.schema), ledger, 0)
         return existing.num_rows - kept.num_rows
 
+    def purge(self, spec: TargetSpec, resource: str) -> int:
+        dataset = _Dataset(self.directory, self.fmt, spec.table)
+        if not dataset.path.exists():  # never written: nothing was delivered
+            return 0
+        existing = self._existing(dataset, spec)
+        drop = pc.fill_null(pc.equal(existing.column("_govex_resource"), resource), False)
+        kept = existing.filter(pc.invert(drop))
+        self._publish(dataset, spec, kept, None, 0)
+        return existing.num_rows - kept.num_rows
+
     # -- reading -----------------------------------------------------------------------------
     def read_ledger(self, subscription: str) -> LedgerEntry | None:
         """The entry from whichever dataset's sidecar holds it (a subscription has one

@@ -3,6 +3,7 @@
 - `DeclarationError`: the user's input is wrong (a workspace file, a flag): fix it. Exit code 2.
 - `DataQualityError`: the quality gate stopped the data. Exit code 1, no retry.
 - `TransientError`: a dependency hiccuped (network, lock): retrying may help. Exit code 1.
+- `Forbidden`: the acting role or department may not take this step. Exit code 2.
 - `FatalError`: anything else we understand but cannot recover from. Exit code 1.
   `SchemaError` (a table that no longer fits its contract) is one.
 """
@@ -66,6 +67,13 @@ class DeclarationErrors(DeclarationError):
 
     def render(self) -> str:
         return "\n".join(e.render() for e in self.errors)
+
+
+class Forbidden(GovexError):  # noqa: N818 - named for the HTTP answer it becomes
+    """The acting token's role or department may not take this step (HTTP 403, exit code 2):
+    nothing was changed. Use a token of the department and role the step belongs to."""
+
+    exit_code = 2
 
 
 class DataQualityError(GovexError):

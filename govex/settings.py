@@ -15,11 +15,17 @@ is a side channel (a malformed timeout is counted by the emitter, never fails a 
 | GOVEX_DB_URL | metadata store, a SQLAlchemy URL | sqlite:///.govex/govex.db |
 | GOVEX_WORKSPACE | workspace used when a command needs one and none is given | none |
 | GOVEX_KAFKA_BOOTSTRAP | Kafka bootstrap servers | the `kafka` connection, else 127.0.0.1:9092 |
-| GOVEX_STAGING_DIR | where a run's batches wait between steps | .govex/staging |
+| GOVEX_STAGING_URL | where a run's batches wait between steps: path or fsspec URL | the next |
+| GOVEX_STAGING_DIR | alias of GOVEX_STAGING_URL, which wins when both are set | .govex/staging |
+| GOVEX_STAGING_KMS_KEY | KMS key of staged objects on S3 (SSE aws:kms, not AES256) | none |
 | GOVEX_BATCH_ROWS | rows per staged batch | 50000 |
-| GOVEX_DATA_DOCS_DIR | where GE Data Docs are written and served from | .govex/data_docs |
+| GOVEX_LEASE_SECONDS | how often a run renews its lease on its resource; it expires after 3 | 60 |
+| GOVEX_DATA_DOCS_DIR | where GE Data Docs go (path or URL) | beside the staging URL |
 | GOVEX_SECRET_KEY | master secret of keyed masking and `_govex_key` | generated into the store |
 | GOVEX_DISPUTE_DAYS | working days a provider has to handle a dispute | 5 |
+| GOVEX_REVIEW_DAYS | working days the authority has to review a sharing request | 2 |
+| GOVEX_ANSWER_DAYS | working days a provider has to answer a reviewed request | 5 |
+| GOVEX_TOKEN | the API token a command acts with when `--token` is not given | none |
 | GOVEX_LOOKUP_RATE | traces and dispute openings per token per minute (all processes) | 60 |
 | GOVEX_LINEAGE_URL | where OpenLineage events also go (HTTP transport) | none: stored only |
 | GOVEX_LINEAGE_API_KEY | bearer key for GOVEX_LINEAGE_URL | none |
@@ -44,7 +50,10 @@ DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_STAGING_DIR = ".govex/staging"
 DEFAULT_DATA_DOCS_DIR = ".govex/data_docs"
 DEFAULT_BATCH_ROWS = 50_000
+DEFAULT_LEASE_SECONDS = 60
 DEFAULT_DISPUTE_DAYS = 5
+DEFAULT_REVIEW_DAYS = 2
+DEFAULT_ANSWER_DAYS = 5
 DEFAULT_LOOKUP_RATE = 60
 LINEAGE_KILL_SWITCHES = ("OPENLINEAGE_DISABLED", "GOVEX_LINEAGE_DISABLED")
 _TRUE = {"true", "1", "yes", "on"}
@@ -58,10 +67,17 @@ class Settings:
     workspace: str | None = None
     kafka_bootstrap: str | None = None
     staging_dir: str = DEFAULT_STAGING_DIR
+    staging_url_text: str | None = None
+    staging_kms_key: str | None = None
     batch_rows_text: str | None = None
+    lease_seconds_text: str | None = None
     data_docs_dir: str = DEFAULT_DATA_DOCS_DIR
+    data_docs_dir_set: bool = False
     secret_key: SecretStr | None = None
     dispute_days_text: str | None = None
+    review_days_text: str | None = None
+    answer_days_text: str | None = None
+    token: SecretStr | None = None
     lookup_rate_text: str | None = None
     lineage_url: str | None = None
     lineage_api_key: SecretStr | None = None
@@ -71,16 +87,67 @@ class Settings:
 
     @property
     def staging_root(self) -> Path:
+        """GOVEX_STAGING_DIR as an absolute path (ignores GOVEX_STAGING_URL: see `staging_url`)."""
         return Path(self.staging_dir).resolve()
+
+    @property
+    def staging_url(self) -> str:
+        """Where staged batches go: GOVEX_STAGING_URL when set (it wins), else
+        GOVEX_STAGING_DIR, else `.govex/staging`; a local one as an absolute path, so that every
+        step of a run started in another directory means the same place."""
+        url = self.staging_url_text or self.staging_dir
+        if "://" in url and not url.startswith("file://"):
+            return url.rstrip("/")
+        return str(Path(url.removeprefix("file://")).resolve())
+
+    @property
+    def data_docs_location(self) -> str:
+        """Where Data Docs go: GOVEX_DATA_DOCS_DIR when set; else, with staging on object
+        storage, the `data_docs` folder beside the staging folder (`s3://b/govex/staging` →
+        `s3://b/govex/data_docs`), so that no worker's local disk holds them; else
+        `.govex/data_docs`."""
+        if self.data_docs_dir_set or "://" not in self.staging_url:
+            return self.data_docs_dir
+        scheme, _, path = self.staging_url.partition("://")
+        parent = path.rpartition("/")[0] or path  # a bucket's root: inside it, not beside
+        return f"{scheme}://{parent}/data_docs"
+
+    @property
+    def data_docs_cache(self) -> Path:
+        """The local folder the web app renders and serves Data Docs from: the Data Docs
+        location itself when it is local, else GOVEX_DATA_DOCS_DIR when that is local, else
+        `.govex/data_docs` (its cache of the pages of an object-storage location)."""
+        for candidate in (self.data_docs_location, self.data_docs_dir):
+            if "://" not in candidate:
+                return Path(candidate)
+        return Path(DEFAULT_DATA_DOCS_DIR)
 
     @property
     def batch_rows(self) -> int:
         return _positive_int(self.batch_rows_text, DEFAULT_BATCH_ROWS, "GOVEX_BATCH_ROWS", "rows")
 
     @property
+    def lease_seconds(self) -> int:
+        return _positive_int(
+            self.lease_seconds_text, DEFAULT_LEASE_SECONDS, "GOVEX_LEASE_SECONDS", "seconds"
+        )
+
+    @property
     def dispute_days(self) -> int:
         return _positive_int(
             self.dispute_days_text, DEFAULT_DISPUTE_DAYS, "GOVEX_DISPUTE_DAYS", "working days"
+        )
+
+    @property
+    def review_days(self) -> int:
+        return _positive_int(
+            self.review_days_text, DEFAULT_REVIEW_DAYS, "GOVEX_REVIEW_DAYS", "working days"
+        )
+
+    @property
+    def answer_days(self) -> int:
+        return _positive_int(
+            self.answer_days_text, DEFAULT_ANSWER_DAYS, "GOVEX_ANSWER_DAYS", "working days"
         )
 
     @property
@@ -117,10 +184,17 @@ def _read(env: Mapping[str, str]) -> Settings:
         workspace=env.get("GOVEX_WORKSPACE") or None,
         kafka_bootstrap=env.get("GOVEX_KAFKA_BOOTSTRAP") or None,
         staging_dir=env.get("GOVEX_STAGING_DIR") or DEFAULT_STAGING_DIR,
+        staging_url_text=text("GOVEX_STAGING_URL"),
+        staging_kms_key=text("GOVEX_STAGING_KMS_KEY"),
         batch_rows_text=text("GOVEX_BATCH_ROWS"),
+        lease_seconds_text=text("GOVEX_LEASE_SECONDS"),
         data_docs_dir=env.get("GOVEX_DATA_DOCS_DIR") or DEFAULT_DATA_DOCS_DIR,
+        data_docs_dir_set=bool(env.get("GOVEX_DATA_DOCS_DIR")),
         secret_key=_secret(env.get("GOVEX_SECRET_KEY")),
         dispute_days_text=env.get("GOVEX_DISPUTE_DAYS"),
+        review_days_text=text("GOVEX_REVIEW_DAYS"),
+        answer_days_text=text("GOVEX_ANSWER_DAYS"),
+        token=_secret(text("GOVEX_TOKEN")),
         lookup_rate_text=text("GOVEX_LOOKUP_RATE"),
         lineage_url=text("GOVEX_LINEAGE_URL"),
         lineage_api_key=_secret(env.get("GOVEX_LINEAGE_API_KEY")),

@@ -8,7 +8,9 @@ Public API:
   counts, OpenLineage assertions and metrics, mergeable across batches);
 - persistence (`quality.tables`): `record_gate`, `record_check_totals`, `quarantine`, `report`,
   `metadata`;
-- `build_data_docs(result, directory)`, `data_docs_dir(run_id)`;
+- `build_data_docs(result, directory)`, `data_docs_dir(run_id)`; a run defers its page
+  (`defer_data_docs`, to Settings.data_docs_location: a folder or object storage) and the
+  web app renders it when first asked (`render_pending`, `fetch_data_docs`);
 - the national-standard check digits in `quality.standards`.
 
 To add a national-standard check: its vectorised rule in `standards.py`, a custom GE
@@ -30,7 +32,15 @@ from quality.standards import today as standards_today
 from quality.tables import metadata, quarantine, record_check_totals, record_gate, report
 
 if TYPE_CHECKING:
-    from quality.docs import build_data_docs, data_docs_dir
+    from quality.docs import (
+        build_data_docs,
+        data_docs_dir,
+        defer_data_docs,
+        fetch_data_docs,
+        has_data_docs,
+        has_pending,
+        render_pending,
+    )
     from quality.ge_gate import GatedResource, QualityGate, resource_gate
     from quality.suite import KNOWN_CHECKS, CompiledSuite, compile_suite
 
@@ -49,10 +59,15 @@ __all__ = [
     "division_reference",
     "compile_suite",
     "data_docs_dir",
+    "defer_data_docs",
+    "fetch_data_docs",
+    "has_data_docs",
+    "has_pending",
     "metadata",
     "quarantine",
     "record_check_totals",
     "record_gate",
+    "render_pending",
     "report",
     "resource_gate",
     "use_division_overrides",
@@ -67,6 +82,11 @@ _LAZY = {
     "KNOWN_CHECKS": "suite",
     "build_data_docs": "docs",
     "data_docs_dir": "docs",
+    "defer_data_docs": "docs",
+    "fetch_data_docs": "docs",
+    "has_data_docs": "docs",
+    "has_pending": "docs",
+    "render_pending": "docs",
 }
 
 

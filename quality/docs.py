@@ -31,20 +31,26 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 import re
 import shutil
 import string
+import threading
 from collections.abc import Mapping
 from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+from govex import storage
 from govex.settings import load_settings
 from quality.gate import GateResult
-from quality.report import CheckResult, QualityReport
+from quality.report import CheckResult, QualityReport, _plain
 
-__all__ = ["MASK_NOTE", "build_data_docs", "data_docs_dir", "harden_page", "mask_value"]
+__all__ = [
+    "MASK_NOTE", "build_data_docs", "data_docs_dir", "defer_data_docs", "fetch_data_docs",
+    "harden_page", "has_data_docs", "has_pending", "mask_value", "render_pending",
+]
 
 _SITE = "govex"
 #: What GE's site builder writes besides index.html; replaced by the one page.
@@ -384,7 +390,166 @@ def build_data_docs(
     """Render `result` (one batch's GateResult or a run's merged QualityReport) as GE Data
     Docs in `directory`: one page, masked, escaped and hardened as the module says; returns
     the path of that page, `index.html`."""
-    # GE is heavy to import (seconds): only the run that renders Data Docs pays for it.
+    report = result.report if isinstance(result, GateResult) else result
+    if report is None:
+        msg = "this GateResult has no quality report (it came from a ContractGate alone)"
+        raise ValueError(msg)
+    now = dt.datetime.now(dt.UTC)
+    run_name = _slug(run_id or f"govex-{now:%Y%m%dT%H%M%S}")
+    return _render(_displayable(report), Path(directory), run_name, now)
+
+
+# ---- deferred: the run writes the report, the page is rendered when first asked for --------
+#
+# Rendering imports GE (seconds) and takes a third of a second more: a run of a few rows
+# would spend most of its time on a page nobody may open. So a run leaves its displayable
+# report (already masked and escaped: no source value in it) as JSON beside the sites, out of
+# every run's folder so that nothing serves it, and `render_pending` makes the page from it on
+# the first request (the web app) or at once (`build_pending`).
+
+_PENDING = ".pending"
+_render_lock = threading.Lock()
+
+
+def _pending_file(root: Path, run_id: str) -> Path:
+    return root / _PENDING / f"{_slug(run_id)}.json"
+
+
+def _remote(root: Path | str) -> tuple[Any, str] | None:
+    """The filesystem and path of an object-storage `root` (s3://…), None for a local one."""
+    return None if storage.is_local(str(root)) else storage.filesystem(str(root))
+
+
+def defer_data_docs(report: QualityReport, root: Path | str, run_id: str) -> str:
+    """Leave the run's report for its Data Docs page (`render_pending` makes it) at `root`, a
+    local folder or an object storage URL (Settings.data_docs_location); cheap, no GE.
+    Returns where it was written."""
+    shown = _displayable(report)
+    body = {
+        "run_name": _slug(run_id),
+        "time": dt.datetime.now(dt.UTC).isoformat(),
+        "report": {
+            "suite_name": shown.suite_name, "row_count": shown.row_count,
+            "batches": shown.batches,
+            "checks": [
+                {"check": c.check, "column": c.column, "engine": c.engine,
+                 "evaluated": c.evaluated, "failed": c.failed, "expectation": c.expectation,
+                 "sample": [_plain(v) for v in c.sample], "observed": _plain(c.observed)}
+                for c in shown.checks
+            ],
+        },
+    }
+    data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    remote = _remote(root)
+    if remote is not None:  # one PUT: an object is whole or absent
+        fs, base = remote
+        key = f"{base}/{_PENDING}/{_slug(run_id)}.json"
+        fs.pipe_file(key, data)
+        return f"{str(root).split('://', 1)[0]}://{key}"
+    path = _pending_file(Path(root), run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".part")
+    partial.write_bytes(data)
+    partial.replace(path)  # whole or absent: a reader never sees half a report
+    return str(path)
+
+
+def has_pending(root: Path | str, run_id: str) -> bool:
+    """Whether a run's Data Docs wait to be rendered (`root` local or object storage)."""
+    remote = _remote(root)
+    if remote is not None:
+        fs, base = remote
+        return bool(fs.exists(f"{base}/{_PENDING}/{_slug(run_id)}.json"))
+    return _pending_file(Path(root), run_id).is_file()
+
+
+def has_data_docs(root: Path | str, run_id: str) -> bool:
+    """Whether a run has Data Docs at `root`: rendered there, or waiting to be."""
+    remote = _remote(root)
+    if remote is None:
+        return (Path(root) / run_id / "index.html").is_file() or has_pending(root, run_id)
+    fs, base = remote
+    return bool(fs.exists(f"{base}/{run_id}/index.html")) or has_pending(root, run_id)
+
+
+def render_pending(root: Path | str, run_id: str, into: Path | str | None = None) -> Path | None:
+    """Render a run's deferred Data Docs into `into/<run_id>/index.html` (default: `root`,
+    which must then be local; None when nothing waits); the report goes once the page is
+    written. With `root` on object storage the page is also put beside the report there, so
+    that every server of a deployment finds it, and `into` is the caller's local folder (the
+    web app renders and serves from its own disk; a run's workers never render)."""
+    remote = _remote(root)
+    if remote is None:
+        return _render_local(Path(root), run_id, Path(into or root))
+    if into is None:
+        msg = f"Data Docs at {root} are rendered into a local folder: name one"
+        raise ValueError(msg)
+    fs, base = remote
+    with _render_lock:
+        pending = f"{base}/{_PENDING}/{_slug(run_id)}.json"
+        try:
+            body = json.loads(fs.cat_file(pending).decode("utf-8"))
+        except FileNotFoundError:
+            return None
+        index = _render_body(body, Path(into) / run_id)
+        fs.pipe_file(f"{base}/{run_id}/index.html", index.read_bytes())
+        fs.rm_file(pending)
+        return index
+
+
+def fetch_data_docs(root: Path | str, run_id: str, into: Path | str) -> Path | None:
+    """The run's page in the local folder `into/<run_id>/index.html`: already there, rendered
+    now from the report waiting at `root`, or copied from the page another server rendered at
+    `root` (object storage). None when the run has no Data Docs."""
+    local = Path(into) / run_id / "index.html"
+    if local.is_file():
+        return local
+    rendered = render_pending(root, run_id, into)
+    if rendered is not None or local.is_file():
+        return rendered or local
+    remote = _remote(root)
+    if remote is None:
+        return None
+    fs, base = remote
+    try:
+        page = fs.cat_file(f"{base}/{run_id}/index.html")
+    except FileNotFoundError:
+        return None
+    local.parent.mkdir(parents=True, exist_ok=True)
+    partial = local.with_suffix(".part")
+    partial.write_bytes(page)
+    partial.replace(local)
+    return local
+
+
+def _render_local(root: Path, run_id: str, into: Path) -> Path | None:
+    with _render_lock:
+        pending = _pending_file(root, run_id)
+        if not pending.is_file():
+            return None
+        body = json.loads(pending.read_text(encoding="utf-8"))
+        index = _render_body(body, into / run_id)
+        pending.unlink()
+        return index
+
+
+def _render_body(body: dict[str, Any], directory: Path) -> Path:
+    """The page of a deferred report (`defer_data_docs`'s JSON) in `directory`."""
+    data = body["report"]
+    shown = QualityReport(
+        suite_name=data["suite_name"], row_count=data["row_count"], batches=data["batches"],
+        checks=tuple(
+            CheckResult(c["check"], c["column"], c["engine"], c["evaluated"], c["failed"],
+                        c["expectation"], tuple(c["sample"]), c["observed"])
+            for c in data["checks"]
+        ),
+    )
+    return _render(shown, directory, body["run_name"], dt.datetime.fromisoformat(body["time"]))
+
+
+def _render(shown: QualityReport, directory: Path, run_name: str, now: dt.datetime) -> Path:
+    """GE's validation page of a displayable report, hardened, as `directory/index.html`."""
+    # GE is heavy to import (seconds): only the process that renders Data Docs pays for it.
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -393,12 +558,7 @@ def build_data_docs(
         ValidationResultIdentifier,
     )
 
-    report = result.report if isinstance(result, GateResult) else result
-    if report is None:
-        msg = "this GateResult has no quality report (it came from a ContractGate alone)"
-        raise ValueError(msg)
-    shown = _displayable(report)
-    directory = Path(directory).resolve()
+    directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
     context: Any = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
@@ -414,8 +574,6 @@ def build_data_docs(
         },
     )
     validation = shown.validation_result()
-    now = dt.datetime.now(dt.UTC)
-    run_name = _slug(run_id or f"govex-{now:%Y%m%dT%H%M%S}")
     run = RunIdentifier(run_name=run_name, run_time=now)
     key = ValidationResultIdentifier(
         expectation_suite_identifier=ExpectationSuiteIdentifier(name=shown.suite_name),
@@ -428,7 +586,7 @@ def build_data_docs(
     pages = sorted(directory.glob("validations/**/*.html"), key=lambda p: p.stat().st_mtime)
     index = directory / "index.html"
     if pages:
-        header = _summary(replace(report, suite_name=shown.suite_name), run_name)
+        header = _summary(shown, run_name)
         page = harden_page(pages[-1].read_text(encoding="utf-8"), header)
         index.write_text(page, encoding="utf-8")
     else:  # GE logs a renderer's error and goes on: leave no unhardened index of its own

@@ -31,8 +31,8 @@ import pyarrow.compute as _compute
 
 import contracts
 from govex.errors import FatalError
+from quality import national
 from quality.details import explain
-from quality.expectations import without_row_dropping
 from quality.gate import FAILURE_SCHEMA, ContractGate, GateResult
 from quality.regex_expectations import failing_rows as regex_failing_rows
 from quality.report import SAMPLE_SIZE, CheckResult, ColumnStats, QualityReport
@@ -53,7 +53,7 @@ _RESULT_FORMAT: dict[str, Any] = {
 
 
 def _messages(spec: CheckSpec) -> str:
-    kind = type(spec.expectation).__name__ if spec.expectation is not None else spec.check
+    kind = spec.expectation.class_name if spec.expectation is not None else spec.check
     where = f" on {spec.column}" if spec.column else ""
     return f"failed {spec.check}{where} ({kind})"
 
@@ -75,16 +75,6 @@ class QualityGate:
         key: Sequence[str] = (),
         options: Mapping[str, Any] | None = None,
     ) -> None:
-        import great_expectations as gx
-        from great_expectations.data_context.types.base import ProgressBarsConfig
-        from great_expectations.execution_engine import pandas_execution_engine
-
-        # GE fingerprints every dataframe smaller than HASH_THRESHOLD bytes (a full
-        # hash_pandas_object + md5, done twice per validation) only to label the batch; that
-        # was ~60% of GE's time on a 1M-row batch. govex names batches by run and index, so we
-        # take GE's own large-frame path (no fingerprint) for every frame.
-        pandas_execution_engine.HASH_THRESHOLD = 0
-
         self.contract = contract
         self.declaration = dict(quality_declaration or {})
         self.max_error_rate = float(self.declaration.get("max_error_rate", 0.02))
@@ -92,35 +82,60 @@ class QualityGate:
             contract, self.declaration, key=key, options=options
         )
         self._contract_gate = ContractGate(contract)
-        ge = [s for s in self.compiled.checks if s.engine == "ge" and s.expectation is not None]
+        # The national checks and key uniqueness run on Arrow (quality.national) unless they
+        # carry arguments only GE models; GE, and its import, is for what is left.
+        ge = [
+            s for s in self.compiled.checks
+            if s.engine == "ge" and s.expectation is not None
+            and not national.handles(s.expectation.type, s.expectation.kwargs)
+        ]
         # Results come back matched by meta["govex_index"]: unique even when two declared
         # expectations share a type and column.
         self._ge_specs = {id(spec): index for index, spec in enumerate(ge)}
         self._ge_list = ge
-        copies = []
-        for index, spec in enumerate(ge):
-            assert spec.expectation is not None  # noqa: S101 - filtered above
-            copy = without_row_dropping(spec.expectation.copy(deep=True))
-            copy.meta = {**(copy.meta or {}), "govex_index": index}
-            copies.append(copy)
-        self._ge_suite = gx.ExpectationSuite(
-            name=f"{self.compiled.suite.name}.ge", expectations=copies
-        )
         self._ge_columns = self._columns_needed()
         self._enum_columns = {
             name for name in contract.fields
             if "enum" in contract.property(name) or contract.property(name).get("type")
             in ("boolean", ["boolean"])
         }
-        self._context = gx.get_context(mode="ephemeral")
-        self._context.variables.progress_bars = ProgressBarsConfig(globally=False)
-        source = self._context.data_sources.add_pandas(name="govex")
-        asset = source.add_dataframe_asset(name=contract.name)
+        self._ge_suite: Any = None
+        self._batch_definition: Any = None
+        if ge:
+            self._start_ge(contract.name)
+
+    def _start_ge(self, asset_name: str) -> None:
+        """The GE suite of what only GE runs, and an ephemeral context to run it in."""
+        # GE is heavy to import (seconds): only a suite with declared expectations pays it.
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+        from great_expectations.execution_engine import pandas_execution_engine
+
+        from quality.expectations import without_row_dropping
+
+        # GE fingerprints every dataframe smaller than HASH_THRESHOLD bytes (a full
+        # hash_pandas_object + md5, done twice per validation) only to label the batch; that
+        # was ~60% of GE's time on a 1M-row batch. govex names batches by run and index, so we
+        # take GE's own large-frame path (no fingerprint) for every frame.
+        pandas_execution_engine.HASH_THRESHOLD = 0
+        copies = []
+        for index, spec in enumerate(self._ge_list):
+            assert spec.expectation is not None  # noqa: S101 - filtered in __init__
+            copy = without_row_dropping(spec.expectation.to_ge().copy(deep=True))
+            copy.meta = {**(copy.meta or {}), "govex_index": index}
+            copies.append(copy)
+        self._ge_suite = gx.ExpectationSuite(
+            name=f"{self.compiled.name}.ge", expectations=copies
+        )
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        source = context.data_sources.add_pandas(name="govex")
+        asset = source.add_dataframe_asset(name=asset_name)
         self._batch_definition = asset.add_batch_definition_whole_dataframe("batch")
 
     @property
     def suite(self) -> Any:
-        """The full GE ExpectationSuite (contract + national + declared)."""
+        """The full GE ExpectationSuite (contract + national + declared); imports GE."""
         return self.compiled.suite
 
     def _columns_needed(self) -> list[str] | None:
@@ -179,6 +194,13 @@ class QualityGate:
             else:
                 if spec.engine == "re2":
                     hit, observed = self._run_re2(spec, batch), None
+                elif id(spec) not in self._ge_specs:
+                    assert spec.expectation is not None  # noqa: S101 - ge specs carry one
+                    found_rows = national.failing_rows(
+                        spec.expectation.type, spec.expectation.kwargs, batch
+                    )
+                    hit = found_rows if found_rows is not None else np.zeros(0, np.int64)
+                    observed = None
                 else:
                     hit, observed = ge_failed.get(
                         self._ge_specs[id(spec)], (np.zeros(0, dtype=np.int64), None)
@@ -200,7 +222,7 @@ class QualityGate:
 
         failures = self._merge_failures(v, found, batch)
         report = QualityReport(
-            suite_name=self.compiled.suite.name,
+            suite_name=self.compiled.name,
             row_count=rows,
             checks=tuple(results),
             columns=self._column_stats(batch),
@@ -239,7 +261,7 @@ class QualityGate:
         """A declared regex expectation, judged on RE2 (never GE's Python `re`)."""
         assert spec.expectation is not None  # noqa: S101 - re2 specs always carry one
         kwargs = spec.expectation.configuration.kwargs
-        return regex_failing_rows(type(spec.expectation).__name__, kwargs, batch)
+        return regex_failing_rows(spec.expectation.class_name, kwargs, batch)
 
     def _frame(self, batch: pa.Table) -> Any:
         """The pandas view GE validates: only the columns it reads, a RangeIndex (so GE's

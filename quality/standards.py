@@ -653,7 +653,7 @@ def resident_id_reasons(
         (_spread(shaped, expected != chars[17]), "check digit"),
         (_spread(shaped, ~date_ok), "birth date"),
     ]
-    if check_division:
+    if check_division and shaped.any():  # no shaped value: no area code to name
         area = _digits_value(chars[:6])
         codes = np.char.zfill(area.astype(str), 6)
         known = divisions.active().ever_valid(area)  # an ID keeps its code for life

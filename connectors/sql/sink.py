@@ -294,6 +294,18 @@ class SqlSink(SinkConnector):
             ledger_table.save(d, cur, ledger, 0)
         return deleted
 
+    def purge(self, spec: TargetSpec, resource: str) -> int:
+        if self.table_problems(spec) is None:  # never created: nothing was delivered
+            return 0
+        d = self.dialect
+        with self._transaction(f"purging {resource} from '{spec.table}'") as cur:
+            cur.execute(
+                f"DELETE FROM {d.quote_table(spec.table)} "
+                f"WHERE {d.quote('_govex_resource')} = {d.placeholder}",
+                (resource,),
+            )
+            return max(int(cur.rowcount), 0)
+
     def _need_key(self, spec: TargetSpec) -> None:
         if not spec.primary_key:
             msg = (

@@ -105,7 +105,10 @@ def parent_run(ti: Any) -> ParentRun:
     from exchange.run import ParentRun
 
     namespace, run_id = _openlineage_ids(ti)
-    return ParentRun(namespace=namespace, job_name=f"{ti.dag_id}.{ti.task_id}", run_id=run_id)
+    return ParentRun(
+        namespace=namespace, job_name=f"{ti.dag_id}.{ti.task_id}", run_id=run_id,
+        dag_run_id=str(ti.run_id),  # Airflow's DAG run id: the audit log's actor is `airflow`
+    )
 
 
 class GovexOperator(BaseOperator):

@@ -12,6 +12,16 @@ so this module imports nothing of the web app. The app, `exchange.web:create_app
 on the first request to `/govex`; until that module exists (or while it fails to build) the
 mount answers 503 with the reason, and retries on the next request. govex authenticates its
 own API (bearer tokens), independent of Airflow's auth manager.
+
+Preloading the engine: a govex task spends about a second importing the run engine (pyarrow,
+SQLAlchemy, the connectors, the gate) before it reads a row. Airflow 3's task supervisor forks
+each task process from the worker that runs it, so what the worker imported before the fork
+the task inherits. With `[core] lazy_load_plugins = False` (AIRFLOW__CORE__LAZY_LOAD_PLUGINS=
+False) every Airflow process loads its plugins when it starts, and this module then imports
+the engine (`PRELOADED`) once, in the worker, for every task it will fork. With lazy plugin
+loading (Airflow's default) it preloads nothing: a plugin loaded inside a task process would
+only move the cost, and put it on tasks that are not govex's. Great Expectations is not
+preloaded: only runs with declared expectations import it.
 """
 
 from __future__ import annotations
@@ -34,6 +44,30 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 URL_PREFIX = "/govex"
 APP_FACTORY = "exchange.web:create_app"
+#: What a worker imports for the task processes it forks (see the module docstring).
+PRELOADED = ("exchange.airflow.operators", "exchange.run", "quality", "quality.ge_gate",
+             "quality.national", "connectors", "records", "lineage")
+
+
+def preload() -> list[str]:
+    """Import the run engine now, so that forked task processes inherit it; the modules that
+    failed to import are logged and skipped (a task then imports them and reports why)."""
+    loaded = []
+    for name in PRELOADED:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - never stop an Airflow component from starting
+            log.exception("govex: could not preload %s", name)
+        else:
+            loaded.append(name)
+    return loaded
+
+
+def _plugins_load_at_start() -> bool:
+    """Whether this process loads its plugins when it starts (lazy_load_plugins = False)."""
+    from airflow import settings
+
+    return not getattr(settings, "LAZY_LOAD_PLUGINS", True)
 
 
 class LazyApp:
@@ -98,3 +132,7 @@ class GovexPlugin(AirflowPlugin):
     external_views = [
         {"name": "govex", "href": f"{URL_PREFIX}/", "destination": "nav", "category": "browse"}
     ]
+
+
+if _plugins_load_at_start():
+    preload()

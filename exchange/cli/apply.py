@@ -7,16 +7,15 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-
-import catalog
-import records
 from exchange.cli.output import print_json, table
-from exchange.run import find_master_key, master_key, schema_check
-from exchange.store import open_store
 from govex.errors import DeclarationError, GovexError
-from govex.settings import load_settings
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    import catalog
 
 _SINGULAR = {
     "departments": "department",
@@ -48,6 +47,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def workspace_path(given: str | None) -> Path:
     """The workspace argument, else GOVEX_WORKSPACE, else a clear error."""
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+    from govex.settings import load_settings
+
     chosen = given or load_settings().workspace
     if not chosen:
         msg = "no workspace given: pass WORKSPACE or set GOVEX_WORKSPACE"
@@ -57,6 +59,10 @@ def workspace_path(given: str | None) -> Path:
 
 def audit_apply(root: Path) -> Callable[[sa.Connection, catalog.Plan], None]:
     """The audit log entry of an apply, written in the apply's own transaction."""
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+
+    import records
+
 
     def record(conn: sa.Connection, plan: catalog.Plan) -> None:
 
@@ -90,6 +96,9 @@ def _show(value: object) -> str:
 def check_tables(root: Path, *, strict: bool) -> None:
     """`govex check` on the workspace: with `strict`, a problem refuses the apply (before
     anything changes); otherwise each is a `warning:` line on stderr and the apply goes on."""
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+    from exchange.run import schema_check
+
     try:
         findings = schema_check.check(schema_check.scope_of_workspace(root))
     except GovexError as error:
@@ -105,6 +114,12 @@ def check_tables(root: Path, *, strict: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+    import catalog
+    from exchange.run import find_master_key, master_key
+    from exchange.store import open_store
+    from govex.settings import load_settings
+
     root = workspace_path(args.workspace)
     engine = open_store(load_settings())
     if args.strict:

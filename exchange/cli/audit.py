@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-import records
 from exchange.cli.output import print_json, table
-from exchange.store import open_store
-from govex.settings import load_settings
 
 
 def _positive(text: str) -> int:
@@ -20,6 +17,17 @@ def _positive(text: str) -> int:
         msg = f"must be a whole number of at least 1, got {text!r}"
         raise argparse.ArgumentTypeError(msg)
     return value
+
+
+def _kind(text: str) -> str:
+    """--kind's value, one of records.AUDIT_KINDS (checked when given: `records` is too heavy
+    for `govex --help` to import for a list of choices)."""
+    import records
+
+    if text not in records.AUDIT_KINDS:
+        msg = f"invalid choice: {text!r} (choose from {', '.join(records.AUDIT_KINDS)})"
+        raise argparse.ArgumentTypeError(msg)
+    return text
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ls = sub.add_parser("list", help="the latest audit entries, oldest first")
     ls.add_argument("--limit", type=_positive, default=50, metavar="N",
                     help="show the last N entries (default 50)")
-    ls.add_argument("--kind", choices=records.AUDIT_KINDS, help="only entries of this kind")
+    ls.add_argument("--kind", type=_kind, metavar="KIND", help="only entries of this kind")
     ls.add_argument("--before", type=_positive, metavar="SEQ",
                     help="only entries with a seq below SEQ (the page before one shown)")
     ls.add_argument("--json", action="store_true", help="print JSON")
@@ -45,6 +53,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+    import records
+    from exchange.store import open_store
+    from govex.settings import load_settings
+
     engine = open_store(load_settings())
     with engine.connect() as conn:
         result = records.verify_audit(conn)
@@ -62,6 +75,11 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+    import records
+    from exchange.store import open_store
+    from govex.settings import load_settings
+
     engine = open_store(load_settings())
     with engine.connect() as conn:
         entries = records.list_audit(conn, limit=args.limit, kind=args.kind,

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-import catalog
 from exchange.cli.output import print_json, table
-from exchange.store import open_store
-from govex.settings import load_settings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,6 +31,11 @@ def print_catalog(resources: list[dict[str, object]]) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+    import catalog
+    from exchange.store import open_store
+    from govex.settings import load_settings
+
     engine = open_store(load_settings())
     with engine.connect() as conn:
         resources = catalog.list_resources(conn)
@@ -47,6 +49,11 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+    import catalog
+    from exchange.store import open_store
+    from govex.settings import load_settings
+
     engine = open_store(load_settings())
     with engine.connect() as conn:
         resource = catalog.show_resource(conn, args.code)

@@ -6,9 +6,6 @@ import argparse
 from pathlib import Path
 
 from exchange.cli.output import print_json
-from exchange.run import schema_check
-from exchange.store import open_store
-from govex.settings import load_settings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,6 +25,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+    from exchange.run import schema_check
+    from exchange.store import open_store
+    from govex.settings import load_settings
+
     if args.workspace:
         scope = schema_check.scope_of_workspace(Path(args.workspace))
     else:

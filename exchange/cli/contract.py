@@ -6,11 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
-import catalog
 from exchange.cli.output import print_json
-from exchange.infer import DEFAULT_SAMPLE_ROWS, infer_contract
 from govex.errors import DeclarationError
-from govex.settings import load_settings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,14 +33,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     infer.add_argument("--name", metavar="N", help="the contract's title (default: TABLE)")
     infer.add_argument(
-        "--sample", type=int, default=DEFAULT_SAMPLE_ROWS, metavar="ROWS",
-        help=f"rows sampled to suggest checks (default {DEFAULT_SAMPLE_ROWS})",
+        # The default is exchange.infer's DEFAULT_SAMPLE_ROWS, read in the handler: the
+        # inference stack (pyarrow, quality) is not for `govex --help` to load.
+        "--sample", type=int, default=None, metavar="ROWS",
+        help="rows sampled to suggest checks (default 1000)",
     )
     infer.set_defaults(handler=run_infer)
 
 
 def connection_url(connection: str, workspace: str | None) -> str:
     """A SQLAlchemy URL as given, or the named workspace connection resolved now."""
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+    import catalog
+    from govex.settings import load_settings
+
     if "://" in connection:
         return connection
     root = Path(workspace or load_settings().workspace or ".")
@@ -62,6 +65,11 @@ def connection_url(connection: str, workspace: str | None) -> str:
 
 
 def run_infer(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+    from exchange.infer import DEFAULT_SAMPLE_ROWS, infer_contract
+
+    if args.sample is None:
+        args.sample = DEFAULT_SAMPLE_ROWS
     if args.sample < 1:
         msg = f"--sample must be at least 1 (got {args.sample})"
         raise DeclarationError(msg, value=args.sample)

@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-import sqlalchemy as sa
-
-from exchange.store import create_store_engine, upgrade
-from govex.settings import load_settings
-
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     db = subparsers.add_parser("db", help="manage the metadata store")
@@ -18,6 +13,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_upgrade(_args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+    import sqlalchemy as sa
+
+    from exchange.store import create_store_engine, upgrade
+    from govex.settings import load_settings
+
     settings = load_settings()
     engine = create_store_engine(settings.db_url)
     before, after = upgrade(engine)

@@ -14,21 +14,18 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import catalog
-from exchange.cli.apply import audit_apply, print_plan
-from exchange.cli.catalog import print_catalog
 from exchange.cli.meter import showing_progress
 from exchange.cli.output import table
-from exchange.cli.serve import DEFAULT_HOST, DEFAULT_PORT, serve
-from exchange.demo import files
-from exchange.store import open_store, tokens
-from govex.settings import load_settings
 
 if TYPE_CHECKING:
+    import catalog
     from exchange.demo import driver
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+    from exchange.demo import files
+
     p = subparsers.add_parser(
         "demo",
         help="run the demo city end to end on the embedded defaults",
@@ -63,6 +60,9 @@ class Printer:
         print(text, end=end, flush=True)
 
     def applied(self, plan: catalog.Plan, resources: list[dict[str, object]]) -> None:
+        from exchange.cli.apply import print_plan
+        from exchange.cli.catalog import print_catalog
+
         print_plan(plan)
         print_catalog(resources)
 
@@ -81,6 +81,13 @@ def print_run_table(outcomes: list[driver.Outcome]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+    from exchange.cli.apply import audit_apply
+    from exchange.cli.serve import DEFAULT_HOST, DEFAULT_PORT, serve
+    from exchange.demo import files
+    from exchange.store import open_store, tokens
+    from govex.settings import load_settings
+
     if args.copy_workspace:
         copied = files.copy_workspace(Path(args.copy_workspace))
         print(f"copied the demo city's workspace to {copied}; run it with "

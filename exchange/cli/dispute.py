@@ -5,18 +5,22 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
-import catalog
-import records
 from exchange.cli.output import print_json, table
-from exchange.store import open_store
-from govex.settings import load_settings
+from govex.errors import Forbidden
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    import catalog
+    from exchange.store import Principal
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+    from exchange.cli.identity import add_token_argument
+
     p = subparsers.add_parser(
         "dispute",
         help="disputes on delivered values: open, list, show, ack, reject, resolve",
@@ -24,20 +28,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "the resource's provider, who acknowledges it, then corrects the record at the source "
         "and resolves it (the correction is re-delivered to every subscription that holds a "
         "different value) or rejects it with a reason. States: open → acknowledged → "
-        "resolved | rejected. Due GOVEX_DISPUTE_DAYS working days (default 5) after opening.",
+        "resolved | rejected. Due GOVEX_DISPUTE_DAYS working days (default 5) after opening. "
+        "open, ack, reject and resolve act with an API token (--token or GOVEX_TOKEN): a "
+        "consumer's opens a dispute for its department; the provider's (or an admin's) takes "
+        "the other steps. The audit log records the token's department and role.",
     )
     sub = p.add_subparsers(dest="dispute_command", required=True, metavar="COMMAND")
 
     opened = sub.add_parser("open", help="open a dispute; prints its id on the last line")
     opened.add_argument("code", metavar="RESOURCE_CODE")
     opened.add_argument("key", metavar="KEY",
-                        help="record key values joined by ',', or the key as the --by "
+                        help="record key values joined by ',', or the key as the token's "
                         "department received it (hashed where it was hashed) or its "
                         "_govex_key")
     opened.add_argument("--field", required=True, metavar="F", help="the disputed field")
     opened.add_argument("--claim", required=True, metavar="TEXT", help="what is wrong")
-    opened.add_argument("--by", required=True, metavar="DEPT",
-                        help="the consumer department raising it")
+    add_token_argument(opened)
     opened.set_defaults(handler=run_open)
 
     listed = sub.add_parser("list", help="disputes, newest first, with overdue flags")
@@ -53,11 +59,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     ack = sub.add_parser("ack", help="provider: acknowledge an open dispute")
     ack.add_argument("id", metavar="ID")
+    add_token_argument(ack)
     ack.set_defaults(handler=run_ack)
 
     rej = sub.add_parser("reject", help="provider: reject an acknowledged dispute, with reason")
     rej.add_argument("id", metavar="ID")
     rej.add_argument("--reason", required=True, metavar="TEXT", help="why the value stands")
+    add_token_argument(rej)
     rej.set_defaults(handler=run_reject)
 
     res = sub.add_parser(
@@ -74,6 +82,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     res.add_argument("--force", action="store_true",
                      help="close it as resolved even when nothing changed at the source "
                      "(otherwise refused: reject it instead)")
+    add_token_argument(res)
     res.set_defaults(handler=run_resolve)
 
 
@@ -102,10 +111,13 @@ def _received_as(
     conn: sa.Connection, secret: bytes, key: str
 ) -> Callable[[catalog.Resource, list[catalog.Subscription]], str]:
     """How `dispute open` turns KEY into the record's source key: the source key itself when
-    it was delivered to the --by department, else the one record the department received
+    it was delivered to the token's department, else the one record the department received
     under that name (key as delivered, hashed where hashed, or `_govex_key`), the rule trace and
     the API follow. A key it never received stays as given and is refused as never
     delivered."""
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+    import records
+
 
     def source_key(resource: catalog.Resource, subs: list[catalog.Subscription]) -> str:
         # The web wing owns the received-key rule; it loads FastAPI, so only when opening.
@@ -123,15 +135,35 @@ def _received_as(
     return source_key
 
 
+def _opener(args: argparse.Namespace, conn: sa.Connection) -> Principal:
+    """The token's principal, if it may open a dispute: a consumer (for its own department)
+    or an admin, as on the REST API (`exchange.web.disputes.open_for`)."""
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+    from exchange.cli.identity import principal_from_args
+
+    principal = principal_from_args(args, conn)
+    if principal.role not in ("consumer", "admin"):
+        msg = f"role '{principal.role}' may not open disputes; a consumer token may"
+        raise Forbidden(msg)
+    return principal
+
+
 def run_open(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+    import records
+    from exchange.cli.identity import actor
     from exchange.run import master_key
+    from exchange.store import open_store
+    from govex.settings import load_settings
 
     engine = open_store(load_settings())
     secret = master_key(engine)  # before the transaction: on first use it is written
     with engine.begin() as conn:
+        principal = _opener(args, conn)
         opened = records.open_dispute(
             conn, resource=args.code, key=args.key, field=args.field, claim=args.claim,
-            opened_by=args.by, source_key=_received_as(conn, secret, args.key),
+            opened_by=principal.department, actor=actor(principal),
+            source_key=_received_as(conn, secret, args.key),
         )
     print(f"dispute opened on {opened['resource']} record {opened['key']} field "
           f"{opened['field']}, routed to {opened['provider']}, due {opened['due']}")
@@ -140,6 +172,12 @@ def run_open(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+    import catalog
+    import records
+    from exchange.store import open_store
+    from govex.settings import load_settings
+
     engine = open_store(load_settings())
     with engine.connect() as conn:
         if args.resource:
@@ -161,6 +199,11 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
 
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+    import records
+    from exchange.store import open_store
+    from govex.settings import load_settings
+
     engine = open_store(load_settings())
     with engine.connect() as conn:
         found = records.get_dispute(conn, args.id)
@@ -171,29 +214,68 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _provider_of(args: argparse.Namespace, conn: sa.Connection) -> Principal:
+    """The token's principal, if it may act on dispute `args.id`: the provider it is routed to,
+    or an admin, as on the REST API (`exchange.web.disputes.may_act`)."""
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+    import records
+    from exchange.cli.identity import actor, principal_from_args
+
+    principal = principal_from_args(args, conn)
+    found = records.get_dispute(conn, args.id)
+    provider = str(found["provider"])
+    if principal.role != "admin" and not (
+        principal.role == "provider" and principal.department == provider
+    ):
+        msg = (f"only the provider '{provider}' (or an admin) may act on dispute {args.id}; "
+               f"the token is {actor(principal)}'s")
+        raise Forbidden(msg)
+    return principal
+
+
 def run_ack(args: argparse.Namespace) -> int:
+
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+    import records
+    from exchange.cli.identity import actor
+    from exchange.store import open_store
+    from govex.settings import load_settings
 
     engine = open_store(load_settings())
     with engine.begin() as conn:
-        done = records.acknowledge(conn, args.id)
+        principal = _provider_of(args, conn)
+        done = records.acknowledge(conn, args.id, actor=actor(principal))
     print(f"dispute {done['id']} acknowledged; due {done['due']}")
     return 0
 
 
 def run_reject(args: argparse.Namespace) -> int:
 
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+    import records
+    from exchange.cli.identity import actor
+    from exchange.store import open_store
+    from govex.settings import load_settings
+
     engine = open_store(load_settings())
     with engine.begin() as conn:
-        done = records.reject(conn, args.id, args.reason)
+        principal = _provider_of(args, conn)
+        done = records.reject(conn, args.id, args.reason, actor=actor(principal))
     print(f"dispute {done['id']} rejected: {done['reason']}")
     return 0
 
 
 def run_resolve(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+    from exchange.cli.identity import actor
     from exchange.run import resolve_dispute
+    from exchange.store import open_store
+    from govex.settings import load_settings
 
     engine = open_store(load_settings())
-    done = resolve_dispute(engine, args.id, force=args.force)
+    with engine.begin() as conn:  # the token's use is recorded before the re-delivery
+        principal = _provider_of(args, conn)
+    done = resolve_dispute(engine, args.id, actor=actor(principal), force=args.force)
     if not done["evidence"]["redelivered"]:
         print(f"warning: nothing was re-delivered (every subscription already held the "
               f"source's value); dispute {done['id']} is closed as resolved without a "

@@ -9,9 +9,7 @@ import sys
 
 from exchange.cli.meter import showing_progress
 from exchange.cli.output import print_json, table
-from exchange.store import open_store
 from govex.errors import DeclarationError
-from govex.settings import load_settings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,6 +40,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+    from exchange.store import open_store
+    from govex.settings import load_settings
+
     if args.max_messages is not None and args.max_messages < 1:
         msg = "must be a positive number of messages"
         raise DeclarationError(msg, field="--max-messages", value=args.max_messages)

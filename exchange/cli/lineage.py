@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from exchange.store import open_store
-from govex.settings import load_settings
-
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("lineage", help="stored OpenLineage events")
@@ -25,7 +22,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_events(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
     import lineage
+    from exchange.store import open_store
+    from govex.settings import load_settings
 
     engine = open_store(load_settings())
     with engine.connect() as conn:

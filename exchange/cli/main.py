@@ -30,8 +30,10 @@ from exchange.cli import (
     openapi,
     quality,
     reference,
+    request,
     run,
     serve,
+    subscription,
     token,
     trace,
 )
@@ -47,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (
         db, apply, catalog, run, ingest, quality, trace, lineage, audit, dispute, serve, openapi,
-        token, broker, demo, bench, init, contract, reference, check,
+        token, broker, demo, bench, init, contract, reference, check, request, subscription,
     ):
         module.register(sub)
     return parser

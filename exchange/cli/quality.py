@@ -5,11 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import catalog
-import quality
 from exchange.cli.output import print_json, table
-from exchange.store import open_store
-from govex.settings import load_settings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,6 +22,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_report(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+    import catalog
+    import quality
+    from exchange.store import open_store
+    from govex.settings import load_settings
+
     engine = open_store(load_settings())
     with engine.connect() as conn:
         if args.code:
@@ -50,6 +52,12 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def run_quarantine(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+    import catalog
+    import quality
+    from exchange.store import open_store
+    from govex.settings import load_settings
+
     engine = open_store(load_settings())
     with engine.connect() as conn:
         catalog.load_resource(conn, args.code)

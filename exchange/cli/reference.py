@@ -5,11 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import catalog
-import quality
 from exchange.cli.output import print_json
-from exchange.store import open_store
-from govex.settings import load_settings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -18,7 +14,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="the reference lists the checks use (GB/T 2260 division codes)",
         description="Show the GB/T 2260 division code history govex ships (its source, date of "
         "last update, how many codes are valid today and were ever valid) and the workspace's "
-        f"additions ({catalog.DIVISION_CODES_FILE}) as the last apply stored them.",
+        # catalog.DIVISION_CODES_FILE, spelled out: `govex --help` does not import catalog.
+        "additions (reference/division_codes.csv) as the last apply stored them.",
     )
     p.add_argument("--json", action="store_true", help="print as JSON")
     p.set_defaults(handler=run)
@@ -26,6 +23,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def describe() -> dict[str, Any]:
     """The shipped list and the store's overrides, as `govex reference --json` prints them."""
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+    import catalog
+    import quality
+    from exchange.store import open_store
+    from govex.settings import load_settings
+
     engine = open_store(load_settings())
     with engine.connect() as conn:
         stored = catalog.stored_reference(conn)

@@ -1,17 +1,18 @@
-"""`govex run RESOURCE_CODE [--subscription ID] [--full] [--reconcile] [--json]`: one exchange
-run, or a key reconciliation (`--reconcile`)."""
+"""`govex run RESOURCE_CODE [--subscription ID] [--full] [--reconcile] [--wait SECONDS]
+[--json]`: one exchange run, or a key reconciliation (`--reconcile`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from exchange.cli.meter import showing_progress
 from exchange.cli.output import print_json, table
-from exchange.run import DryRun, RunSummary, dry_run, reconcile_resource, run_resource
-from exchange.store import open_store
 from govex.errors import DeclarationError
-from govex.settings import load_settings
+
+if TYPE_CHECKING:
+    from exchange.run import DryRun, RunSummary
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,8 +42,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="read and gate, deliver nothing: print what each subscription would receive "
         "(no run, quarantine, delivery or watermark is recorded)",
     )
+    p.add_argument(
+        "--wait", type=_seconds, default=0.0, metavar="SECONDS",
+        help="when another run of the resource is under way, wait up to this long for it to "
+        "finish (default 0: end at once, naming it)",
+    )
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
     p.set_defaults(handler=run)
+
+
+def _seconds(text: str) -> float:
+    """--wait's value: a number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        msg = f"--wait takes a number of seconds, 0 or more (got {text!r})"
+        raise argparse.ArgumentTypeError(msg)
+    return value
 
 
 def print_dry_run(forecast: DryRun) -> None:
@@ -76,6 +94,11 @@ def print_summary(summary: RunSummary) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+    from exchange.run import dry_run, reconcile_resource, run_resource
+    from exchange.store import open_store
+    from govex.settings import load_settings
+
     store = open_store(load_settings())
 
     def progress(message: str) -> None:
@@ -97,12 +120,12 @@ def run(args: argparse.Namespace) -> int:
         msg = "--reconcile serves every subscription and reads keys: drop --subscription and --full"
         raise DeclarationError(msg, field="--reconcile")
     if args.reconcile:
-        summary = reconcile_resource(store, args.code, progress=progress)
+        summary = reconcile_resource(store, args.code, progress=progress, wait=args.wait)
     else:
         with showing_progress():
             summary = run_resource(
                 store, args.code, subscription=args.subscription, full=args.full,
-                progress=progress,
+                progress=progress, wait=args.wait,
             )
     if args.json:
         print_json(summary.to_json())

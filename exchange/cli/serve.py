@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-
-from exchange.store import open_store
 from govex.errors import DeclarationError
-from govex.settings import load_settings
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -28,6 +28,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+    from exchange.store import open_store
+    from govex.settings import load_settings
+
     if not 0 <= args.port <= 65535:  # noqa: PLR2004 - the TCP port range
         msg = f"--port {args.port} is not a TCP port (0-65535)"
         raise DeclarationError(msg, field="--port", value=args.port)

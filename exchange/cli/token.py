@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 
 from exchange.cli.output import print_json, table
-from exchange.store import open_store, tokens
-from govex.settings import load_settings
+from exchange.store import roles  # constants only: the parser names roles and lifetimes
 
 
 def _days(text: str) -> int:
@@ -14,8 +13,8 @@ def _days(text: str) -> int:
         value = int(text)
     except ValueError:
         value = 0
-    if not 1 <= value <= tokens.MAX_DAYS:
-        msg = f"must be a whole number of days from 1 to {tokens.MAX_DAYS}, got {text!r}"
+    if not 1 <= value <= roles.MAX_DAYS:
+        msg = f"must be a whole number of days from 1 to {roles.MAX_DAYS}, got {text!r}"
         raise argparse.ArgumentTypeError(msg)
     return value
 
@@ -28,16 +27,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="issue an API token (printed once, stored hashed)",
         description="Issue a bearer token for the web app and REST API. The token is printed "
         "once, alone on the last line, and only its SHA-256 digest is stored. It expires "
-        f"after --days days (default {tokens.DEFAULT_DAYS}); revoke it sooner with "
+        f"after --days days (default {roles.DEFAULT_DAYS}); revoke it sooner with "
         "`govex token revoke ID`.",
     )
     create.add_argument("--department", required=True, metavar="D",
                         help="department code from departments.yaml, e.g. psb")
     create.add_argument("--role", required=True, metavar="R",
-                        help=f"one of: {', '.join(tokens.ROLES)}")
-    create.add_argument("--days", type=_days, default=tokens.DEFAULT_DAYS, metavar="N",
-                        help=f"days until the token expires (default {tokens.DEFAULT_DAYS}, "
-                        f"at most {tokens.MAX_DAYS})")
+                        help=f"one of: {', '.join(roles.ROLES)}")
+    create.add_argument("--days", type=_days, default=roles.DEFAULT_DAYS, metavar="N",
+                        help=f"days until the token expires (default {roles.DEFAULT_DAYS}, "
+                        f"at most {roles.MAX_DAYS})")
     create.set_defaults(handler=run_create)
     ls = sub.add_parser(
         "list", help="list issued tokens with expiry and state (never their secrets)",
@@ -57,6 +56,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_create(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+    from exchange.store import open_store, tokens
+    from govex.settings import load_settings
+
     tokens.check_role(args.role)  # bad input fails before the store is even opened
     engine = open_store(load_settings())
     with engine.begin() as conn:
@@ -69,6 +72,10 @@ def run_create(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+    from exchange.store import open_store, tokens
+    from govex.settings import load_settings
+
     engine = open_store(load_settings())
     with engine.connect() as conn:
         issued = tokens.list_tokens(conn)
@@ -92,6 +99,10 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_revoke(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+    from exchange.store import open_store, tokens
+    from govex.settings import load_settings
+
     engine = open_store(load_settings())
     with engine.begin() as conn:
         tokens.revoke_token(conn, args.id)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 
 from exchange.cli.output import print_json, table
-from exchange.store import open_store
-from govex.settings import load_settings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,7 +24,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
     import records  # provenance pulls in pyarrow: keeps `govex --help` fast
+    from exchange.store import open_store
+    from govex.settings import load_settings
 
 
     engine = open_store(load_settings())

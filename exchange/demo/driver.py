@@ -1,4 +1,5 @@
-"""The demo city end to end (`govex demo`): generate the source data, apply the workspace, run
+"""The demo city end to end (`govex demo`): generate the source data, apply the workspace,
+take the conditional subscriptions through the sharing-request workflow (`grants.py`), run
 every resource's exchange through Airflow (`dag.test()`) while the tax vertical system pushes
 its records over an embedded Kafka broker (`govex ingest` lands them, then their DAG delivers
 them), and return one outcome per resource.
@@ -18,7 +19,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 
 import catalog
-from exchange.demo import airflow_driver, city
+from exchange.demo import airflow_driver, city, grants
 from exchange.demo import broker as embedded
 from exchange.ingest import run_ingest
 from exchange.run import RunSummary, load_summary, runs
@@ -162,6 +163,10 @@ def run_demo(
                 f"{len(generated.defects)} planted defects")
     say.say(f"[3/{STEPS}] applying the workspace to the metadata store")
     result = catalog.apply_workspace(engine, ws.root, on_applied=on_applied)
+    # The conditional subscriptions are asked for, reviewed and approved, never declared.
+    for grant in grants.grant_requests(engine, ws.root):
+        say.say(f"      {grant.request}: {grant.consumer} asked for {grant.resource}, the "
+                f"authority reviewed, {grant.provider} approved: {grant.subscription}")
     with engine.connect() as conn:
         resources = catalog.list_resources(conn)
         declarations = catalog.resource_declarations(conn)

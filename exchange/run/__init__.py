@@ -12,8 +12,9 @@
 - `conform`: casting source batches to the contract's Arrow types;
 - `encoding`: text no target can hold (U+0000, bytes that are not UTF-8), found before the
   gate: its record is quarantined, the run goes on;
-- `staging`: the run's batches between steps, as Arrow IPC files (private, removed when the
-  run ends or is abandoned);
+- `staging`: the run's batches between steps, as Arrow IPC files on local disk or object
+  storage (private or server-side encrypted, whole or absent, removed when the run ends or is
+  abandoned);
 - `targets` + `masking`: projecting the approved fields, masking them per subscription, and
   the shape of the target table (to add a masking function: `masking.py`, and its name in
   `catalog.MASKING_FUNCTIONS`);
@@ -22,10 +23,14 @@
   extract reads, by `govex check` and as `govex apply`'s warning);
 - `bookkeeping`: every statement on runs, deliveries, watermarks and subscription progress
   (the tables `runs` and `deliveries` are public for read-only views such as the web app's);
+- `leases`: the lease a run holds on its resource, so that two runs of one resource never
+  both deliver (taken at start, renewed while steps work, given back at finish);
 - `delivery`: the one delivery path (shape → sink write with the ledger → provenance → the
   delivery row), used by `deliver` and by the dispute correction;
 - `lineage_events`: the run's OpenLineage events;
 - `correction`: a resolved dispute's correction re-delivered through the same delivery path;
+- `ending`: a subscription's end (revoked, expired): revocation, the runs skipping it, and
+  the purge of what it was delivered;
 - `source_deletes`: rows a table or query source marks deleted (`source.deleted`), staged as
   deletes; `reconcile`: keys gone from such a source deleted from the targets
   (`--reconcile`, `source.reconcile`).

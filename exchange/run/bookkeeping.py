@@ -127,6 +127,8 @@ class Delivery:
         }
         if self.backfill:
             out["backfill"] = True
+        if self.status == "skipped":  # an ended subscription: why it got nothing
+            out["reason"] = self.message
         return out
 
 
@@ -393,6 +395,23 @@ def open_delivery(
     conn.execute(sa.insert(deliveries), {
         "run_id": run_id, "subscription": subscription, "status": "running", "delivered": 0,
         "started_at": started_at, "ended_at": None, "message": None, "backfill": backfill,
+    })
+
+
+def record_skipped(
+    conn: sa.Connection, run_id: str, subscription: str, reason: str, at: dt.datetime
+) -> None:
+    """A subscription the run does not deliver to because it has ended (revoked or expired):
+    a `skipped` delivery row whose message says why, so the run summary tells it. `finish`
+    judges only the run's own subscriptions, never these."""
+    conn.execute(
+        sa.delete(deliveries).where(
+            deliveries.c.run_id == run_id, deliveries.c.subscription == subscription
+        )
+    )
+    conn.execute(sa.insert(deliveries), {
+        "run_id": run_id, "subscription": subscription, "status": "skipped", "delivered": 0,
+        "started_at": at, "ended_at": at, "message": storable(reason), "backfill": False,
     })
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -31,7 +31,7 @@ import catalog
 import contracts
 import quality
 import records
-from exchange.run import bookkeeping
+from exchange.run import bookkeeping, ending, leases
 from exchange.run.conform import conform
 from exchange.run.delivery import DeliveryJob, deliver_batches
 from exchange.run.encoding import check_encoding
@@ -56,6 +56,7 @@ class _Case:
     subscriptions: dict[str, catalog.Subscription]
     latest: dict[str, dict[str, Any]]  # the last delivery of the record per subscription
     record: pa.Table  # as the source holds it now
+    ended: dict[str, str] = field(default_factory=dict)  # revoked or expired: why (`ending`)
 
     @property
     def message(self) -> str:
@@ -68,11 +69,18 @@ class _Case:
 
 
 def resolve_dispute(
-    store: sa.Engine, dispute_id: str, *, actor: str = "cli", force: bool = False
+    store: sa.Engine,
+    dispute_id: str,
+    *,
+    actor: str = "cli",
+    force: bool = False,
+    wait: float = 0,
 ) -> dict[str, Any]:
     """Re-deliver the corrected record of an acknowledged dispute and close it with the
     evidence; returns the resolved dispute (as `records.get_dispute`). NothingToCorrectError
-    when no subscription would receive anything new, unless `force`."""
+    when no subscription would receive anything new, unless `force`. Like a run, it holds the
+    resource's lease (`leases`; `wait` as `start_run`'s): a run under way would otherwise
+    deliver its older read of the record over the correction."""
     # UUIDv7, as exchange runs use; openlineage is heavy to import, so only when resolving.
     from openlineage.client.uuid import generate_new_uuid
 
@@ -88,13 +96,22 @@ def resolve_dispute(
     # No candidate at all (every receiver gone or expired) is not a claim of a correction.
     if not force and candidates and not _any_change(case, run_id, corrected, candidates, secret):
         raise _nothing_to_correct(case)
-    with store.begin() as conn:
-        bookkeeping.insert_run(
-            conn, run_id, case.resource.code, subscriptions=[s.id for s in candidates],
-            started_at=_now(), read=1, passed=1, message=case.message,
-        )
+    leases.take(store, case.resource.code, run_id, wait=wait)
     try:
-        redelivered, unchanged = _redeliver(store, case, run_id, corrected, candidates, secret)
+        with store.begin() as conn:
+            bookkeeping.insert_run(
+                conn, run_id, case.resource.code, subscriptions=[s.id for s in candidates],
+                started_at=_now(), read=1, passed=1, message=case.message,
+            )
+    except BaseException:
+        with store.begin() as conn:
+            leases.release(conn, run_id)
+        raise
+    try:
+        with leases.held(store, run_id):
+            redelivered, unchanged = _redeliver(
+                store, case, run_id, corrected, candidates, secret
+            )
     except Exception as error:
         _fail_run(store, run_id, f"{case.message} failed: {error}")
         raise
@@ -123,6 +140,8 @@ def _read_case(store: sa.Engine, dispute_id: str) -> _Case:
             {s.id: s for s in catalog.load_subscriptions(conn, code)},
             records.latest_hashes(conn, code, key),
             records.read_source_record(conn, resource, contract, key),
+            {k: e.message() for k, e in
+             ending.ended_subscriptions(conn, code, _now().date()).items()},
         )
     if case.record.num_rows == 0:
         msg = (
@@ -159,11 +178,13 @@ def _candidates(case: _Case) -> tuple[list[catalog.Subscription], list[dict[str,
     subs = case.subscriptions
     skipped = [
         {"subscription": sub_id,
-         "reason": "no longer in the catalog" if sub_id not in subs else "outside its validity"}
+         "reason": "no longer in the catalog" if sub_id not in subs
+         else case.ended.get(sub_id, "outside its validity")}
         for sub_id in case.latest
-        if sub_id not in subs or not is_active(subs[sub_id], today)
+        if sub_id not in subs or sub_id in case.ended or not is_active(subs[sub_id], today)
     ]
-    candidates = [subs[s] for s in case.latest if s in subs and is_active(subs[s], today)]
+    candidates = [subs[s] for s in case.latest
+                  if s in subs and s not in case.ended and is_active(subs[s], today)]
     return candidates, skipped
 
 
@@ -243,6 +264,7 @@ def _close(
                 conn, run_id, "success", ended_at=_now(), message=summary,
                 subscriptions=[r["subscription"] for r in redelivered],
             )
+            leases.release(conn, run_id)
             records.append_audit(conn, kind="correction", subject=run_id, actor=actor, detail={
                 "dispute": d["id"], "resource": d["resource"], "key": d["key"],
                 "redelivered": [{k: r[k] for k in ("subscription", "old_hash", "new_hash")}
@@ -260,3 +282,4 @@ def _close(
 def _fail_run(store: sa.Engine, run_id: str, message: str) -> None:
     with store.begin() as conn:
         bookkeeping.close_run(conn, run_id, "failed", ended_at=_now(), message=message)
+        leases.release(conn, run_id)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
@@ -38,11 +38,20 @@ from exchange.run import bookkeeping, masking
 from exchange.run.targets import shape_batch, shape_keys, target_spec, write_mode
 from govex import progress as meter
 
-__all__ = ["DeliveryJob", "deliver_batches"]
+__all__ = ["DeliveryJob", "deliver_batches", "run_actor"]
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def run_actor(parent: Mapping[str, Any] | None) -> tuple[str, dict[str, str]]:
+    """Who a run acts as in the audit log: `airflow` with its DAG run id when Airflow drives
+    it, else `cli`; and the detail to add to the entry."""
+    dag_run_id = (parent or {}).get("dag_run_id")
+    if dag_run_id:
+        return "airflow", {"dag_run_id": str(dag_run_id)}
+    return "cli", {}
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,7 @@ class DeliveryJob:
     stale: tuple[str, ...] = ()
     backfill: bool = False
     dispute: str | None = None
+    parent: Mapping[str, Any] | None = None  # the run's ParentRun JSON: who drives it
 
     @cached_property
     def spec(self) -> TargetSpec:
@@ -128,10 +138,11 @@ def _record_outcome(
             ended_at=_now(), delivered=delivered, message=note,
         )
         if job.dispute is None:
+            actor, by_airflow = run_actor(job.parent)
             records.append_audit(
-                conn, kind="delivery", subject=f"{job.run_id}/{job.sub.id}",
+                conn, kind="delivery", subject=f"{job.run_id}/{job.sub.id}", actor=actor,
                 detail={"resource": job.resource.code, "consumer": job.sub.consumer,
-                        "target": job.sub.target.table, **outcome},
+                        "target": job.sub.target.table, **outcome, **by_airflow},
             )
 
 

@@ -41,7 +41,7 @@ import connectors
 import contracts
 import records
 from connectors.base import ReadSpec
-from exchange.run import bookkeeping, source_deletes
+from exchange.run import bookkeeping, ending, leases, source_deletes
 from exchange.run.bookkeeping import RunSummary, load_summary
 from exchange.run.conform import conform
 from exchange.run.delivery import DeliveryJob, deliver_batches
@@ -63,15 +63,42 @@ def _now() -> dt.datetime:
 
 
 def reconcile_resource(
-    store: sa.Engine, code: str, *, progress: Progress | None = None
+    store: sa.Engine, code: str, *, progress: Progress | None = None, wait: float = 0
 ) -> RunSummary:
     """Delete from every active upsert and snapshot target of `code` the records gone from its
     source; the run's summary (status failed, and nothing deleted, when the key read fails or
-    the source returns no key while targets hold records)."""
+    the source returns no key while targets hold records). Like a run, it holds the
+    resource's lease (`leases`; `wait` as `start_run`'s), so it never races a run's deletes."""
     # UUIDv7, like every run id; openlineage is heavy to import, so only when a run starts.
     from openlineage.client.uuid import generate_new_uuid
 
     say = progress or (lambda _message: None)
+    run_id = str(generate_new_uuid())
+    leases.take(store, code, run_id, wait=wait)
+    try:
+        resource, contract, subs = _open(store, code, run_id)
+    except BaseException:
+        with store.begin() as conn:
+            leases.release(conn, run_id)
+        raise
+    say(f"{code}: reconciliation {run_id} started")
+    try:
+        with leases.held(store, run_id) as lease:
+            _reconcile(store, run_id, resource, contract, subs, say, lease)
+    except Exception as error:  # noqa: BLE001 - recorded on the run, whose summary says it
+        with store.begin() as conn:
+            bookkeeping.fail_if_running(
+                conn, run_id, f"{bookkeeping.RECONCILE_MESSAGE} failed: {error}", _now()
+            )
+        say(f"{code}: {error}")
+    return _finish(store, run_id, [s.id for s in subs])
+
+
+def _open(
+    store: sa.Engine, code: str, run_id: str
+) -> tuple[catalog.Resource, contracts.Contract, list[catalog.Subscription]]:
+    """Record the reconciliation as a running run of the subscriptions it serves (refused for
+    a Kafka-fed resource); (resource, contract, those subscriptions)."""
     now = _now()
     with store.begin() as conn:
         resource = catalog.load_resource(conn, code)
@@ -82,43 +109,49 @@ def reconcile_resource(
             )
             raise DeclarationError(msg, field="--reconcile", value=code)
         contract = catalog.load_contract_version(conn, resource.contract)
+        ended = ending.ended_subscriptions(conn, code, now.date())  # revoked: nothing more
         subs = [
             s for s in catalog.load_subscriptions(conn, code)
-            if is_active(s, now.date()) and write_mode(s) == "upsert"
+            if is_active(s, now.date()) and s.id not in ended and write_mode(s) == "upsert"
         ]
-        run_id = str(generate_new_uuid())
         bookkeeping.insert_run(
             conn, run_id, code, subscriptions=[s.id for s in subs], started_at=now,
             cursor_start=bookkeeping.read_watermark(conn, code),
             message=bookkeeping.RECONCILE_MESSAGE,
         )
-    say(f"{code}: reconciliation {run_id} started")
-    try:
-        held = _held_keys(store, code, subs)  # before the source's: see the module docstring
-        present, read = _source_keys(store, resource, contract)
-        say(f"{code}: the source holds {read} keys")
-        gone = _gone(code, resource, held, present, read)
-        with store.begin() as conn:
-            bookkeeping.record_read(conn, run_id, read, None)
-            bookkeeping.record_gate_outcome(conn, run_id, passed=read, quarantined=0)
-        key_schema = contracts.arrow_schema(contract)
-        key_schema = pa.schema([key_schema.field(k) for k in resource.key])
-        secret = master_key(store)
-        for sub in subs:
-            keys = _typed_keys(gone[sub.id], resource.key, key_schema)
-            job = DeliveryJob(run_id, resource, contract, sub, secret, _now())
-            try:
-                n = deliver_batches(store, job, (), _in_batches(keys))
-                say(f"{code}: {len(gone[sub.id])} keys gone; {n} rows deleted from {sub.id}")
-            except Exception as error:  # noqa: BLE001 - recorded on the delivery; others go on
-                say(f"{code}: deleting from {sub.id} failed: {error}")
-    except Exception as error:  # noqa: BLE001 - recorded on the run, whose summary says it
-        with store.begin() as conn:
-            bookkeeping.fail_if_running(
-                conn, run_id, f"{bookkeeping.RECONCILE_MESSAGE} failed: {error}", _now()
-            )
-        say(f"{code}: {error}")
-    return _finish(store, run_id, [s.id for s in subs])
+    return resource, contract, subs
+
+
+def _reconcile(
+    store: sa.Engine,
+    run_id: str,
+    resource: catalog.Resource,
+    contract: contracts.Contract,
+    subs: list[catalog.Subscription],
+    say: Progress,
+    lease: leases.Heartbeat,
+) -> None:
+    """Read the keys held and present, and delete the gone ones from each target, each batch
+    only while the reconciliation still holds the resource."""
+    code = resource.code
+    held = _held_keys(store, code, subs)  # before the source's: see the module docstring
+    present, read = _source_keys(store, resource, contract)
+    say(f"{code}: the source holds {read} keys")
+    gone = _gone(code, resource, held, present, read)
+    with store.begin() as conn:
+        bookkeeping.record_read(conn, run_id, read, None)
+        bookkeeping.record_gate_outcome(conn, run_id, passed=read, quarantined=0)
+    key_schema = contracts.arrow_schema(contract)
+    key_schema = pa.schema([key_schema.field(k) for k in resource.key])
+    secret = master_key(store)
+    for sub in subs:
+        keys = _typed_keys(gone[sub.id], resource.key, key_schema)
+        job = DeliveryJob(run_id, resource, contract, sub, secret, _now())
+        try:
+            n = deliver_batches(store, job, (), lease.guard(_in_batches(keys)))
+            say(f"{code}: {len(gone[sub.id])} keys gone; {n} rows deleted from {sub.id}")
+        except Exception as error:  # noqa: BLE001 - recorded on the delivery; others go on
+            say(f"{code}: deleting from {sub.id} failed: {error}")
 
 
 def reconcile_due(store: sa.Engine, code: str, every: str, now: dt.datetime) -> bool:
@@ -253,6 +286,7 @@ def _finish(store: sa.Engine, run_id: str, sub_ids: list[str]) -> RunSummary:
                     "the targets",
                 )
         summary = load_summary(conn, run_id)
+        leases.release(conn, run_id)  # the resource is free as the reconciliation ends
         records.append_audit(
             conn, kind="run", subject=run_id,
             detail={"reconcile": True,

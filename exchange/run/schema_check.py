@@ -13,7 +13,10 @@ every finding; `govex apply` asks it as a warning (or, with `--strict`, as a ref
   `SinkConnector.table_problems`: missing column, a type that cannot hold the values, NOT NULL,
   primary key); a table that does not exist yet is fine, govex creates it (info);
 - a Kafka-fed source is skipped (note): each message is checked against the contract as it
-  lands.
+  lands;
+- a SQLite or file connection while staging is not local (warning): such a connection lives
+  on one machine's disk, so with Airflow workers on several machines (the reason for staging
+  on object storage) a step on another machine would read or write a different file.
 """
 
 from __future__ import annotations
@@ -33,17 +36,20 @@ import contracts
 from connectors.base import ReadSpec
 from exchange.run.targets import target_spec
 from govex.errors import GovexError, SchemaError
+from govex.settings import load_settings
+from govex.storage import is_local
 
 __all__ = ["Finding", "Scope", "check", "check_resource", "require_fit", "scope_of_store",
-           "scope_of_workspace"]
+           "scope_of_workspace", "single_machine"]
 
-Level = Literal["problem", "info", "note"]
+Level = Literal["problem", "warning", "info", "note"]
 
 
 @dataclass(frozen=True)
 class Finding:
-    """One line of `govex check`: a `problem` fails a run (and the check); `info` and `note`
-    say what govex will do or did not look at."""
+    """One line of `govex check`: a `problem` fails a run (and the check); a `warning` does
+    not, but names a setup that will go wrong; `info` and `note` say what govex will do or did
+    not look at."""
 
     level: Level
     resource: str
@@ -200,9 +206,41 @@ def check_resource(
 def check(scope: Scope) -> list[Finding]:
     """Every resource of `scope`, in code order."""
     found: list[Finding] = []
+    staging = load_settings().staging_url
     for resource in sorted(scope.resources, key=lambda r: r.code):
-        found += check_resource(resource, scope.contracts[resource.contract],
-                                scope.subscriptions.get(resource.code, ()), scope.connection)
+        subscriptions = scope.subscriptions.get(resource.code, ())
+        found += check_resource(resource, scope.contracts[resource.contract], subscriptions,
+                                scope.connection)
+        if not is_local(staging):
+            found += single_machine(resource, subscriptions, scope.connection, staging)
+    return found
+
+
+def single_machine(
+    resource: catalog.Resource, subscriptions: Iterable[catalog.Subscription],
+    connection: Callable[[str], catalog.ResolvedConnection], staging: str,
+) -> list[Finding]:
+    """A warning per SQLite or file connection of `resource`: staging at `staging` (not local)
+    says the run's steps may work on different machines, and such a connection is a file on
+    one machine's disk. One that cannot be resolved is left to `check_resource`."""
+    sides: list[tuple[Literal["source", "target"], str, str, str | None]] = [
+        ("source", resource.source.connection, resource.source.table or "(query)", None)]
+    sides += [("target", s.target.connection, s.target.table, s.id) for s in subscriptions]
+    found: list[Finding] = []
+    for side, name, table, sub_id in sides:
+        try:
+            resolved = connection(name)
+        except GovexError:
+            continue
+        what = ("a file connection" if resolved.kind == "path"
+                else "a SQLite database" if resolved.target.startswith("sqlite") else None)
+        if what is not None:
+            found.append(Finding(
+                "warning", resource.code, resource.contract, side, name, table,
+                f"connection '{name}' ({side} of {sub_id or resource.code}) is {what}, on "
+                f"one machine's disk, while staging is at {staging}: run every step of "
+                f"{resource.code} on that machine, or move the data to a database server",
+                None, sub_id))
     return found
 
 

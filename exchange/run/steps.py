@@ -31,6 +31,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,12 +44,20 @@ import contracts
 import quality
 import records
 from connectors.base import Cursor, ReadSpec
-from exchange.run import backfill, bookkeeping, schema_check, source_deletes, staging
+from exchange.run import (
+    backfill,
+    bookkeeping,
+    ending,
+    leases,
+    schema_check,
+    source_deletes,
+    staging,
+)
 from exchange.run import landing_source as landing
 from exchange.run import lineage_events as run_lineage
 from exchange.run.bookkeeping import Delivery, RunSummary, load_summary
 from exchange.run.conform import conform, contract_columns
-from exchange.run.delivery import DeliveryJob, deliver_batches
+from exchange.run.delivery import DeliveryJob, deliver_batches, run_actor
 from exchange.run.encoding import check_encoding
 from exchange.run.masking import provider_view
 from exchange.run.secrets import master_key
@@ -86,14 +95,17 @@ def _now() -> dt.datetime:
 
 @dataclass(frozen=True)
 class ParentRun:
-    """The OpenLineage parent of a run: the Airflow task run that drives it."""
+    """The OpenLineage parent of a run: the Airflow task run that drives it, and the DAG run
+    it belongs to (so the audit log records the run as Airflow's, not the command line's)."""
 
     namespace: str
     job_name: str
     run_id: str
+    dag_run_id: str | None = None
 
     def to_json(self) -> dict[str, str]:
-        return {"namespace": self.namespace, "job_name": self.job_name, "run_id": self.run_id}
+        ids = {"namespace": self.namespace, "job_name": self.job_name, "run_id": self.run_id}
+        return ids | ({"dag_run_id": self.dag_run_id} if self.dag_run_id else {})
 
 
 @dataclass(frozen=True)
@@ -138,15 +150,30 @@ class RunPlan:
         )
 
 
+#: The catalog part of the plans of the runs `run_resource` is running in this context, by run
+#: id: read once per run, not once per step and subscription. Steps run on their own (an
+#: Airflow task each) read theirs once per step. The run's row is read every time: it moves.
+_catalog_of_runs: ContextVar[dict[str, Any] | None] = ContextVar(
+    "govex_catalog_of_runs", default=None
+)
+
+
 def _load_plan(store: sa.Engine, run_id: str) -> RunPlan:
+    cache = _catalog_of_runs.get()
     with store.connect() as conn:
         row = bookkeeping.get_run(conn, run_id)
         if row is None:
             msg = f"unknown run '{run_id}'"
             raise DeclarationError(msg, value=run_id)
-        resource = catalog.load_resource(conn, row["resource"])
-        contract = catalog.load_contract_version(conn, resource.contract)
-        subs = {s.id: s for s in catalog.load_subscriptions(conn, resource.code)}
+        read = cache.get(run_id) if cache is not None else None
+        if read is None:
+            resource = catalog.load_resource(conn, row["resource"])
+            contract = catalog.load_contract_version(conn, resource.contract)
+            subs = {s.id: s for s in catalog.load_subscriptions(conn, resource.code)}
+            read = (resource, contract, subs)
+            if cache is not None:
+                cache[run_id] = read
+        resource, contract, subs = read
     wanted = row["subscriptions"]
     return RunPlan(
         run_id=run_id,
@@ -182,34 +209,56 @@ def start_run(
     subscription: str | None = None,
     full: bool = False,
     parent: ParentRun | None = None,
+    wait: float = 0,
 ) -> str:
     """Record a new run of resource `code` and return its id.
 
-    Runs of the same resource that are still marked running never finished (a crash or a
-    kill): they are marked failed here, which is what lets append targets discard their rows,
+    The run first takes the resource's lease (`leases`), waiting up to `wait` seconds for a
+    live run to finish; ResourceBusyError naming it otherwise. Holding the lease, any other run
+    of the resource still marked running has lost its own lease (it expired: a crash or a
+    kill): those are marked failed here, which is what lets append targets discard their rows,
     and the batches they staged are removed.
     """
     # UUIDv7, as OpenLineage wants; openlineage is heavy to import, so only when a run starts.
     from openlineage.client.uuid import generate_new_uuid
 
+    run_id = str(generate_new_uuid())
+    leases.take(store, code, run_id, wait=wait)
     now = _now()
-    with store.begin() as conn:
-        resource = catalog.load_resource(conn, code)
-        active = _active_subscriptions(conn, code, subscription, now.date())
-        run_id = str(generate_new_uuid())
-        bookkeeping.abandon_running(conn, code, run_id, now)
-        cursor, backfills = _starting_point(conn, resource, active)
-        bookkeeping.insert_run(
-            conn, run_id, code, subscriptions=active, started_at=now,
-            subscription=subscription, full=full,
-            parent=parent.to_json() if parent else None, cursor_start=cursor,
-            backfills=backfills,
-        )
+    try:
+        with store.begin() as conn:
+            resource = catalog.load_resource(conn, code)
+            active = _active_subscriptions(conn, code, subscription, now.date())
+            ended = {k: e for k, e in ending.ended_subscriptions(conn, code, now.date()).items()
+                     if subscription in (None, k)}
+            active = [s for s in active if s not in ended]
+            bookkeeping.abandon_running(conn, code, run_id, now)
+            cursor, backfills = _starting_point(conn, resource, active)
+            bookkeeping.insert_run(
+                conn, run_id, code, subscriptions=active, started_at=now,
+                subscription=subscription, full=full,
+                parent=parent.to_json() if parent else None, cursor_start=cursor,
+                backfills=backfills,
+            )
+            for sub_id, end in ended.items():  # the summary says whom it skipped, and why
+                bookkeeping.record_skipped(conn, run_id, sub_id, end.message(), now)
+    except BaseException:
+        with store.begin() as conn:
+            leases.release(conn, run_id)
+        raise
     # Abandoned runs never reached `finish`, which removes a run's staged batches (raw source
     # data): theirs go now, and whatever else ended runs of the resource left. Only after the
     # commit, and only runs the store says have ended: never one still running elsewhere.
     with store.connect() as conn:
         staging.remove_runs(bookkeeping.ended_runs(conn, code, staging.staged_runs()))
+    # What an ended subscription was delivered leaves its target now, once (`ending`); a
+    # target that fails is noted on the skipped delivery and tried again by the next run.
+    notes = ending.purge_ended(store, code, ended, run_id=run_id)
+    if notes:
+        with store.begin() as conn:
+            for sub_id, note in notes.items():
+                bookkeeping.record_skipped(
+                    conn, run_id, sub_id, f"{ended[sub_id].message()}; {note}", now)
     run_lineage.emit(
         store, lambda: _lineage().run_started(_load_plan(store, run_id).lineage_run(store))
     )
@@ -244,7 +293,8 @@ def _active_subscriptions(
         if not subs:
             msg = f"'{subscription}' is not a subscription of resource {code}"
             raise DeclarationError(msg, field="--subscription", value=subscription)
-    return [s.id for s in subs if is_active(s, today)]
+    ended = ending.ended_subscriptions(conn, code, today)  # revoked: never delivered again
+    return [s.id for s in subs if is_active(s, today) and s.id not in ended]
 
 
 def _lineage() -> Any:
@@ -271,7 +321,7 @@ def extract(store: sa.Engine, run_id: str) -> int:
     """Read the source once, in bounded ordered batches, into the run's staging area: after
     the watermark, or from the beginning (`RunPlan.reads_everything`); with a backfill to
     serve, the rows at or before the watermark are staged apart (`backfill`)."""
-    with _recording_failure(store, run_id, "extract"):
+    with _recording_failure(store, run_id, "extract"), leases.held(store, run_id):
         plan = _load_plan(store, run_id)
         _require_fit(store, plan)
         source_decl = plan.resource.source
@@ -447,7 +497,7 @@ def gate(store: sa.Engine, run_id: str) -> int:
     standards); quarantine failing records with every failed check named; stage the passing rows
     in contract types; block the whole run when the failing share exceeds max_error_rate.
     Quarantine is recorded even for a blocked run: the provider needs the list either way."""
-    with _recording_failure(store, run_id, "gate"):
+    with _recording_failure(store, run_id, "gate"), leases.held(store, run_id):
         plan = _load_plan(store, run_id)
         judged = _judge(store, plan)
         if judged.report is not None:
@@ -573,9 +623,11 @@ def _with_ingest_refusals(store: sa.Engine, plan: RunPlan, passed: int) -> dict[
 
 
 def _data_docs(report: Any, run_id: str) -> None:
-    """GE Data Docs for the run; a rendering problem is logged, never fails the exchange."""
+    """GE Data Docs for the run, left for the web app to render when first opened (GE costs
+    seconds to import; `quality.docs`) at the Data Docs location, on object storage when
+    staging is (never this worker's disk); a problem is logged, never fails the exchange."""
     try:
-        quality.build_data_docs(report, quality.data_docs_dir(run_id), run_id=run_id)
+        quality.defer_data_docs(report, load_settings().data_docs_location, run_id)
     except Exception:  # noqa: BLE001 - documentation is a side channel
         log.exception("could not build Data Docs for run %s", run_id)
 
@@ -594,7 +646,10 @@ def deliver(store: sa.Engine, run_id: str, subscription: str) -> int:
     events = run_lineage.DeliveryEvents(store, lambda: plan.lineage_run(store), subscription)
     events.started()
     try:
-        delivered = deliver_batches(store, job, *_share(plan, subscription))
+        with leases.held(store, run_id) as lease:  # each batch only while the run holds it
+            delivered = deliver_batches(
+                store, job, *(lease.guard(part) for part in _share(plan, subscription))
+            )
     except Exception as error:
         events.failed(error)
         raise
@@ -647,6 +702,7 @@ def _delivery_job(store: sa.Engine, plan: RunPlan, sub: catalog.Subscription) ->
         replace=sub.mode == "snapshot" and whole,
         stale=tuple(stale),
         backfill=backfilled,
+        parent=plan.parent,
     )
 
 
@@ -659,9 +715,11 @@ def finish(store: sa.Engine, run_id: str) -> RunSummary:
         if status == "running":
             _settle(conn, plan, _now())
         summary = load_summary(conn, run_id)
+        leases.release(conn, run_id)  # the resource is free as the run ends
+        actor, by_airflow = run_actor(plan.parent)
         records.append_audit(  # finish closes the run: its audit entry
-            conn, kind="run", subject=run_id,
-            detail={k: v for k, v in summary.to_json().items() if k != "run_id"},
+            conn, kind="run", subject=run_id, actor=actor,
+            detail={k: v for k, v in summary.to_json().items() if k != "run_id"} | by_airflow,
         )
     plan.stage.remove()
     if status == "running" or summary.status in ("blocked", "failed"):
@@ -721,11 +779,27 @@ def run_resource(
     full: bool = False,
     parent: ParentRun | None = None,
     progress: Progress | None = None,
+    wait: float = 0,
 ) -> RunSummary:
     """All steps in one process. A failed delivery does not stop the others; the run then
-    ends failed and its watermark stays, so the next run repairs what is missing."""
+    ends failed and its watermark stays, so the next run repairs what is missing. `wait`:
+    seconds to wait for another run of the resource to finish (`start_run`)."""
     say = progress or (lambda _message: None)
-    run_id = start_run(store, code, subscription=subscription, full=full, parent=parent)
+    plans = _catalog_of_runs.set({})  # one catalog read for the whole run
+    try:
+        return _run_all(store, code, subscription, full, parent, say, wait)
+    finally:
+        _catalog_of_runs.reset(plans)
+
+
+def _run_all(
+    store: sa.Engine, code: str, subscription: str | None, full: bool,
+    parent: ParentRun | None, say: Progress, wait: float,
+) -> RunSummary:
+    """`run_resource`'s steps, in order."""
+    run_id = start_run(
+        store, code, subscription=subscription, full=full, parent=parent, wait=wait
+    )
     say(f"{code}: run {run_id} started")
     try:
         meter.start(f"{code}: extract")

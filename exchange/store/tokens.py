@@ -30,22 +30,20 @@ import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
+# The roles and lifetimes live in a light module (`govex token --help` names them).
+from exchange.store.roles import DEFAULT_DAYS as DEFAULT_DAYS
+from exchange.store.roles import MAX_DAYS as MAX_DAYS
+from exchange.store.roles import ROLES as ROLES
+from exchange.store.roles import Role as Role
 from govex.errors import DeclarationError, GovexError
-
-Role = Literal[
-    "admin", "authority", "provider", "consumer", "checklist_owner", "auditor", "lineage_producer"
-]
-ROLES: tuple[Role, ...] = get_args(Role)
 
 TokenState = Literal["active", "expired", "revoked"]
 
 TOKEN_PREFIX = "govex_"  # noqa: S105 - a public prefix that marks govex tokens, not a secret
-DEFAULT_DAYS = 90  # a token's lifetime unless `govex token create --days N` says otherwise
-MAX_DAYS = 3650  # ten years: past that "expires" means nothing, so ask for a revocation plan
 # Writing last_used_at on every request would turn each read into a write (and serialise
 # readers on SQLite); once a minute per token is enough to tell live tokens from stale ones.
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)

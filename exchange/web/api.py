@@ -258,6 +258,38 @@ def list_subscriptions(
     return _ctx(request).subscriptions(principal, resource)
 
 
+class RevokeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=2000,
+                        description="why the subscription ends (the consumer sees it)")
+
+
+@api.post("/subscriptions/{subscription_id}/revoke", tags=["catalog"], responses={
+    409: {"model": Problem, "description": "the subscription was already revoked"},
+})
+def revoke_subscription(
+    request: Request, principal: ApiPrincipal, subscription_id: str, body: RevokeIn
+) -> dict[str, Any]:
+    """The resource's provider or the platform authority ends a subscription, with a reason:
+    the next run delivers nothing to it and purges what it was delivered (unless its approval
+    said `retain_after_end`). Anyone else: 403, nothing changed."""
+    from exchange.run import ending
+    from govex.errors import Forbidden
+
+    try:
+        with _ctx(request).store.begin() as conn:
+            return ending.revoke(conn, subscription_id, principal, body.reason)
+    except Forbidden as error:
+        raise HTTPException(status_code=403, detail=one_line(str(error))) from error
+    except ending.UnknownSubscription as error:
+        raise HTTPException(status_code=404, detail=one_line(str(error))) from error
+    except ending.AlreadyEnded as error:
+        raise HTTPException(status_code=409, detail=one_line(str(error))) from error
+    except DeclarationError as error:
+        raise HTTPException(status_code=422, detail=one_line(str(error))) from error
+
+
 @api.get("/runs", response_model=list[RunOut], tags=["runs"])
 def list_runs(
     request: Request,
@@ -453,12 +485,13 @@ class ResolveIn(BaseModel):
 
 
 def _dispute_http(error: Exception) -> HTTPException:
-    from govex.errors import DataQualityError, FatalError
+    from govex.errors import DataQualityError, FatalError, TransientError
     from records import DisputeStateError
 
     if isinstance(error, Denied | Missing | Limited):
         return _http(error)
-    if isinstance(error, DisputeStateError | DataQualityError | FatalError):
+    # TransientError: a run of the resource holds its lease; resolving again later works.
+    if isinstance(error, DisputeStateError | DataQualityError | FatalError | TransientError):
         return HTTPException(status_code=409, detail=one_line(str(error)))
     return HTTPException(status_code=400, detail=one_line(str(error)))
 
@@ -608,13 +641,14 @@ def resolve_dispute(
     every subscription already holds the source's value nothing was corrected: 409, nothing
     written (reject the dispute, or send `{"force": true}` to close it as resolved anyway)."""
     from exchange.web import disputes
-    from govex.errors import DataQualityError, FatalError
+    from govex.errors import DataQualityError, FatalError, TransientError
 
     force = body.force if body is not None else False
     try:
         return disputes.step_for(_ctx(request).store, principal, dispute_id, "resolve",
                                  force=force)
-    except (Denied, Missing, DeclarationError, DataQualityError, FatalError) as error:
+    except (Denied, Missing, DeclarationError, DataQualityError, FatalError,
+            TransientError) as error:
         raise _dispute_http(error) from error
 
 

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from exchange.store import open_store
-from exchange.web import accesslog, api, pages
+from exchange.web import accesslog, api, pages, requests_api
 from exchange.web.auth import ApiPrincipal, PageAuthError, PageError
 from exchange.web.limits import BodyLimit
 from exchange.web.origin import SameOrigin
@@ -51,15 +51,23 @@ def is_data_docs(request: Request) -> bool:
 
 
 def data_docs_dir() -> Path:
-    """GOVEX_DATA_DOCS_DIR, default `.govex/data_docs` under the working directory."""
-    return Path(load_settings().data_docs_dir)
+    """The local folder Data Docs are served from (`Settings.data_docs_cache`)."""
+    return load_settings().data_docs_cache
 
 
-def create_app(store: sa.Engine | None = None, *, docs_dir: Path | None = None) -> FastAPI:
+def create_app(
+    store: sa.Engine | None = None, *, docs_dir: Path | None = None,
+    docs_location: str | None = None,
+) -> FastAPI:
     """The web app and REST API on `store` (default: the store GOVEX_DB_URL names, which must
-    be at the current schema revision) serving Data Docs from `docs_dir` (default
-    GOVEX_DATA_DOCS_DIR)."""
-    engine = store if store is not None else open_store(load_settings())
+    be at the current schema revision) serving Data Docs from the local folder `docs_dir`;
+    runs leave them at `docs_location` (default: `docs_dir` when given, else
+    Settings.data_docs_location, a folder or object storage, rendered into
+    Settings.data_docs_cache)."""
+    settings = load_settings()
+    engine = store if store is not None else open_store(settings)
+    if docs_location is None:
+        docs_location = str(docs_dir) if docs_dir is not None else settings.data_docs_location
     # Record keys in the old GET URLs stay out of the server's access log (`govex serve`, and
     # Airflow's API server when mounted there).
     accesslog.install()
@@ -76,8 +84,10 @@ def create_app(store: sa.Engine | None = None, *, docs_dir: Path | None = None) 
         redoc_url=None,
     )
     app.state.store = engine
-    app.state.context = Context(store=engine, data_docs_dir=docs_dir or data_docs_dir())
+    app.state.context = Context(store=engine, data_docs_dir=docs_dir or data_docs_dir(),
+                                data_docs_location=docs_location)
     app.include_router(api.router)
+    app.include_router(requests_api.router)
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi(request: Request, principal: ApiPrincipal) -> JSONResponse:

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 import catalog
-from exchange.run import Delivery, RunSummary, deliveries, runs
+from exchange.run import Delivery, RunSummary, deliveries, ending, runs
 from exchange.store import Principal
 from exchange.web import policy
 from exchange.web.durations import check_promise
@@ -90,10 +90,24 @@ def providers(conn: sa.Connection) -> dict[str, str]:
 def visible_subscriptions(
     conn: sa.Connection, principal: Principal, resource: str | None = None
 ) -> list[dict[str, Any]]:
-    """Checklist lines the principal may read (each a subscription declaration), by id."""
+    """Checklist lines the principal may read (each a subscription declaration), by id, each
+    with its `state` (`active`, `revoked`, `expired`) and, once ended, when, by whom, why and
+    when its target was purged: the consumer learns why deliveries stopped."""
     provider_of = providers(conn)
+    ended = ending.ended_subscriptions(conn, resource, dt.datetime.now(dt.UTC).date())
+
+    def with_state(decl: dict[str, Any]) -> dict[str, Any]:
+        end = ended.get(str(decl["id"]))
+        if end is None:
+            return {**decl, "state": "active", "ended_at": None, "ended_by": None,
+                    "reason": None, "purged_at": None}
+        return {**decl, "state": end.state, "ended_at": end.at.isoformat(),
+                "ended_by": end.by, "reason": end.message() if end.state == "expired"
+                else end.reason,
+                "purged_at": end.purged_at.isoformat() if end.purged_at else None}
+
     return [
-        decl
+        with_state(decl)
         for decl in catalog.subscription_declarations(conn, resource).values()
         if policy.may_read_subscription(principal, decl, provider_of.get(decl["resource"]))
     ]

@@ -8,6 +8,7 @@ refuse, and the other way round.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,12 @@ from typing import Any
 import sqlalchemy as sa
 
 import catalog
+import quality
 from exchange.store import Principal
 from exchange.web import policy, queries
 from govex.errors import DeclarationError
+
+log = logging.getLogger(__name__)
 
 
 class Denied(Exception):  # noqa: N818 - named for the HTTP answer it becomes
@@ -42,8 +46,17 @@ def _now() -> dt.datetime:
 
 @dataclass(frozen=True)
 class Context:
+    """What the web app reads: the store, and the Data Docs it serves from `data_docs_dir`
+    (a local folder), which runs leave at `data_docs_location` (that folder by default, or
+    object storage: then the folder is this server's cache of the pages it renders)."""
+
     store: sa.Engine
     data_docs_dir: Path
+    data_docs_location: str | None = None
+
+    @property
+    def docs_location(self) -> str:
+        return self.data_docs_location or str(self.data_docs_dir)
 
     def with_quality(self, conn: sa.Connection) -> bool:
         return queries.has_quality_tables(conn)
@@ -211,14 +224,22 @@ class Context:
     # ---- data docs ----------------------------------------------------------------------
 
     def data_docs_link(self, run_id: str) -> str | None:
-        """Path of the run's Data Docs under /data-docs, if they were rendered."""
-        if (self.data_docs_dir / run_id / "index.html").is_file():
+        """Path of the run's Data Docs under /data-docs, if rendered or waiting to be (a run
+        leaves them to be rendered here on first request: `quality.render_pending`)."""
+        if (self.data_docs_dir / run_id / "index.html").is_file() or quality.has_data_docs(
+            self.docs_location, run_id
+        ):
             return f"/data-docs/{run_id}/index.html"
         return None
 
     def data_docs_file(self, principal: Principal, run_id: str, path: str) -> Path:
-        """A file of a run's Data Docs, authorised like the run; never outside its folder."""
+        """A file of a run's Data Docs, authorised like the run; never outside its folder.
+        Data Docs a run deferred are rendered now, once."""
         self.run(principal, run_id)
+        try:  # rendered from the run's report, or copied from the shared location, once
+            quality.fetch_data_docs(self.docs_location, run_id, self.data_docs_dir)
+        except Exception:  # noqa: BLE001 - a page that cannot render is a missing page
+            log.exception("could not render the Data Docs of run %s", run_id)
         root = (self.data_docs_dir / run_id).resolve()
         target = (root / (path or "index.html")).resolve()
         if target.is_dir():

@@ -58,8 +58,10 @@ def copy_city(destination: Path) -> Path:
 
 
 def store_with(workspace: Path, db_file: Path) -> str:
-    """A fresh govex store at `db_file` with `workspace` applied; returns its URL."""
+    """A fresh govex store at `db_file` with `workspace` applied and its sharing requests
+    granted (as `govex demo` does); returns its URL."""
     import catalog
+    from exchange.demo.grants import grant_requests
     from exchange.store import create_store_engine, upgrade
 
     url = f"sqlite:///{db_file}"
@@ -67,6 +69,7 @@ def store_with(workspace: Path, db_file: Path) -> str:
     try:
         upgrade(engine)
         catalog.apply_workspace(engine, workspace)
+        grant_requests(engine, workspace)
     finally:
         engine.dispose()
     return url

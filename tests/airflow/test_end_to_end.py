@@ -42,6 +42,22 @@ def _govex_runs(store_url: str, resource: str) -> list[tuple[str, str | None]]:
         engine.dispose()
 
 
+def _actors(store_url: str, run_id: str) -> set[tuple[str, str, str | None]]:
+    """(kind, actor, DAG run id) of the audit entries of one govex run and its deliveries."""
+    import records
+
+    engine = sa.create_engine(store_url)
+    try:
+        with engine.connect() as conn:
+            return {
+                (e.kind, e.actor, e.detail.get("dag_run_id"))
+                for e in records.list_audit(conn, limit=None)
+                if e.subject == run_id or e.subject.startswith(f"{run_id}/")
+            }
+    finally:
+        engine.dispose()
+
+
 def test_dag_test_delivers_into_the_targets(
     airflow_db: object, city: tuple[Path, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -62,6 +78,16 @@ def test_dag_test_delivers_into_the_targets(
     runs = _govex_runs(store_url, "AMR-RES-001")
     assert [status for status, _ in runs] == ["success"]
     assert "govex__AMR-RES-001.extract" in str(runs[0][1])  # the OpenLineage parent
+    engine = sa.create_engine(store_url)
+    with engine.connect() as conn:
+        run_id = conn.execute(sa.text(
+            "SELECT run_id FROM exchange_runs WHERE resource = 'AMR-RES-001'"
+        )).scalar_one()
+    engine.dispose()
+    # The audit log records Airflow, with its DAG run id, as the actor: never `cli`.
+    assert _actors(store_url, run_id) == {
+        ("run", "airflow", dag_run.run_id), ("delivery", "airflow", dag_run.run_id)
+    }
     assert not list((tmp_path / "staging").glob("*/*/*.arrow"))  # staged files cleaned up
 
 

@@ -69,3 +69,22 @@ def test_a_failing_factory_answers_503_and_retries(monkeypatch: pytest.MonkeyPat
     assert "no settings" in first.text
     client.get("/govex/")
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize(("lazy", "preloaded"), [("False", True), ("True", False)])
+def test_workers_preload_the_engine_only_with_eager_plugins(
+    tmp_path: object, lazy: str, preloaded: bool
+) -> None:
+    """With `lazy_load_plugins = False` an Airflow process imports the run engine when it
+    starts (its forked task processes inherit it), never Great Expectations; with lazy
+    plugins (the default) nothing is preloaded."""
+    import os
+    import subprocess
+
+    probe = ("import sys, airflow; print('exchange.run' in sys.modules, "
+             "'great_expectations' in sys.modules)")
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path),
+           "AIRFLOW__CORE__LAZY_LOAD_PLUGINS": lazy}
+    done = subprocess.run([sys.executable, "-c", probe], env=env, check=True,
+                          capture_output=True, text=True)
+    assert done.stdout.splitlines()[-1].split() == [str(preloaded), "False"]  # logs come first

@@ -90,7 +90,9 @@ class WorkspaceBuilder:
             "key": ["id_no"],
             "elements": {"id_no": "person.id_no", "name": "person.name"},
             "source": {"connection": "psb_db", "table": "residents", "watermark": "updated_at"},
-            "sharing": "conditional",
+            # Unconditional, so that the base workspace applies alone; conditional sharing
+            # needs an approved request in the store (tests/catalog/test_request_rule.py).
+            "sharing": "unconditional",
             "classification": "L3",
             "update_frequency": "P1D",
             "quality": {"max_error_rate": 0.02, "expectations": []},
@@ -111,7 +113,6 @@ class WorkspaceBuilder:
             "schedule": "@daily",
             "valid_from": "2026-01-01",
             "valid_until": "2027-12-31",
-            "approved_by": "psb",
         }
         data.update(overrides)
         return data

@@ -44,10 +44,8 @@ def test_plan_reports_added_changed_and_removed(workspace: Any, govex: Any) -> N
     workspace.edit("resources/psb-residents.yaml", lambda r: r.update(name="居民身份信息"))
     workspace.write_yaml("subscriptions/gsc-enterprises.yaml", workspace.subscription(
         id="SUB-GSC-002", resource="AMR-RES-001", fields=["uscc", "name"], masking={},
-        target={"connection": "gsc_db", "table": "amr_enterprises"}, approved_by=None,
-        mode="snapshot",
+        target={"connection": "gsc_db", "table": "amr_enterprises"}, mode="snapshot",
     ))
-    workspace.edit("subscriptions/gsc-enterprises.yaml", lambda s: s.pop("approved_by"))
 
     code, out, err = govex("apply", str(workspace.root), "--json")
     assert code == 0, err
@@ -100,7 +98,7 @@ def test_catalog_list_and_show(workspace: Any, govex: Any) -> None:
     psb = listed[1]
     assert psb == {
         "code": "PSB-RES-001", "name": "居民身份基础信息", "provider": "psb",
-        "contract": "resident_identity@1.0.0", "sharing": "conditional",
+        "contract": "resident_identity@1.0.0", "sharing": "unconditional",
         "classification": "L3", "update_frequency": "P1D", "subscriptions": 1,
     }
     code, out, _ = govex("catalog", "list")

@@ -23,7 +23,12 @@ def _sharing_none(ws: Any) -> None:
 
 
 def _no_approval(ws: Any) -> None:
-    ws.edit("subscriptions/gsc-residents.yaml", lambda s: s.pop("approved_by"))
+    ws.edit("resources/psb-residents.yaml", lambda r: r.update(sharing="conditional"))
+
+
+def _approved_by_alone(ws: Any) -> None:
+    ws.edit("resources/psb-residents.yaml", lambda r: r.update(sharing="conditional"))
+    ws.edit("subscriptions/gsc-residents.yaml", lambda s: s.update(approved_by="psb"))
 
 
 def _approved_by_consumer(ws: Any) -> None:
@@ -144,7 +149,10 @@ CASES: list[tuple[str, Mutation, list[str]]] = [
     ("one data one source", _add_resource_claiming_person_name,
      ["resources/amr-people.yaml", "person.name", "PSB-RES-001"]),
     ("sharing none", _sharing_none, ["subscriptions/gsc-residents.yaml", "sharing: none"]),
-    ("conditional without approval", _no_approval, ["approved_by", "conditional"]),
+    ("conditional without approval", _no_approval,
+     ["subscriptions/gsc-residents.yaml", "conditional", "govex request submit", "request: REQ-"]),
+    ("approved_by alone", _approved_by_alone,
+     ["subscriptions/gsc-residents.yaml", "approved_by alone", "govex request submit"]),
     ("approved by someone else", _approved_by_consumer, ["approved_by", "'psb'"]),
     ("L4 never in bulk", _l4, ["L4", "PSB-RES-001"]),
     ("field not in contract", _field_not_in_contract, ["'salary'", "resident_identity@1.0.0"]),

@@ -40,6 +40,16 @@ def ws_subscriptions() -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="session")
+def ws_requests() -> list[dict[str, Any]]:
+    """The demo's sharing requests (the conditional subscriptions, asked for and approved by
+    `govex demo`), each with the consumer that asks: the owner of its target connection."""
+    owners = {name: c.get("owner") for name, c in
+              _yaml(WORKSPACE / "connections.yaml")["connections"].items()}
+    return [{**r, "consumer": owners[r["target"]["connection"]]}
+            for r in (_yaml(p) for p in sorted((WORKSPACE / "requests").glob("*.yaml")))]
+
+
+@pytest.fixture(scope="session")
 def ws_departments() -> list[dict[str, Any]]:
     return list(_yaml(WORKSPACE / "departments.yaml")["departments"])
 

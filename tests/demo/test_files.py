@@ -10,8 +10,8 @@ from exchange.cli import main
 from exchange.demo.files import copy_workspace, packaged_workspace, refresh_working_copy
 from govex.errors import DeclarationError
 
-DECLARATIONS = ["README.md", "connections.yaml", "contracts", "departments.yaml", "resources",
-                "subscriptions"]
+DECLARATIONS = ["README.md", "connections.yaml", "contracts", "departments.yaml", "requests",
+                "resources", "subscriptions"]
 
 
 def _files(root: Path) -> list[str]:

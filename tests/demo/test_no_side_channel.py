@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import yaml
 
 import catalog
 from exchange.cli import main
@@ -109,8 +108,11 @@ def test_no_target_of_the_demo_city_holds_an_unapproved_value(
 
     ws = catalog.load_workspace(workspace)
     resources = {code: d.item for code, d in ws.resources.items()}
-    subs = [yaml.safe_load(p.read_text("utf-8"))
-            for p in sorted((workspace / "subscriptions").glob("*.yaml"))]
+    # The checklist as the store holds it: declared lines and the approved requests' lines.
+    store = sa.create_engine(f"sqlite:///{tmp_path / 'govex.db'}")
+    with store.connect() as conn:
+        subs = list(catalog.subscription_declarations(conn).values())
+    store.dispose()
     source_rows = {code: g.rows for code, g in
                    generate_resources(seed=DEFAULT_SEED, scale=SCALE).items()}
     source_rows["TAX-RES-001"] = tax_credit_records(

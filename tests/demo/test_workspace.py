@@ -74,7 +74,7 @@ def test_resources_cover_every_sharing_level_and_source_kind(
 
 
 def test_connections_have_one_of_three_shapes(ws_connections: dict[str, dict[str, Any]]) -> None:
-    shapes = {frozenset(c) for c in ws_connections.values()}
+    shapes = {frozenset(c) - {"owner"} for c in ws_connections.values()}
     assert shapes <= {frozenset({"url"}), frozenset({"kafka"}), frozenset({"path", "format"})}
     for name, c in ws_connections.items():
         if "url" in c:  # embedded default: a SQLite file under data/, overridable per connection
@@ -82,7 +82,8 @@ def test_connections_have_one_of_three_shapes(ws_connections: dict[str, dict[str
                 name
             )
     assert ws_connections["bus"] == {"kafka": "${GOVEX_KAFKA_BOOTSTRAP:-127.0.0.1:9092}"}
-    assert ws_connections["civil_files"] == {"path": "data/files", "format": "csv"}
+    assert ws_connections["civil_files"] == {"path": "data/files", "format": "csv",
+                                             "owner": "civil"}
 
 
 def test_one_data_one_source(ws_resources: dict[str, dict[str, Any]]) -> None:
@@ -95,6 +96,7 @@ def test_one_data_one_source(ws_resources: dict[str, dict[str, Any]]) -> None:
 def test_subscriptions_are_allowed_and_cover_the_vocabulary(
     ws_resources: dict[str, dict[str, Any]],
     ws_subscriptions: list[dict[str, Any]],
+    ws_requests: list[dict[str, Any]],
     ws_departments: list[dict[str, Any]],
     ws_connections: dict[str, dict[str, Any]],
     contracts: dict[str, dict[str, Any]],
@@ -102,19 +104,21 @@ def test_subscriptions_are_allowed_and_cover_the_vocabulary(
     departments = {d["code"] for d in ws_departments}
     assert len(departments) >= 6
     assert {r["provider"] for r in ws_resources.values()} <= departments
-    assert len(ws_subscriptions) >= 8
+    # The checklist: declared lines (unconditional data) and approved requests (conditional).
+    checklist = ws_subscriptions + [{**q, "id": q["subscription"]} for q in ws_requests]
+    assert len(checklist) >= 8
     masks, modes, subscribed = set(), set(), set()
-    for s in ws_subscriptions:
+    for s in checklist:
         r = ws_resources[s["resource"]]
         subscribed.add(s["resource"])
         assert r["sharing"] != "none", s["id"]
         assert r["classification"] != "L4", s["id"]
         assert s["consumer"] in departments, s["id"]
         assert s["consumer"] != r["provider"], s["id"]
-        if r["sharing"] == "conditional":
-            assert s["approved_by"] == r["provider"], s["id"]
-        else:
-            assert "approved_by" not in s, s["id"]
+        assert "approved_by" not in s, s["id"]
+        assert (s in ws_subscriptions) == (r["sharing"] == "unconditional"), s["id"]
+        if "legal_basis" in s:
+            assert ws_connections[s["target"]["connection"]]["owner"] == s["consumer"]
         props = contracts[s["resource"]]["properties"]
         assert set(s["fields"]) <= set(props), s["id"]
         assert set(s.get("masking", {})) <= set(s["fields"]), s["id"]
@@ -143,5 +147,29 @@ def test_workspace_passes_govex_apply_dry_run(workspace: Path, tmp_path: Path) -
     result = apply_workspace(engine, workspace, dry_run=True, env={}, today=TODAY)
     assert not result.applied
     assert len(result.plan.kinds["resources"].added) == 7
-    assert len(result.plan.kinds["subscriptions"].added) == 10
+    # Only the unconditional lines are declared; the conditional ones come from approvals.
+    assert len(result.plan.kinds["subscriptions"].added) == 3
+    engine.dispose()
+
+
+def test_demo_requests_become_the_conditional_subscriptions(tmp_path: Path) -> None:
+    import catalog
+    from exchange.demo.files import copy_workspace
+    from exchange.demo.grants import grant_requests
+    from exchange.store import create_store_engine, upgrade
+
+    ws = copy_workspace(tmp_path / "city")
+    engine = create_store_engine(f"sqlite:///{tmp_path / 'govex.db'}")
+    upgrade(engine)
+    catalog.apply_workspace(engine, ws)
+    granted = grant_requests(engine, ws)
+    assert len(granted) == 7
+    assert grant_requests(engine, ws) == []  # asked once: a second demo asks nothing again
+    with engine.connect() as conn:
+        subs = catalog.subscription_declarations(conn)
+    assert len(subs) == 10
+    for grant in granted:
+        assert subs[grant.subscription]["request"] == grant.request
+    # The next apply neither removes nor changes what the approvals created.
+    assert catalog.apply_workspace(engine, ws, dry_run=True).plan.empty
     engine.dispose()

@@ -114,13 +114,13 @@ def write_workspace(root: Path, source_url: str, targets: dict[str, str],
         "contract": "resident@1.0.0", "key": ["id_no"],
         "elements": {"id_no": "person.id_no", "name": "person.name"},
         "source": {"connection": "psb_db", "table": "residents", "watermark": "updated_at"},
-        "sharing": "conditional", "classification": "L3", "update_frequency": "P1D",
+        "sharing": "unconditional", "classification": "L3", "update_frequency": "P1D",
         "quality": {"max_error_rate": max_error_rate},
     }, allow_unicode=True))
     (root / "subscriptions").mkdir(exist_ok=True)
     for sub in subscriptions:
         body = {"resource": "PSB-RES-001", "purpose": "测试", "valid_from": "2026-01-01",
-                "valid_until": "2030-12-31", "approved_by": "psb", **sub}
+                "valid_until": "2030-12-31", **sub}
         (root / "subscriptions" / f"{sub['id']}.yaml").write_text(
             yaml.safe_dump(body, allow_unicode=True))
 

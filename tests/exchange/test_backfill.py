@@ -28,6 +28,7 @@ from tests.exchange.conftest import (
     three_subscriptions,
     write_workspace,
 )
+from tests.exchange.test_leases import expire_at
 
 pytestmark = pytest.mark.integration
 
@@ -178,6 +179,7 @@ def _killed(table: str, method: str, after: int, *flags: str) -> None:
     child = subprocess.run([sys.executable, "-c", _KILLER, table, method, str(after), *flags],
                            env=env, capture_output=True, timeout=300, check=False)
     assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-3000:]
+    expire_at(env["GOVEX_DB_URL"])  # the killed run's lease, no longer renewed, runs out
 
 
 def _cli_run() -> dict[str, Any]:

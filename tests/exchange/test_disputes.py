@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import catalog
 import records
 from exchange import cli
 from exchange.run.bookkeeping import runs as runs_table
-from exchange.store import create_store_engine, upgrade
+from exchange.store import create_store_engine, tokens, upgrade
 
 pytestmark = pytest.mark.integration
 
@@ -65,6 +66,9 @@ def govex(
     monkeypatch.setattr(cli, "build_parser", _parser_with_ours)
 
     def call(*argv: str) -> tuple[int, str, str]:
+        if argv[:1] == ("dispute",) and argv[1:2] in (("ack",), ("reject",), ("resolve",)) \
+                and "--token" not in argv:  # the provider's steps, with the provider's token
+            argv = (*argv, "--token", as_("psb", "provider"))
         capsys.readouterr()
         code = cli.main(list(argv))
         out, err = capsys.readouterr()
@@ -90,6 +94,17 @@ def scenario(
         made.store_url = pg_url
         monkeypatch.setenv("GOVEX_DB_URL", pg_url)
     return made
+
+
+def as_(department: str, role: str = "consumer") -> str:
+    """A new API token of `department` in the store the CLI uses (GOVEX_DB_URL): the CLI
+    acts with a token, never with a department it is told."""
+    engine = create_store_engine(os.environ["GOVEX_DB_URL"])
+    try:
+        with engine.begin() as conn:
+            return tokens.create_token(conn, department, role)
+    finally:
+        engine.dispose()
 
 
 def _json(govex: Callable[..., tuple[int, str, str]], *argv: str) -> Any:
@@ -149,7 +164,7 @@ def test_dispute_corrects_every_consumer_and_trace_shows_it(scenario: Any, govex
 
     # A consumer disputes a delivered value; the provider acknowledges.
     code, out, err = govex("dispute", "open", "PSB-RES-001", KEY, "--field", "score",
-                           "--claim", "分数应为 77", "--by", "gsc")
+                           "--claim", "分数应为 77", "--token", as_("gsc"))
     assert code == 0, err
     dispute_id = out.strip().splitlines()[-1]
     assert dispute_id.startswith("DSP-")
@@ -249,7 +264,7 @@ def test_resolve_only_redelivers_what_differs_and_refuses_a_failing_record(
 ) -> None:
     assert _json(govex, "run", "PSB-RES-001")["status"] == "success"
     code, out, _ = govex("dispute", "open", "PSB-RES-001", KEY, "--field", "phone",
-                         "--claim", "wrong phone", "--by", "hpf")
+                         "--claim", "wrong phone", "--token", as_("hpf"))
     assert code == 0
     dispute_id = out.splitlines()[-1]
     assert govex("dispute", "ack", dispute_id)[0] == 0
@@ -265,6 +280,17 @@ def test_resolve_only_redelivers_what_differs_and_refuses_a_failing_record(
     assert _json(govex, "dispute", "show", dispute_id)["state"] == "acknowledged"
 
     scenario.source_execute("UPDATE residents SET score = 1 WHERE id_no = :k", k=KEY)
+    # A run of the resource under way holds its lease: the correction waits its turn.
+    from exchange.run import finish, start_run
+
+    store = scenario.store()
+    running = start_run(store, "PSB-RES-001")
+    code, _, err = govex("dispute", "resolve", dispute_id)
+    assert code == 1
+    assert f"is being run by run {running}" in err
+    assert _json(govex, "dispute", "show", dispute_id)["state"] == "acknowledged"
+    finish(store, running)
+    store.dispose()
     code, _, err = govex("dispute", "resolve", dispute_id)
     assert code == 0, err
     evidence = _json(govex, "dispute", "show", dispute_id)["evidence"]
@@ -287,23 +313,28 @@ def test_invalid_steps_and_bad_input_exit_2(scenario: Any, govex: Any) -> None:
 
     assert "unknown resource 'NOPE'" in refused("trace", "NOPE", KEY)
     assert "unknown resource" in refused("dispute", "open", "NOPE", KEY, "--field", "score",
-                                         "--claim", "x", "--by", "gsc")
+                                         "--claim", "x", "--token", as_("gsc"))
     assert "unknown field 'nope'" in refused("dispute", "open", "PSB-RES-001", KEY,
-                                             "--field", "nope", "--claim", "x", "--by", "gsc")
-    assert "unknown department 'xyz'" in refused("dispute", "open", "PSB-RES-001", KEY,
-                                                 "--field", "score", "--claim", "x",
-                                                 "--by", "xyz")
+                                             "--field", "nope", "--claim", "x",
+                                             "--token", as_("gsc"))
+    assert "unknown token" in refused("dispute", "open", "PSB-RES-001", KEY,
+                                      "--field", "score", "--claim", "x",
+                                      "--token", "govex_not-a-token")
+    assert "may not open disputes" in refused("dispute", "open", "PSB-RES-001", KEY,
+                                              "--field", "score", "--claim", "x",
+                                              "--token", as_("psb", "provider"))
     assert "no subscription" in refused("dispute", "open", "PSB-RES-001", KEY, "--field",
-                                        "score", "--claim", "x", "--by", "psb")
+                                        "score", "--claim", "x", "--token", as_("psb"))
     assert "does not receive field 'phone'" in refused(
-        "dispute", "open", "PSB-RES-001", KEY, "--field", "phone", "--claim", "x", "--by", "gsc")
+        "dispute", "open", "PSB-RES-001", KEY, "--field", "phone", "--claim", "x",
+        "--token", as_("gsc"))
     assert "never delivered" in refused("dispute", "open", "PSB-RES-001", "BAD000000000000000",
-                                        "--field", "score", "--claim", "x", "--by", "gsc")
+                                        "--field", "score", "--claim", "x", "--token", as_("gsc"))
     assert "unknown dispute" in refused("dispute", "show", "DSP-NOPE")
     assert _json(govex, "dispute", "list") == []  # nothing refused left anything behind
 
     code, out, _ = govex("dispute", "open", "PSB-RES-001", KEY, "--field", "score",
-                         "--claim", "x", "--by", "gsc")
+                         "--claim", "x", "--token", as_("gsc"))
     dispute_id = out.splitlines()[-1]
     assert "only an acknowledged dispute can be rejected" in refused(
         "dispute", "reject", dispute_id, "--reason", "fine as is")
@@ -436,7 +467,7 @@ def test_a_consumer_disputes_by_the_govex_key_it_received(
     assert "id_no" not in held[0]
     stand_in = next(r["_govex_key"] for r in held if r["score"] == 1)  # row 1 is KEY
     code, out, err = govex("dispute", "open", "PSB-RES-001", stand_in, "--field", "score",
-                           "--claim", "分数应为 77", "--by", "gsc")
+                           "--claim", "分数应为 77", "--token", as_("gsc"))
     assert code == 0, err
     shown = _json(govex, "dispute", "show", out.splitlines()[-1])
     assert (shown["key"], shown["opened_by"], shown["field"]) == (KEY, "gsc", "score")
@@ -444,7 +475,8 @@ def test_a_consumer_disputes_by_the_govex_key_it_received(
     # hpf's stand-in for the same record is not gsc's, and hpf receives the key in clear.
     for key, by in (("0" * 16, "gsc"), (stand_in, "hpf"), ("110105199001019999", "gsc")):
         code, _, err = govex("dispute", "open", "PSB-RES-001", key, "--field",
-                             "phone" if by == "hpf" else "score", "--claim", "x", "--by", by)
+                             "phone" if by == "hpf" else "score", "--claim", "x",
+                             "--token", as_(by))
         assert code == 2, (key, by, err)
         assert "never delivered" in err
     assert len(_json(govex, "dispute", "list")) == 1
@@ -467,7 +499,7 @@ def test_resolving_with_nothing_changed_is_refused_unless_forced(
 
     def opened(by: str, field: str) -> str:
         code, out, err = govex("dispute", "open", "PSB-RES-001", KEY, "--field", field,
-                               "--claim", "wrong", "--by", by)
+                               "--claim", "wrong", "--token", as_(by))
         assert code == 0, err
         dispute_id: str = out.splitlines()[-1]
         assert govex("dispute", "ack", dispute_id)[0] == 0

@@ -25,6 +25,7 @@ import records
 from exchange.ingest import landing_table
 from exchange.run import steps
 from exchange.store import create_store_engine, upgrade
+from tests.exchange.test_leases import expire
 from tests.kafka.test_ingest import CODE, CONTRACT, uscc  # the pushed resource of the ingest tests
 
 pytestmark = pytest.mark.integration
@@ -57,13 +58,13 @@ def write_workspace(root: Path, target_url: str) -> None:
         "code": CODE, "name": "纳税人登记信息", "provider": "tax",
         "contract": "taxpayer@1.0.0", "key": ["uscc"], "elements": {"uscc": "enterprise.uscc"},
         "source": {"connection": "tax_kafka", "kafka": {}},
-        "sharing": "conditional", "classification": "L2", "update_frequency": "PT1M",
+        "sharing": "unconditional", "classification": "L2", "update_frequency": "PT1M",
         "quality": {"max_error_rate": 0.5},
     }, allow_unicode=True))
     (root / "subscriptions").mkdir()
     for sub in SUBSCRIPTIONS:
         body = {"resource": CODE, "purpose": "测试", "valid_from": "2026-01-01",
-                "valid_until": "2030-12-31", "approved_by": "tax", **sub}
+                "valid_until": "2030-12-31", **sub}
         (root / "subscriptions" / f"{sub['id']}.yaml").write_text(
             yaml.safe_dump(body, allow_unicode=True))
 
@@ -207,7 +208,7 @@ def test_a_subscriber_added_later_gets_the_latest_state_of_every_key(
                 {"id": "SUB-LATE-SNAP", "mode": "snapshot", "fields": ["uscc", "capital"],
                  "target": {"connection": "gsc_db", "table": "t_late_snapshot"}}):
         body = {"resource": CODE, "consumer": "gsc", "purpose": "测试",
-                "valid_from": "2026-01-01", "approved_by": "tax", **sub}
+                "valid_from": "2026-01-01", **sub}
         (tmp_path / "ws" / "subscriptions" / f"{sub['id']}.yaml").write_text(
             yaml.safe_dump(body, allow_unicode=True))
     catalog.apply_workspace(store, tmp_path / "ws")
@@ -334,8 +335,13 @@ def test_a_dispute_on_a_pushed_record_is_resolved_by_the_corrected_message(
     landing.land(upsert(1, 100), upsert(2, 200))
     steps.run_resource(store, CODE)
     capsys.readouterr()
+    from exchange.store import tokens
+
+    with store.begin() as conn:  # the CLI acts with tokens: the consumer's, the provider's
+        consumer = tokens.create_token(conn, "gsc", "consumer")
+        monkeypatch.setenv("GOVEX_TOKEN", tokens.create_token(conn, "tax", "provider"))
     assert main(["dispute", "open", CODE, uscc(1), "--field", "capital",
-                 "--claim", "注册资本应为 120", "--by", "gsc"]) == 0
+                 "--claim", "注册资本应为 120", "--token", consumer]) == 0
     dispute_id = capsys.readouterr().out.strip().splitlines()[-1]
     assert main(["dispute", "ack", dispute_id]) == 0
 
@@ -426,6 +432,7 @@ def test_a_superseded_run_delivers_nothing_more(setup: tuple[sa.Engine, Landing]
     old = steps.start_run(store, CODE)
     steps.extract(store, old)
     steps.gate(store, old)
+    expire(store, CODE)  # the old run's process died: its lease expired
     newer = steps.start_run(store, CODE)  # marks the old one failed: it never finished
     with pytest.raises(FatalError, match="not running"):
         steps.deliver(store, old, "SUB-UPSERT")

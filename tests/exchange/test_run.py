@@ -18,6 +18,7 @@ import pytest
 import records
 from exchange.cli import main
 from tests.exchange.conftest import SCENARIO_BAD_EVERY, SCENARIO_ROWS, three_subscriptions
+from tests.exchange.test_leases import expire_at
 
 pytestmark = pytest.mark.integration
 
@@ -122,6 +123,7 @@ def test_killed_between_batches_then_rerun_delivers_exactly_once(
     child = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                            timeout=300, check=False)
     assert child.returncode == -signal.SIGKILL, child.stderr.decode()
+    expire_at(scenario.store_url)  # the killed run's lease, no longer renewed, runs out
     partial = scenario.target_rows("gsc_pg", "gsc_residents")
     assert 0 < len(partial) < N - N // BAD_EVERY
 

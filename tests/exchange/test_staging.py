@@ -29,13 +29,14 @@ from exchange.run import (
 from exchange.run.staging import Stage, staged_runs
 from exchange.store import create_store_engine, upgrade
 from tests.exchange.conftest import create_source, make_rows, write_workspace
+from tests.exchange.test_leases import expire
 
 CODE = "PSB-RES-001"
 OTHER = "PSB-RES-002"
 
 
-def _mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
+def _mode(path: Path | str) -> int:
+    return stat.S_IMODE(Path(path).stat().st_mode)
 
 
 @pytest.fixture
@@ -55,7 +56,7 @@ def test_staging_is_private_whatever_the_umask(tmp_path: Path, umask: Any, mask:
     umask(mask)
     root = tmp_path / "deep" / "staging"
     stage = Stage.for_run("run-1", root)
-    path = stage.write("raw", 0, pa.table({"id": [1, 2]}))
+    path = Path(stage.write("raw", 0, pa.table({"id": [1, 2]})))
     stage.write("raw", 1, pa.table({"id": [3]}))
     assert _mode(root) == 0o700
     assert _mode(stage.directory) == 0o700
@@ -128,7 +129,9 @@ def test_a_killed_runs_staging_goes_when_the_next_run_abandons_it(
     extract(store, elsewhere)
     stranger = _root(tmp_path) / "not-a-run-of-this-store"
     stranger.mkdir()
-    # The process running `killed` dies here (kill -9): it stays marked running.
+    # The process running `killed` dies here (kill -9): it stays marked running, and its
+    # lease is no longer renewed.
+    expire(store)
 
     after = start_run(store, CODE)
     assert _status(store, killed) == "failed"

@@ -356,8 +356,15 @@ def test_a_dispute_correction_holding_a_nul_is_refused_before_anything_is_writte
                f"sqlite:///{tmp_path / 'store.db'}", targets)
     assert _run(capsys, "run", "PSB-RES-001")[1]["status"] == "success"
     capsys.readouterr()
+    from exchange.store import create_store_engine, tokens
+
+    engine = create_store_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    with engine.begin() as conn:  # the CLI acts with tokens: the consumer's, the provider's
+        consumer = tokens.create_token(conn, "gsc", "consumer")
+        monkeypatch.setenv("GOVEX_TOKEN", tokens.create_token(conn, "psb", "provider"))
+    engine.dispose()
     assert main(["dispute", "open", "PSB-RES-001", NUL_KEY, "--field", "name",
-                 "--claim", "wrong name", "--by", "gsc"]) == 0
+                 "--claim", "wrong name", "--token", consumer]) == 0
     dispute_id = capsys.readouterr().out.splitlines()[-1]
     assert main(["dispute", "ack", dispute_id]) == 0
     conn = sqlite3.connect(source)

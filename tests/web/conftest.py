@@ -4,7 +4,7 @@ records, Data Docs for one run, and one token per role; and a TestClient on the 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 import catalog
 from exchange.demo.files import copy_workspace
+from exchange.demo.grants import grant_requests
 from exchange.run.bookkeeping import deliveries, runs
 from exchange.store import create_store_engine, tokens, upgrade
 
@@ -83,12 +84,18 @@ def _insert_run(conn: sa.Connection, run_id: str, resource: str, status: str, re
             ))
 
 
-def build_city(root: Path, store_url: str | None = None) -> City:
-    """The city on a fresh store (`store_url`, default a SQLite file under `root`)."""
+def build_city(
+    root: Path, store_url: str | None = None, edit: Callable[[Path], None] | None = None
+) -> City:
+    """The city on a fresh store (`store_url`, default a SQLite file under `root`); `edit`
+    changes the workspace copy before it is applied and its requests granted."""
     workspace = copy_workspace(root / "city")
+    if edit is not None:
+        edit(workspace)
     engine = create_store_engine(store_url or f"sqlite:///{root / 'govex.db'}")
     upgrade(engine)
     catalog.apply_workspace(engine, workspace)
+    grant_requests(engine, workspace)  # the conditional subscriptions, asked and approved
     results, quarantine = quality_tables(engine)
     city = City(engine=engine, docs_dir=root / "data_docs", tokens={})
     with engine.begin() as conn:

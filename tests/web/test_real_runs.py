@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 import catalog
 from exchange.demo.files import copy_workspace
+from exchange.demo.grants import grant_requests
 from exchange.run import load_summary
 from exchange.store import create_store_engine, tokens, upgrade
 from exchange.web import create_app
@@ -34,6 +35,7 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient,
     engine = create_store_engine(f"sqlite:///{root / 'govex.db'}")
     upgrade(engine)
     catalog.apply_workspace(engine, ws.root)
+    grant_requests(engine, ws.root)
     mp = pytest.MonkeyPatch()
     mp.setenv("GOVEX_STAGING_DIR", str(root / "staging"))
     mp.setenv("GOVEX_DATA_DOCS_DIR", str(root / "data_docs"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -29,18 +30,16 @@ K1 = "110105199001011234"  # delivered to hpf (hashed key, and by _govex_key) an
 K2 = "110105199001015678"  # delivered to gsc only (clear key)
 NOWHERE = "110105199001019999"  # no such record
 HASHED = {"SUB-HPF-001": {"id_no": "hash", "phone": "mask_phone", "address": "mask_address"}}
-NAMES_SUB = """id: SUB-HPF-009
-resource: PSB-RES-001
-consumer: hpf
+NAMES_REQUEST = """resource: PSB-RES-001
+subscription: SUB-HPF-009
 purpose: 公积金缴存职工姓名核验
+legal_basis: 住房公积金管理条例
 fields: [name]
 masking: {name: mask_name}
 target: {connection: hpf_db, table: psb_names}
 mode: upsert
-schedule: "@daily"
 valid_from: 2026-01-01
 valid_until: 2028-12-31
-approved_by: psb
 """
 
 
@@ -52,15 +51,16 @@ def _hash(engine: Any, subscription: str, value: str) -> str:
 @pytest.fixture(scope="module")
 def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[City, TestClient]]:
     root = tmp_path_factory.mktemp("received-keys")
-    city = build_city(root)
-    ws = root / "city"
-    sub_file = ws / "subscriptions" / "hpf-resident-contact.yaml"
-    sub_file.write_text(sub_file.read_text(encoding="utf-8").replace(
-        "masking: {phone: mask_phone, address: mask_address}",
-        "masking: {id_no: hash, phone: mask_phone, address: mask_address}",
-    ), encoding="utf-8")
-    (ws / "subscriptions" / "hpf-resident-names.yaml").write_text(NAMES_SUB, encoding="utf-8")
-    catalog.apply_workspace(city.engine, ws)
+    def edit(ws: Path) -> None:
+        asked = ws / "requests" / "hpf-resident-contact.yaml"
+        asked.write_text(asked.read_text(encoding="utf-8").replace(
+            "masking: {phone: mask_phone, address: mask_address}",
+            "masking: {id_no: hash, phone: mask_phone, address: mask_address}",
+        ), encoding="utf-8")
+        (ws / "requests" / "hpf-resident-names.yaml").write_text(NAMES_REQUEST,
+                                                                 encoding="utf-8")
+
+    city = build_city(root, edit=edit)
     run = city.runs[RES][-1]
     at = dt.datetime.now(dt.UTC)
     with city.engine.begin() as conn:

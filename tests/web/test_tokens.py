@@ -21,8 +21,8 @@ from .conftest import City
 
 def test_roles_derive_from_the_literal() -> None:
     assert get_args(tokens.Role) == tokens.ROLES
-    assert set(tokens.ROLES) == {"admin", "provider", "consumer", "checklist_owner", "auditor",
-                                 "lineage_producer"}
+    assert set(tokens.ROLES) == {"admin", "authority", "provider", "consumer", "checklist_owner",
+                                 "auditor", "lineage_producer"}
 
 
 def test_only_the_hash_is_stored(city: City) -> None:
@@ -123,8 +123,8 @@ def test_token_create_prints_the_token_once(govex: Callable[[Sequence[str]], int
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["--department", "psb", "--role", "root"],
-     "unknown role 'root': use one of admin, provider, consumer, checklist_owner, auditor, "
-     "lineage_producer"),
+     "unknown role 'root': use one of admin, authority, provider, consumer, checklist_owner, "
+     "auditor, lineage_producer"),
     (["--department", "mars", "--role", "consumer"], "unknown department 'mars'"),
 ])
 def test_token_create_bad_input_exits_2(govex: Callable[[Sequence[str]], int],
