@@ -8,8 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any, Literal, get_args
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from govex.durations import duration_parts
 
@@ -39,10 +48,36 @@ class _Declaration(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
+class Notify(_Declaration):
+    """Where govex POSTs the department's signed events (requests, disputes, overdue items)."""
+
+    webhook: str = Field(description="an http(s) URL that receives the events")
+
+    @field_validator("webhook")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            msg = f"webhook '{value}' is not an http:// or https:// URL with a host"
+            raise ValueError(msg)
+        return value
+
+
 class Department(_Declaration):
     code: Annotated[str, Field(pattern=DEPARTMENT_CODE, description="short lowercase code")]
     name: NonEmpty = Field(description="the department's official name")
     contact: str | None = Field(default=None, description="where data questions go")
+    notify: Notify | None = Field(
+        default=None, description="optional: {webhook: URL} for signed event notifications")
+
+    @model_serializer(mode="wrap")
+    def _without_notify(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave `notify` out when not declared, so stores applied before it existed see no
+        change in every department."""
+        out: dict[str, Any] = handler(self)
+        if out.get("notify") is None:
+            out.pop("notify", None)
+        return out
 
 
 class DepartmentsFile(_Declaration):

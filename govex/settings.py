@@ -32,6 +32,9 @@ is a side channel (a malformed timeout is counted by the emitter, never fails a 
 | GOVEX_LINEAGE_TIMEOUT | seconds per lineage HTTP request | 5 |
 | GOVEX_LINEAGE_RETRIES | retries per lineage HTTP request | 2 |
 | GOVEX_LINEAGE_DISABLED (or OPENLINEAGE_DISABLED) | lineage kill switch | off |
+| GOVEX_NOTIFY_TIMEOUT | seconds per webhook POST | 5 |
+| GOVEX_NOTIFY_ATTEMPTS | POSTs of one event to one department before it is marked failed | 8 |
+| GOVEX_NOTIFY_BACKOFF | seconds before the first retry; doubled after each failure | 30 |
 """
 
 from __future__ import annotations
@@ -55,6 +58,9 @@ DEFAULT_DISPUTE_DAYS = 5
 DEFAULT_REVIEW_DAYS = 2
 DEFAULT_ANSWER_DAYS = 5
 DEFAULT_LOOKUP_RATE = 60
+DEFAULT_NOTIFY_TIMEOUT = 5
+DEFAULT_NOTIFY_ATTEMPTS = 8
+DEFAULT_NOTIFY_BACKOFF = 30
 LINEAGE_KILL_SWITCHES = ("OPENLINEAGE_DISABLED", "GOVEX_LINEAGE_DISABLED")
 _TRUE = {"true", "1", "yes", "on"}
 
@@ -84,6 +90,9 @@ class Settings:
     lineage_timeout_text: str | None = None
     lineage_retries_text: str | None = None
     lineage_disabled: bool = False
+    notify_timeout_text: str | None = None
+    notify_attempts_text: str | None = None
+    notify_backoff_text: str | None = None
 
     @property
     def staging_root(self) -> Path:
@@ -157,6 +166,34 @@ class Settings:
             "requests per minute",
         )
 
+    @property
+    def notify_timeout(self) -> int:
+        return _positive_int(
+            self.notify_timeout_text, DEFAULT_NOTIFY_TIMEOUT, "GOVEX_NOTIFY_TIMEOUT", "seconds"
+        )
+
+    @property
+    def notify_attempts(self) -> int:
+        return _positive_int(
+            self.notify_attempts_text, DEFAULT_NOTIFY_ATTEMPTS, "GOVEX_NOTIFY_ATTEMPTS",
+            "attempts",
+        )
+
+    @property
+    def notify_backoff(self) -> int:
+        """Seconds before the first retry; 0 retries at once (tests)."""
+        raw = self.notify_backoff_text
+        if raw is None:
+            return DEFAULT_NOTIFY_BACKOFF
+        try:
+            value = int(raw)
+        except ValueError:
+            value = -1
+        if value < 0:
+            msg = f"must be a whole number of seconds, at least 0 (got {raw!r})"
+            raise DeclarationError(msg, field="GOVEX_NOTIFY_BACKOFF", value=raw)
+        return value
+
 
 def _positive_int(raw: str | None, default: int, name: str, unit: str) -> int:
     if raw is None or not raw.strip():
@@ -203,6 +240,9 @@ def _read(env: Mapping[str, str]) -> Settings:
         lineage_disabled=any(
             (env.get(name) or "").strip().lower() in _TRUE for name in LINEAGE_KILL_SWITCHES
         ),
+        notify_timeout_text=text("GOVEX_NOTIFY_TIMEOUT"),
+        notify_attempts_text=text("GOVEX_NOTIFY_ATTEMPTS"),
+        notify_backoff_text=text("GOVEX_NOTIFY_BACKOFF"),
     )
 
 

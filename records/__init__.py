@@ -12,7 +12,10 @@ Public API (the rest of the package is internal):
   `get_dispute`, `list_disputes`, `require_state`, `DISPUTE_STATES`, deadlines
   `dispute_days` / `working_days_after`, tables `disputes_metadata`;
 - the audit log (append-only, hash-chained): `append_audit`, `verify_audit`, `list_audit`,
-  `audit_head` (→ `AuditEntry`, `VerifyResult`, `BadEntry`), tables `audit_metadata`.
+  `audit_head` (→ `AuditEntry`, `VerifyResult`, `BadEntry`), tables `audit_metadata`;
+- notifications: `notify` (an event and its outbox rows, in the step's transaction),
+  `webhooks`, `EVENT_TYPES`, tables `notify_events`, `notify_outbox`, `notify_attempts`,
+  `notifications_metadata`.
 """
 
 from records.audit import KINDS as AUDIT_KINDS
@@ -38,6 +41,11 @@ from records.disputes import (
     working_days_after,
 )
 from records.disputes import metadata as disputes_metadata
+from records.notifications import EVENT_TYPES, EventType, notify, webhooks
+from records.notifications import attempts as notify_attempts
+from records.notifications import events as notify_events
+from records.notifications import metadata as notifications_metadata
+from records.notifications import outbox as notify_outbox
 from records.provenance import (
     DELETED,
     deliveries_of,
@@ -55,11 +63,13 @@ __all__ = [
     "AUDIT_KINDS",
     "DELETED",
     "DISPUTE_STATES",
+    "EVENT_TYPES",
     "AuditEntry",
     "AuditKind",
     "BadEntry",
     "DisputeState",
     "DisputeStateError",
+    "EventType",
     "NothingToCorrectError",
     "VerifyResult",
     "acknowledge",
@@ -75,6 +85,11 @@ __all__ = [
     "list_disputes",
     "live_keys",
     "mark_resolved",
+    "notifications_metadata",
+    "notify",
+    "notify_attempts",
+    "notify_events",
+    "notify_outbox",
     "open_dispute",
     "provenance_metadata",
     "read_source_record",
@@ -87,5 +102,6 @@ __all__ = [
     "trace",
     "value_hashes",
     "verify_audit",
+    "webhooks",
     "working_days_after",
 ]

@@ -28,6 +28,7 @@ from govex.errors import DeclarationError
 from govex.settings import DEFAULT_DISPUTE_DAYS, load_settings
 from govex.workdays import add_working_days
 from records import audit
+from records.notifications import EventType, notify
 from records.provenance import deliveries_of, split_key
 
 __all__ = [
@@ -210,7 +211,9 @@ def open_dispute(
         "action": "open", "resource": resource, "key": key, "field": field,
         "opened_by": opened_by, "provider": res.provider,
     })
-    return get_dispute(conn, dispute_id, now=opened)
+    shown = get_dispute(conn, dispute_id, now=opened)
+    _notify(conn, "dispute.open", shown, actor, None, opened)
+    return shown
 
 
 def _shape(row: sa.RowMapping, now: dt.datetime) -> dict[str, Any]:
@@ -334,7 +337,28 @@ def _transition(
     if evidence is not None:
         detail["evidence"] = dict(evidence)
     audit.append(conn, kind="dispute", subject=dispute_id, actor=actor, detail=detail)
-    return get_dispute(conn, dispute_id, now=now)
+    shown = get_dispute(conn, dispute_id, now=now)
+    _notify(conn, _EVENTS[target], shown, actor, reason, now)
+    return shown
+
+
+_EVENTS: dict[DisputeState, EventType] = {
+    "open": "dispute.open", "acknowledged": "dispute.acknowledged",
+    "resolved": "dispute.resolved", "rejected": "dispute.rejected",
+}
+
+
+def _notify(
+    conn: sa.Connection, event: EventType, dispute: Mapping[str, Any], actor: str,
+    reason: str | None, at: dt.datetime,
+) -> None:
+    """The step's event for the disputing department and the provider, in this transaction
+    (no record values: the claim stays in govex, only ids, states and the field name go out)."""
+    notify(conn, event, dispute["id"], [dispute["opened_by"], dispute["provider"]], {
+        "id": dispute["id"], "state": dispute["state"], "resource": dispute["resource"],
+        "field": dispute["field"], "opened_by": dispute["opened_by"],
+        "provider": dispute["provider"], "by": actor, "reason": reason, "due": dispute["due"],
+    }, at=at)
 
 
 def acknowledge(conn: sa.Connection, dispute_id: str, *, actor: str = "cli") -> dict[str, Any]:

@@ -27,6 +27,7 @@ from exchange.cli import (
     ingest,
     init,
     lineage,
+    notify,
     openapi,
     quality,
     reference,
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     for module in (
         db, apply, catalog, run, ingest, quality, trace, lineage, audit, dispute, serve, openapi,
         token, broker, demo, bench, init, contract, reference, check, request, subscription,
+        notify,
     ):
         module.register(sub)
     return parser

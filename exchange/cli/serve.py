@@ -43,11 +43,18 @@ def serve(store: sa.Engine, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) 
     """Serve the web app on `store` until Ctrl-C (also what `govex demo` ends with)."""
     import uvicorn  # loaded only when serving: keeps `govex --help` fast
 
+    from exchange.notify import start_sender_thread
     from exchange.web import create_app
 
     # create_app puts exchange.web.accesslog's filter on uvicorn's access logger: the record
     # keys of the old GET trace URLs are written as [redacted]. uvicorn's own logging config,
     # applied inside uvicorn.run, replaces handlers but keeps logger filters.
     app = create_app(store)
+    # The webhook sender runs beside the app, so a running web app delivers the events its
+    # requests' steps write; a step never waits for it (it only reads the outbox).
+    stop = start_sender_thread(store)
     print(f"govex serving on http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info")
+    finally:
+        stop.set()

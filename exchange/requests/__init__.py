@@ -2,7 +2,8 @@
 REST API, the command line, the pages and the demo all call (`service.py`).
 
 Public API: `Ask` (what a consumer asks for), the steps `submit`, `review`, `approve`,
-`reject`, `withdraw`, the reads `get_request`, `list_requests`, and the errors
+`reject`, `withdraw`, the reads `get_request`, `list_requests`, the authority's `supervision`
+(`supervision.py`), `request_event` (a step's notification), and the errors
 `UnknownRequest` (404) and `RequestStateError` (422); a refused step raises
 `govex.errors.Forbidden` (403).
 """
@@ -20,10 +21,12 @@ from exchange.requests.service import (
     may_read,
     next_id,
     reject,
+    request_event,
     review,
     submit,
     withdraw,
 )
+from exchange.requests.supervision import may_supervise, supervision, uncovered_years
 
 __all__ = [
     "STATES",
@@ -36,9 +39,13 @@ __all__ = [
     "get_request",
     "list_requests",
     "may_read",
+    "may_supervise",
     "next_id",
     "reject",
+    "request_event",
     "review",
     "submit",
+    "supervision",
+    "uncovered_years",
     "withdraw",
 ]

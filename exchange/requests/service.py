@@ -259,6 +259,27 @@ def _record(
         audit.update(detail)
     records.append_audit(conn, kind="request", subject=request_id, actor=actor(principal),
                          detail=audit)
+    request_event(conn, request_id, state, actor(principal), at, reason=reason)
+
+
+def request_event(
+    conn: sa.Connection, request_id: str, state: str, by: str, at: dt.datetime,
+    *, reason: str | None = None, event: str | None = None, once_key: str | None = None,
+) -> str | None:
+    """The step's notification to the requester and the provider, in the step's transaction
+    (written with it or not at all; sent later by `exchange.notify`); the event id, or None
+    when `once_key` was already used."""
+    row = _row(conn, request_id)
+    due = _aware(row["due"]).isoformat() if row["due"] is not None else None
+    kind = event or f"request.{state}"
+    if kind not in records.EVENT_TYPES:
+        return None
+    return records.notify(conn, kind, request_id,
+                   [row["consumer"], row["provider"]], {
+        "id": request_id, "state": row["state"], "resource": row["resource_code"],
+        "consumer": row["consumer"], "provider": row["provider"], "by": by, "reason": reason,
+        "due": due, "subscription": row["subscription_id"],
+    }, at=at, once_key=once_key)
 
 
 def _move(

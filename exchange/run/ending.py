@@ -167,6 +167,14 @@ def revoke(
         "resource": row["resource_code"], "consumer": row["consumer"], "reason": text,
         "request": row["request_id"],
     })
+    # The consumer learns it now, not at the next run (the event goes out with this commit).
+    records.notify(conn, "request.revoked", row["request_id"] or subscription,
+                   [row["consumer"], provider], {
+                       "id": row["request_id"], "state": "revoked",
+                       "resource": row["resource_code"], "consumer": row["consumer"],
+                       "provider": provider, "by": by, "reason": text, "due": None,
+                       "subscription": subscription,
+                   }, at=at)
     return {"subscription": subscription, "state": "revoked", "ended_at": at.isoformat(),
             "ended_by": by, "reason": text, "request": row["request_id"]}
 

@@ -11,7 +11,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from exchange.store import open_store
-from exchange.web import accesslog, api, pages, requests_api
+from exchange.web import (
+    accesslog,
+    api,
+    notifications_api,
+    pages,
+    request_pages,
+    requests_api,
+)
 from exchange.web.auth import ApiPrincipal, PageAuthError, PageError
 from exchange.web.limits import BodyLimit
 from exchange.web.origin import SameOrigin
@@ -88,6 +95,7 @@ def create_app(
                                 data_docs_location=docs_location)
     app.include_router(api.router)
     app.include_router(requests_api.router)
+    app.include_router(notifications_api.router)
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi(request: Request, principal: ApiPrincipal) -> JSONResponse:
@@ -99,6 +107,7 @@ def create_app(
         return JSONResponse(schema)
 
     app.include_router(pages.router)
+    app.include_router(request_pages.router)
 
     @app.exception_handler(PageAuthError)
     async def _signin(request: Request, error: PageAuthError) -> HTMLResponse:

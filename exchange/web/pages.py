@@ -1,5 +1,6 @@
 """Server-rendered pages (Jinja2, no scripts): catalog, resource, checklist, runs, quality
 dashboard, quarantine, Data Docs; and the sign-in form that sets the HttpOnly session cookie.
+The sharing-request pages (forms, inbox, supervision) are in `request_pages.py`.
 
 Links are built from the request's root path, so the pages work both standalone (`govex serve`)
 and mounted under `/govex` in Airflow's API server.
@@ -18,8 +19,10 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 
 import contracts
+import exchange.requests as sharing
+from exchange.run import ending
 from exchange.store import InvalidToken, Principal
-from exchange.web import auth, charts, policy
+from exchange.web import auth, charts, policy, queries
 from exchange.web.auth import COOKIE, LEGACY_COOKIE, PageError, PagePrincipal
 from exchange.web.queries import MAX_WINDOW_DAYS, TOP_WINDOW_DAYS
 from exchange.web.service import Context, Denied, Limited, Missing
@@ -103,6 +106,7 @@ templates.env.filters.update(when=_when, pct=_pct, age=_age)
 templates.env.globals.update(
     role_labels=ROLE_LABELS, state_labels=STATE_LABELS,
     chart=charts.pass_rate_chart, sparkline=charts.sparkline, short_ids=_short_ids,
+    may_supervise=sharing.may_supervise,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -264,12 +268,25 @@ def resource_page(request: Request, principal: PagePrincipal, code: str) -> HTML
                   runs=runs)
 
 
+def subscriptions_response(request: Request, principal: Principal, *,
+                           error: str | None = None, status_code: int = 200) -> HTMLResponse:
+    """The checklist, with a revoke form on the lines the principal may revoke (and the
+    sentence of a refused revocation, `request_pages.revoke_form`)."""
+    ctx = _ctx(request)
+    with ctx.store.connect() as conn:
+        provider_of = queries.providers(conn)
+    lines = [
+        {**s, "may_revoke": s["state"] == "active"
+         and ending.may_revoke(principal, provider_of.get(str(s["resource"]), ""))}
+        for s in ctx.subscriptions(principal)
+    ]
+    return render(request, "subscriptions.html", principal, subscriptions=lines,
+                  departments=ctx.department_names(), error=error, status_code=status_code)
+
+
 @router.get("/subscriptions", response_class=HTMLResponse)
 def subscriptions_page(request: Request, principal: PagePrincipal) -> HTMLResponse:
-    ctx = _ctx(request)
-    return render(request, "subscriptions.html", principal,
-                  subscriptions=ctx.subscriptions(principal),
-                  departments=ctx.department_names())
+    return subscriptions_response(request, principal)
 
 
 @router.get("/runs", response_class=HTMLResponse)
@@ -326,9 +343,16 @@ def dashboard_page(request: Request, principal: PagePrincipal,
         d for d in disputes.list_for(ctx.store, principal, state=None)
         if d["overdue"] and (not department or d["provider"] == department)
     ]
+    # The signed-in department's overdue sharing requests (a provider's: its answers; the
+    # authority's: every one), as the supervision page counts them.
+    late_requests = [
+        r for r in sharing.list_requests(ctx.store, principal)
+        if r["overdue"] and (not department or department in (r["provider"], r["consumer"]))
+    ]
     return render(request, "quality.html", principal, departments=departments,
                   department=department, now=dt.datetime.now(dt.UTC), overdue=overdue,
-                  days=window)
+                  overdue_requests=late_requests, days=window,
+                  weekdays_only=sharing.uncovered_years(late_requests, dt.datetime.now(dt.UTC)))
 
 
 @router.get("/quality/{code}", response_class=HTMLResponse)

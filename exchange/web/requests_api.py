@@ -12,6 +12,8 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 import exchange.requests as sharing
+from exchange.store import Principal
+from exchange.web import disputes
 from exchange.web.api import ERRORS, Problem, StoredText
 from exchange.web.auth import ApiPrincipal
 from govex.errors import DeclarationError, Forbidden, one_line
@@ -206,4 +208,83 @@ def withdraw_request(request: Request, principal: ApiPrincipal, request_id: str)
     try:
         return sharing.withdraw(_store(request), principal, request_id)
     except (Forbidden, DeclarationError) as error:
+        raise _http(error) from error
+
+
+class Refusal(BaseModel):
+    request: str
+    resource: str
+    consumer: str
+    state: Literal["rejected", "returned"] = Field(
+        description="rejected by the provider, or returned by the authority")
+    by: str = Field(description="'department/role' who refused")
+    at: str
+    reason: str
+
+
+class DepartmentSupervision(BaseModel):
+    department: str = Field(description="the providing department")
+    requests: int = Field(description="requests for its resources, in any state")
+    answered: int = Field(description="requests it approved or rejected after the review")
+    median_answer_days: float | None = Field(
+        description="median working days from the review to its answer (None: none answered)")
+    overdue: int = Field(description="reviewed requests whose answer is overdue now")
+    awaiting_review: int = Field(
+        description="submitted requests for its resources whose review (the authority's) is "
+        "overdue now")
+    refusals: list[Refusal] = Field(description="rejections and returns, with their reasons")
+
+
+class OverdueRequest(BaseModel):
+    id: str
+    state: State
+    resource: str
+    consumer: str
+    provider: str
+    due: str | None
+    awaiting: Literal["authority", "provider"] = Field(description="whose step is late")
+
+
+class OverdueDispute(BaseModel):
+    id: str
+    resource: str
+    provider: str
+    state: str
+    due: str | None
+
+
+class SupervisionOut(BaseModel):
+    """The platform authority's view of sharing requests (监督)."""
+
+    departments: list[DepartmentSupervision]
+    overdue: list[OverdueRequest] = Field(description="every request past its due time")
+    overdue_disputes: list[OverdueDispute] = Field(description="every dispute past its due time")
+    calendar: Literal["chinese", "weekdays-only"] = Field(
+        description="weekdays-only when some year counted is not in the holiday calendar")
+    weekdays_only_years: list[int] = Field(
+        description="years counted Monday–Friday, the holiday data not covering them yet")
+    generated_at: str
+
+
+def supervision_report(request: Request, principal: Principal) -> dict[str, Any]:
+    """The supervision data with the overdue disputes (the page shows the same)."""
+    report = sharing.supervision(_store(request), principal)
+    report["overdue_disputes"] = [
+        {"id": d["id"], "resource": d["resource"], "provider": d["provider"],
+         "state": d["state"], "due": str(d["due"]) if d["due"] is not None else None}
+        for d in disputes.list_for(_store(request), principal) if d["overdue"]
+    ]
+    return report
+
+
+@router.get("/supervision", response_model=SupervisionOut, responses={
+    403: {"model": Problem, "description": "only the authority, auditors and admins"},
+})
+def supervision(request: Request, principal: ApiPrincipal) -> Any:
+    """Per providing department: requests answered, median answer time in working days,
+    overdue answers now, refusal reasons; every overdue request and dispute. For the
+    platform authority, auditors and admins."""
+    try:
+        return supervision_report(request, principal)
+    except Forbidden as error:
         raise _http(error) from error

@@ -60,7 +60,7 @@ def _generate_workspace(root: Path) -> Path:
     """The demo city's departments and connections with 100 generated resources, one
     subscription each (a mix of subscription schedules and update frequencies)."""
     ws = copy_city(root / "ws")
-    for folder in ("resources", "subscriptions"):
+    for folder in ("resources", "subscriptions", "requests"):
         for path in (ws / folder).glob("*.yaml"):
             path.unlink()
     contract_dir = ws / "contracts" / "generated_record"

@@ -110,6 +110,11 @@ def _duplicate_department(ws: Any) -> None:
             lambda d: d["departments"].append({"code": "psb", "name": "另一个公安局"}))
 
 
+def _webhook_not_http(ws: Any) -> None:
+    ws.edit("departments.yaml", lambda d: d["departments"][0].update(
+        notify={"webhook": "ftp://psb.example.gov.cn/events"}))
+
+
 def _duplicate_yaml_key(ws: Any) -> None:
     ws.write_text("connections.yaml", (ws.root / "connections.yaml").read_text("utf-8")
                   + "  psb_db: {url: 'sqlite:///other.db'}\n")
@@ -172,6 +177,8 @@ CASES: list[tuple[str, Mutation, list[str]]] = [
     ("duplicate resource code", _duplicate_resource_code,
      ["resources/zz-copy.yaml", "duplicate resource 'PSB-RES-001'"]),
     ("duplicate department", _duplicate_department, ["departments.yaml", "duplicate department"]),
+    ("webhook not http(s)", _webhook_not_http,
+     ["departments.yaml", "not an http:// or https:// URL"]),
     ("duplicate YAML key", _duplicate_yaml_key, ["connections.yaml", "duplicate key 'psb_db'"]),
     ("unknown key", _unknown_key, ["resources/psb-residents.yaml", "unknown key 'owner'"]),
     ("unset variable", _unset_variable, ["GOVEX_TEST_PSB_UNSET_URL"]),

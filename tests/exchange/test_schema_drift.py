@@ -167,7 +167,7 @@ def test_check_finds_no_problem_in_the_demo_city(city: Path, capsys: Any) -> Non
     assert "problem:" not in out
     assert "No problems in" in out
     # Targets the first run creates are fine, said as info; Kafka sources are skipped.
-    assert "info: target table 'psb_residents' of SUB-GSC-001 does not exist" in out
+    assert "info: target table 'amr_market_entities' of SUB-GSC-002 does not exist" in out
     assert "note: source of TAX-RES-001 is Kafka topic" in out
     code, out, _ = _govex(capsys, "check", str(city), "--json")
     findings = json.loads(out)

@@ -127,8 +127,8 @@ def test_govex_demo_runs_from_the_wheel(installed: Path, workdir: Path) -> None:
     assert (workdir / ".govex" / "airflow" / "dags" / "govex_exchanges.py").exists()
     packaged = next(installed.parent.glob("lib/python*/site-packages/exchange/demo/workspace"))
     assert sorted(p.name for p in packaged.iterdir()) == [
-        "README.md", "connections.yaml", "contracts", "departments.yaml", "resources",
-        "subscriptions"]
+        "README.md", "connections.yaml", "contracts", "departments.yaml", "requests",
+        "resources", "subscriptions"]
     # The generator alone, as its module: it refills the same working copy.
     again = _run([installed / "python", "-m", "exchange.demo.city", "--scale", "0.05"],
                  cwd=workdir, env=_clean_env(workdir), timeout=120)

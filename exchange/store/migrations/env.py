@@ -21,6 +21,7 @@ target_metadata = [
     records.audit_metadata,
     records.provenance_metadata,
     records.disputes_metadata,
+    records.notifications_metadata,
     ingest_tables.metadata,
 ]
 
