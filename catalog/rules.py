@@ -47,8 +47,28 @@ def check_workspace(
     for subscription in ws.subscriptions.values():
         errors += _subscription(ws, stored, subscription, today)
     errors += _major_moves(ws, stored)
+    errors += _approved_resources_kept(ws, stored)
     errors += _identifiers(ws, resolved or {})
     return errors
+
+
+def _approved_resources_kept(ws: Workspace, stored: StoredState) -> list[DeclarationError]:
+    """A resource that approvals made subscriptions to stays in the catalog: those checklist
+    lines are recorded acts of its provider, which apply may neither change nor orphan."""
+    held: dict[str, list[str]] = {}
+    for sub_id, sub in sorted(stored.from_requests().items()):
+        code = str(sub.declaration.get("resource"))
+        if code not in ws.resources:
+            held.setdefault(code, []).append(sub_id)
+    return [
+        DeclarationError(
+            f"resource '{code}' cannot be removed: subscription(s) {', '.join(ids)} were "
+            "created by approved sharing requests; keep its file (revoke the subscriptions to "
+            "stop delivery: `govex subscription revoke`)",
+            field="resources", value=code,
+        )
+        for code, ids in held.items()
+    ]
 
 
 def _identifier_limit(connection: ResolvedConnection) -> int | None:

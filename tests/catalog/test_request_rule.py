@@ -141,6 +141,14 @@ def test_apply_and_the_request_commands(
     assert "SUB-GSC-001" not in json.dumps(json.loads(out)["plan"])
     code, out, _ = govex("catalog", "show", "PSB-RES-001", "--json")
     assert [s["id"] for s in json.loads(out)["subscriptions"]] == ["SUB-GSC-001"]
+    # Nor does it orphan it: the resource the approval granted stays, refused in one sentence.
+    before = store_snapshot()
+    (workspace.root / "resources" / "psb-residents.yaml").unlink()
+    code, _, err = govex("apply", root)
+    assert code == 2
+    assert "resource 'PSB-RES-001' cannot be removed: subscription(s) SUB-GSC-001" in err
+    assert "Traceback" not in err
+    assert store_snapshot() == before
 
 
 def test_a_connection_owner_is_a_known_department(workspace: Any, govex: Any) -> None:
