@@ -16,9 +16,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError, best_match
-
 from contracts.model import (
     CHECK_PARAMETERS,
     RECORD_PREFIX,
@@ -208,6 +205,9 @@ def check_contract_schema(schema: Any, *, file: str) -> dict[str, Any]:
             value=dialect,
         )
     _check_patterns(schema, file)
+    from jsonschema import Draft202012Validator  # on first use: a run never checks a schema
+    from jsonschema.exceptions import SchemaError, best_match
+
     try:
         Draft202012Validator.check_schema(schema)
     except RecursionError as error:  # MAX_DEPTH keeps files shallow; a dict built in code may not

@@ -24,22 +24,20 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
-
-from jsonschema import Draft202012Validator, FormatChecker, validators
-from jsonschema.exceptions import ValidationError
-from jsonschema.protocols import Validator
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from contracts.model import Contract, allows_null
 from contracts.patterns import pattern_refusal, re2_search, schema_patterns
 from govex.errors import DeclarationError
 
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
+    from jsonschema.protocols import Validator
+
 Violation = tuple[str | None, str]  # (field or None for the record, JSON Schema keyword)
 
 # Only `date` is asserted; every other format is an annotation, as in the vectorised validator.
-DATE_ONLY = FormatChecker(formats=("date",))
-
-
 def to_json_scalar(value: Any) -> Any:
     """One column value as it would appear in JSON."""
     if isinstance(value, dt.date | dt.time):  # datetime is a date subclass: isoformat suits both
@@ -73,13 +71,22 @@ def _re2_pattern(
     validator: Validator, pattern: str, instance: Any, schema: Mapping[str, Any]
 ) -> Iterator[ValidationError]:
     """jsonschema's `pattern` keyword, evaluated on RE2 (same verdict, same message)."""
+    from jsonschema.exceptions import ValidationError
+
     if validator.is_type(instance, "string") and not re2_search(pattern, [instance])[0]:
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
-_RE2Validator = validators.extend(  # type: ignore[no-untyped-call]
-    Draft202012Validator, {"pattern": _re2_pattern}
-)
+@cache
+def _re2_validator() -> Any:
+    """Draft 2020-12 with `pattern` on RE2, and the `date` format checked (jsonschema is
+    imported here, on first use: a run never needs it)."""
+    from jsonschema import Draft202012Validator, FormatChecker, validators
+
+    cls = validators.extend(  # type: ignore[no-untyped-call]
+        Draft202012Validator, {"pattern": _re2_pattern}
+    )
+    return cls, FormatChecker(formats=("date",))
 
 
 def reference_validator(schema: Contract | Mapping[str, Any]) -> Validator:
@@ -99,7 +106,8 @@ def reference_validator(schema: Contract | Mapping[str, Any]) -> Validator:
         refusal = pattern_refusal(pattern)
         if refusal is not None:
             raise DeclarationError(refusal, field=pointer, value=pattern)
-    validator: Validator = _RE2Validator(resolved, format_checker=DATE_ONLY)
+    cls, date_only = _re2_validator()
+    validator: Validator = cls(resolved, format_checker=date_only)
     return validator
 
 

@@ -29,16 +29,15 @@ import uuid
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import ValidationError, best_match
-from referencing import Registry
-from referencing.jsonschema import DRAFT202012
 
 from govex.errors import DeclarationError
 from lineage.events import JOB_NAMESPACE, producer
+
+if TYPE_CHECKING:  # jsonschema is imported on first use: a run never validates an event
+    from jsonschema import Draft202012Validator, FormatChecker
+    from jsonschema.exceptions import ValidationError
 
 __all__ = ["CORE_SCHEMA", "MAX_DEPTH", "govex_claims", "run_ids", "validate_run_event"]
 
@@ -59,6 +58,8 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
 def _formats() -> FormatChecker:
     """uuid as jsonschema checks it; date-time and uri, which it checks only with optional
     packages, here."""
+    from jsonschema import FormatChecker
+
     checker = FormatChecker(["uuid"])
 
     @checker.checks("date-time", raises=ValueError)
@@ -86,6 +87,10 @@ def _formats() -> FormatChecker:
 
 @cache
 def _validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+    from referencing import Registry
+    from referencing.jsonschema import DRAFT202012
+
     schema = json.loads(CORE_SCHEMA.read_text(encoding="utf-8"))
     registry: Registry[Any] = Registry().with_resource(
         schema["$id"], DRAFT202012.create_resource(schema)
@@ -162,6 +167,8 @@ def validate_run_event(payload: Any) -> dict[str, Any]:
         )
         raise DeclarationError(msg, field="run")
     _walk(payload)
+    from jsonschema.exceptions import best_match
+
     error = best_match(_validator().iter_errors(payload))
     # The spec wraps each facet map in a one-branch anyOf; name the facet at fault, not the map.
     while error is not None and error.context:

@@ -38,6 +38,7 @@ from exchange.run.encoding import check_encoding
 from exchange.run.secrets import master_key
 from exchange.run.steps import is_active
 from govex.errors import DataQualityError, FatalError
+from govex.ids import new_run_id
 
 __all__ = ["resolve_dispute"]
 
@@ -81,9 +82,6 @@ def resolve_dispute(
     when no subscription would receive anything new, unless `force`. Like a run, it holds the
     resource's lease (`leases`; `wait` as `start_run`'s): a run under way would otherwise
     deliver its older read of the record over the correction."""
-    # UUIDv7, as exchange runs use; openlineage is heavy to import, so only when resolving.
-    from openlineage.client.uuid import generate_new_uuid
-
     case = _read_case(store, dispute_id)
     with store.connect() as conn:  # judged with the GB/T 2260 additions a run would use
         stored = catalog.stored_reference(conn)
@@ -91,7 +89,7 @@ def resolve_dispute(
     _gate(case.resource, case.contract, case.record)
     corrected = conform(case.record, contracts.arrow_schema(case.contract))
     candidates, skipped = _candidates(case)
-    run_id = str(generate_new_uuid())
+    run_id = new_run_id()  # UUIDv7, as OpenLineage wants
     secret = master_key(store)
     # No candidate at all (every receiver gone or expired) is not a claim of a correction.
     if not force and candidates and not _any_change(case, run_id, corrected, candidates, secret):

@@ -50,6 +50,7 @@ from exchange.run.steps import batch_rows, is_active
 from exchange.run.targets import write_mode
 from govex.durations import duration_parts
 from govex.errors import DeclarationError, FatalError
+from govex.ids import new_run_id
 
 pc: Any = _pc  # pyarrow-stubs cannot follow kernels that are generic over types
 
@@ -69,11 +70,8 @@ def reconcile_resource(
     source; the run's summary (status failed, and nothing deleted, when the key read fails or
     the source returns no key while targets hold records). Like a run, it holds the
     resource's lease (`leases`; `wait` as `start_run`'s), so it never races a run's deletes."""
-    # UUIDv7, like every run id; openlineage is heavy to import, so only when a run starts.
-    from openlineage.client.uuid import generate_new_uuid
-
     say = progress or (lambda _message: None)
-    run_id = str(generate_new_uuid())
+    run_id = new_run_id()  # UUIDv7, as OpenLineage wants
     leases.take(store, code, run_id, wait=wait)
     try:
         resource, contract, subs = _open(store, code, run_id)

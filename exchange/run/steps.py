@@ -64,6 +64,7 @@ from exchange.run.secrets import master_key
 from exchange.run.staging import Stage
 from govex import progress as meter
 from govex.errors import DataQualityError, DeclarationError, FatalError
+from govex.ids import new_run_id
 from govex.settings import load_settings
 from quality.tables import quarantine_table
 
@@ -219,10 +220,7 @@ def start_run(
     kill): those are marked failed here, which is what lets append targets discard their rows,
     and the batches they staged are removed.
     """
-    # UUIDv7, as OpenLineage wants; openlineage is heavy to import, so only when a run starts.
-    from openlineage.client.uuid import generate_new_uuid
-
-    run_id = str(generate_new_uuid())
+    run_id = new_run_id()  # UUIDv7, as OpenLineage wants
     leases.take(store, code, run_id, wait=wait)
     now = _now()
     try:

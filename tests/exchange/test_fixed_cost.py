@@ -1,5 +1,6 @@
 """The fixed cost of a run, as the modules it imports (a module list, not a timing): a run of
-a resource without declared expectations imports no Great Expectations or SciPy, and `govex
+a resource without declared expectations imports no Great Expectations, SciPy, Alembic or
+jsonschema, and `govex
 --help` no command's heavy dependencies (issue #16)."""
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def test_a_run_without_expectations_imports_no_great_expectations(
     roots = _roots(_imported([*GOVEX, "run", "SMALL-001", "--json"], env))
     assert "exchange" in roots  # the listing works
     assert not roots & {"great_expectations", "scipy"}
+    # An up-to-date store is checked without Alembic; nothing in a run validates with jsonschema.
+    assert not roots & {"alembic", "jsonschema"}
     # The run's Data Docs wait for the web app to render them (GE is imported there).
     assert any((tmp_path / "docs" / ".pending").glob("*.json"))
 
