@@ -84,8 +84,16 @@ class SqlSink(SinkConnector):
     def _ensure_ledger(self) -> None:
         # Created outside the data transaction: MariaDB commits implicitly on DDL.
         if not self._ledger_ready:
+            try:
+                with self._cursor("creating the delivery ledger") as cur:
+                    cur.execute(ledger_table.create_sql(self.dialect))
+            except GovexError:
+                # Deliveries into one database may create the ledger at the same moment, and
+                # PostgreSQL's IF NOT EXISTS is not atomic against that (the loser hits a
+                # duplicate catalog row): the loser finds the winner's table and goes on.
+                if self.dialect.reflect(self._connection(), ledger_table.LEDGER_TABLE) is None:
+                    raise
             with self._cursor("creating the delivery ledger") as cur:
-                cur.execute(ledger_table.create_sql(self.dialect))
                 # A ledger an earlier version created holds raw cursors (record values the
                 # consumer may not be approved to see): emptied before anything else is written.
                 info = self.dialect.reflect(self._connection(), ledger_table.LEDGER_TABLE)

@@ -104,3 +104,34 @@ def test_a_file_ledger_loses_its_raw_cursors_at_the_next_write(tmp_path: Path) -
     text = sidecar.read_text("utf-8")
     assert SECRET not in text
     assert "cursor" not in text
+
+
+@pytest.mark.integration
+def test_deliveries_racing_to_create_the_ledger_all_write(pg_url: str) -> None:
+    """Sixteen deliveries into one fresh PostgreSQL database at once, each into its own table:
+    PostgreSQL's CREATE TABLE IF NOT EXISTS is not atomic between sessions, so some lose the
+    race for the shared ledger; every one of them still delivers."""
+    import threading
+
+    barrier = threading.Barrier(16)
+    failures: list[BaseException] = []
+
+    def deliver(n: int) -> None:
+        sink = connectors.open_sink("url", pg_url)
+        spec = TargetSpec(f"t{n}", SPEC.columns, SPEC.primary_key)
+        try:
+            sink._connection()  # connected first, so that all reach the DDL together
+            barrier.wait()
+            sink.write(spec, BATCH, "upsert", LedgerEntry(f"SUB-{n}", "PSB-RES-001", f"r{n}"))
+        except BaseException as error:  # noqa: BLE001 - reported below
+            failures.append(error)
+        finally:
+            sink.close()
+
+    threads = [threading.Thread(target=deliver, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures
+    assert len(_ledger_rows(pg_url)[1]) == 16
