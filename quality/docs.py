@@ -558,6 +558,11 @@ def _render(shown: QualityReport, directory: Path, run_name: str, now: dt.dateti
         ValidationResultIdentifier,
     )
 
+    # GE renders an expectation by looking its class up in its registry: govex's national
+    # checks must be registered in this process too, which runs would otherwise never do (a run
+    # without declared expectations no longer imports GE, and the web app renders).
+    import quality.expectations  # noqa: F401
+
     directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
     context: Any = gx.get_context(mode="ephemeral")
