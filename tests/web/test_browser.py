@@ -8,6 +8,7 @@ browser is ever downloaded. Skips with the reason when either is absent, fails u
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -16,6 +17,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,18 +43,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(city: City) -> Iterator[str]:
-    """The web app under uvicorn (what `govex serve` runs) on a free port, in a thread."""
+@contextlib.contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """`app` under uvicorn (what `govex serve` runs) on a free port, in a thread, once its
+    /healthz answers; yields its base URL and stops it afterwards."""
     import uvicorn
 
-    from exchange.web import create_app
-
     port = _free_port()
-    config = uvicorn.Config(create_app(city.engine, docs_dir=city.docs_dir), host="127.0.0.1",
-                            port=port, log_level="warning", lifespan="off")
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
+    server = uvicorn.Server(uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 15
@@ -65,9 +65,20 @@ def server(city: City) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
-    yield url
-    uv.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(city: City) -> Iterator[str]:
+    """The web app of the shared city, served for the browser."""
+    from exchange.web import create_app
+
+    with serving(create_app(city.engine, docs_dir=city.docs_dir)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,6 @@ Needs `/usr/bin/chromium` and the `playwright` package, like test_browser.py.
 
 from __future__ import annotations
 
-import threading
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +26,7 @@ from exchange.web.app import DATA_DOCS_CSP
 from quality.docs import mask_value
 
 from .conftest import City, build_city
-from .test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _free_port, _unavailable
+from .test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _unavailable, serving
 
 pytestmark = pytest.mark.integration
 
@@ -81,7 +78,6 @@ def _hostile_report() -> Any:
 def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hostile]:
     """A city of its own (the shared one's Data Docs stay as other tests expect them) under
     uvicorn on a free port."""
-    import uvicorn
 
     from exchange.web import create_app
 
@@ -102,26 +98,9 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hostile]:
             served.append(scope["path"])
         await app(scope, receive, send)
 
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(
-        recording, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:  # noqa: S310
-                assert response.status == 200
-                break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
     failed = [c.check for c in result.report.failed_checks]
-    yield Hostile(city=city, url=url, gated=gated, old=old, failed=failed, served=served)
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(recording) as url:
+        yield Hostile(city=city, url=url, gated=gated, old=old, failed=failed, served=served)
     city.engine.dispose()
 
 

@@ -11,9 +11,6 @@ test_browser.py). Needs `/usr/bin/chromium` and the `playwright` package, like t
 
 from __future__ import annotations
 
-import threading
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +25,7 @@ from exchange.demo.grants import grant_requests
 from exchange.run import run_resource
 from exchange.store import Principal, create_store_engine, tokens, upgrade
 
-from .test_browser import ARTIFACTS, _free_port, chromium  # noqa: F401 - the fixture
+from .test_browser import ARTIFACTS, chromium, serving  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +49,6 @@ class Exchange:
 def exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
     """A generated demo city on a fresh store, one token per department, and the web app
     under uvicorn (what `govex serve` runs) on a free port."""
-    import uvicorn
 
     from exchange.demo import city as democity
     from exchange.web import create_app
@@ -73,28 +69,10 @@ def exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
     mp = pytest.MonkeyPatch()
     mp.setenv("GOVEX_STAGING_DIR", str(root / "staging"))
     mp.setenv("GOVEX_DATA_DOCS_DIR", str(root / "data_docs"))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(
-        create_app(engine, docs_dir=root / "data_docs"), host="127.0.0.1", port=port,
-        log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:  # noqa: S310
-                assert response.status == 200
-                break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
     try:
-        yield Exchange(engine, url, secrets, str(targets["gsc_db"]))
+        with serving(create_app(engine, docs_dir=root / "data_docs")) as url:
+            yield Exchange(engine, url, secrets, str(targets["gsc_db"]))
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         mp.undo()
         engine.dispose()
 
