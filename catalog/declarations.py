@@ -25,6 +25,7 @@ from govex.durations import duration_parts
 Sharing = Literal["unconditional", "conditional", "none"]
 Classification = Literal["L1", "L2", "L3", "L4"]
 DeliveryMode = Literal["upsert", "append", "snapshot"]
+Delivery = Literal["bulk", "verify"]
 MaskingFunction = Literal[
     "mask_name", "mask_id_number", "mask_phone", "mask_address", "hash", "none"
 ]
@@ -246,7 +247,12 @@ class Subscription(_Declaration):
     purpose: NonEmpty = Field(description="why the consumer needs the data")
     fields: list[NonEmpty] = Field(min_length=1, description="approved fields")
     masking: dict[str, str] = Field(default_factory=dict, description="field -> masking function")
-    target: Target
+    delivery: Delivery = Field(
+        default="bulk",
+        description="bulk: records delivered to `target`; verify: no copy, the consumer asks "
+        "whether values it holds match (POST /api/v1/verify/{code})",
+    )
+    target: Target | None = Field(default=None, description="where bulk delivery writes")
     mode: DeliveryMode = "upsert"
     schedule: str | None = Field(default=None, description="Airflow schedule")
     valid_from: dt.date
@@ -288,3 +294,27 @@ class Subscription(_Declaration):
             msg = f"valid_until {self.valid_until} is before valid_from {self.valid_from}"
             raise ValueError(msg)
         return self
+
+    @model_validator(mode="after")
+    def _bulk_or_verify(self) -> Subscription:
+        """A subscription is bulk or verify, never both: verify gets no copy, so nothing that
+        shapes a copy (target, mode, masking, retention) may be declared with it."""
+        if self.delivery == "bulk" and self.target is None:
+            msg = "a bulk subscription needs a target: {connection, table}"
+            raise ValueError(msg)
+        if self.delivery == "verify":
+            given = [name for name in ("target", "masking", "mode", "retain_after_end")
+                     if name in self.model_fields_set]
+            if given:
+                msg = (f"a verify subscription receives no copy, so it cannot declare "
+                       f"{', '.join(given)}")
+                raise ValueError(msg)
+        return self
+
+    @property
+    def sink(self) -> Target:
+        """The bulk target; asking a verify subscription for one is a programming error."""
+        if self.target is None:
+            msg = f"subscription {self.id} is a verify subscription: it has no target"
+            raise TypeError(msg)
+        return self.target

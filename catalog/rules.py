@@ -110,6 +110,8 @@ def _identifiers(
         names += [(file, "key", name, "column", limit) for name in r.key]
     for declared_sub in ws.subscriptions.values():
         s, file = declared_sub.item, declared_sub.file
+        if s.target is None:  # a verify subscription: nothing is created for it
+            continue
         target = resolved.get(s.target.connection)
         limit = _identifier_limit(target) if target is not None else None
         if target is None or limit is None:
@@ -306,15 +308,12 @@ def _one_source(ws: Workspace, stored: StoredState) -> list[DeclarationError]:
     return errors
 
 
-def _subscription(
-    ws: Workspace, stored: StoredState, declared: Declared[Subscription], today: dt.date
+def _subscription_target(
+    ws: Workspace, s: Subscription, file: str
 ) -> Iterator[DeclarationError]:
-    s, file = declared.item, declared.file
-    if s.consumer not in ws.departments and "departments" not in ws.incomplete:
-        yield DeclarationError(
-            f"unknown department '{s.consumer}' (not in departments.yaml)",
-            file=file, field="consumer", value=s.consumer,
-        )
+    """A bulk subscription's target must be a known database or file connection."""
+    if s.target is None:
+        return
     target = ws.connections.get(s.target.connection)
     if target is None and "connections" in ws.incomplete:
         pass
@@ -329,6 +328,18 @@ def _subscription(
             f"'{s.target.connection}' is a kafka connection",
             file=file, field="target.connection", value=s.target.connection,
         )
+
+
+def _subscription(
+    ws: Workspace, stored: StoredState, declared: Declared[Subscription], today: dt.date
+) -> Iterator[DeclarationError]:
+    s, file = declared.item, declared.file
+    if s.consumer not in ws.departments and "departments" not in ws.incomplete:
+        yield DeclarationError(
+            f"unknown department '{s.consumer}' (not in departments.yaml)",
+            file=file, field="consumer", value=s.consumer,
+        )
+    yield from _subscription_target(ws, s, file)
     for name, function in s.masking.items():
         if function not in MASKING_FUNCTIONS:
             yield DeclarationError(
@@ -413,7 +424,8 @@ def _approved_shape(s: Subscription) -> dict[str, object]:
     return {
         "resource": s.resource, "consumer": s.consumer, "fields": sorted(s.fields),
         "masking": {f: m for f, m in s.masking.items() if m != "none"},
-        "target": s.target.model_dump(mode="json"), "mode": s.mode,
+        "target": s.target.model_dump(mode="json") if s.target else None, "mode": s.mode,
+        "delivery": s.delivery,
     }
 
 
@@ -475,6 +487,7 @@ def _approval(
         "fields": sorted(request.fields),
         "masking": {f: m for f, m in request.masking.items() if m != "none"},
         "target": request.target, "mode": request.mode or "upsert",
+        "delivery": request.delivery,
     }
     declared = _approved_shape(s)
     differ = [key for key in approved if approved[key] != declared[key]]

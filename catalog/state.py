@@ -43,6 +43,7 @@ class StoredRequest:
     target: dict[str, Any] | None
     mode: str | None
     subscription_id: str | None
+    delivery: str = "bulk"
 
 
 @dataclass
@@ -91,6 +92,6 @@ def read_state(conn: sa.Connection) -> StoredState:
         state.requests[row["id"]] = StoredRequest(
             row["id"], row["state"], row["resource_code"], row["consumer"],
             tuple(row["fields"]), dict(row["masking"] or {}), row["target"], row["mode"],
-            row["subscription_id"],
+            row["subscription_id"], row["delivery"] or "bulk",
         )
     return state

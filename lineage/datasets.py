@@ -100,4 +100,4 @@ def target_dataset(
     subscription: catalog.Subscription, connection: catalog.ResolvedConnection
 ) -> DatasetName:
     """The dataset a subscription is delivered into."""
-    return connection_dataset(connection, subscription.target.table)
+    return connection_dataset(connection, subscription.sink.table)

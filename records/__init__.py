@@ -15,7 +15,10 @@ Public API (the rest of the package is internal):
   `audit_head` (→ `AuditEntry`, `VerifyResult`, `BadEntry`), tables `audit_metadata`;
 - notifications: `notify` (an event and its outbox rows, in the step's transaction),
   `webhooks`, `EVENT_TYPES`, tables `notify_events`, `notify_outbox`, `notify_attempts`,
-  `notifications_metadata`.
+  `notifications_metadata`;
+- metering: `usage_daily` (per subscription and day), `USAGE_COUNTS`, tables `usage_metadata`;
+- verification records: `verify_records` (one row per record a consumer asked about), tables
+  `verifications_metadata`.
 """
 
 from records.audit import KINDS as AUDIT_KINDS
@@ -58,12 +61,18 @@ from records.provenance import (
 )
 from records.provenance import metadata as provenance_metadata
 from records.trace import read_source_record, source_hash, trace
+from records.usage import COUNTS as USAGE_COUNTS
+from records.usage import metadata as usage_metadata
+from records.usage import usage_daily
+from records.verifications import metadata as verifications_metadata
+from records.verifications import verify_records
 
 __all__ = [
     "AUDIT_KINDS",
     "DELETED",
     "DISPUTE_STATES",
     "EVENT_TYPES",
+    "USAGE_COUNTS",
     "AuditEntry",
     "AuditKind",
     "BadEntry",
@@ -100,8 +109,12 @@ __all__ = [
     "source_hash",
     "split_key",
     "trace",
+    "usage_daily",
+    "usage_metadata",
     "value_hashes",
+    "verifications_metadata",
     "verify_audit",
+    "verify_records",
     "webhooks",
     "working_days_after",
 ]

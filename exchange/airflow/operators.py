@@ -190,9 +190,9 @@ class GovexOperator(BaseOperator):
                 resource, catalog.load_connection(conn, resource.source.connection)
             )
             targets = [
-                target_dataset(sub, catalog.load_connection(conn, sub.target.connection))
+                target_dataset(sub, catalog.load_connection(conn, sub.sink.connection))
                 for sub in catalog.load_subscriptions(conn, self.resource)
-                if wanted is None or sub.id in wanted
+                if (wanted is None or sub.id in wanted) and sub.target is not None
             ]
         return source, targets
 

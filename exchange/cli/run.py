@@ -70,7 +70,8 @@ def print_dry_run(forecast: DryRun) -> None:
     if forecast.subscriptions:
         table(
             [("  " + s.subscription, s.records, s.deletes, "yes" if s.backfill else "no",
-              f"{s.target['connection']}.{s.target['table']} ({s.mode})",
+              f"{s.target['connection']}.{s.target['table']} ({s.mode})" if s.target
+              else "verification index",
               ", ".join(f"{f}:{m}" if m != "none" else f for f, m in s.masking.items()))
              for s in forecast.subscriptions],
             ["  SUBSCRIPTION", "RECORDS", "DELETES", "BACKFILL", "TARGET", "FIELDS (MASKING)"],

@@ -66,7 +66,10 @@ __all__ = [
 def delivered_shape(sub: catalog.Subscription) -> dict[str, Any]:
     """What a subscription's target holds, as far as a backfill cares: where it is, how rows
     land, and which fields in which masking. A change in any of them means the rows already
-    delivered are not what the subscription now asks for (or are in another table)."""
+    delivered are not what the subscription now asks for (or are in another table). A verify
+    subscription's "target" is its index, which holds the fields it may ask about."""
+    if sub.target is None:
+        return {"delivery": sub.delivery, "fields": sorted(sub.fields)}
     return {
         "connection": sub.target.connection,
         "table": sub.target.table,

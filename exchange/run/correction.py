@@ -240,7 +240,7 @@ def _redeliver(
         deliver_batches(store, job, [corrected])
         redelivered.append({
             "subscription": sub.id, "consumer": sub.consumer,
-            "target": f"{sub.target.connection}/{sub.target.table}", "mode": sub.mode,
+            "target": f"{sub.sink.connection}/{sub.sink.table}", "mode": sub.mode,
             "old_hash": old["hash"], "old_run_id": old["run_id"], "new_hash": new_hash,
         })
     return redelivered, unchanged

@@ -142,7 +142,7 @@ def _record_outcome(
             records.append_audit(
                 conn, kind="delivery", subject=f"{job.run_id}/{job.sub.id}", actor=actor,
                 detail={"resource": job.resource.code, "consumer": job.sub.consumer,
-                        "target": job.sub.target.table, **outcome, **by_airflow},
+                        "target": job.sub.sink.table, **outcome, **by_airflow},
             )
 
 
@@ -151,7 +151,7 @@ def _load(
 ) -> int:
     """Open the target, write with the ledger, and wait for every batch's provenance."""
     with store.connect() as conn:
-        target = catalog.load_connection(conn, job.sub.target.connection)
+        target = catalog.load_connection(conn, job.sub.sink.connection)
     # Via the module: drivers load when a sink opens (and tests may wrap `open_sink`).
     sink = connectors.open_sink(target.kind, target.target, target.format)
     provenance = _ProvenanceWriter(store, job)

@@ -53,7 +53,8 @@ class WouldReceive:
     backfill: bool
     fields: list[str]
     masking: dict[str, str]
-    target: dict[str, str]  # connection name and table: never the connection's URL
+    # Connection name and table: never the connection's URL; None for a verify subscription.
+    target: dict[str, str] | None
     mode: str
 
     def to_json(self) -> dict[str, Any]:
@@ -150,7 +151,8 @@ def _share(
         subscription=sub.id, consumer=sub.consumer, records=records, deletes=deletes,
         backfill=backfilled, fields=list(sub.fields),
         masking={f: sub.masking.get(f, "none") for f in sub.fields},
-        target={"connection": sub.target.connection, "table": sub.target.table},
+        target=({"connection": sub.target.connection, "table": sub.target.table}
+                if sub.target is not None else None),
         mode=sub.mode,
     )
 

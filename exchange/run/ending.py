@@ -191,7 +191,7 @@ def purge(store: sa.Engine, code: str, ended: Ended, *, run_id: str | None = Non
         contract = catalog.load_contract_version(conn, resource.contract)
         sub = next(s for s in catalog.load_subscriptions(conn, code)
                    if s.id == ended.subscription)
-        target = catalog.load_connection(conn, sub.target.connection)
+        target = catalog.load_connection(conn, sub.sink.connection)
     sink = connectors.open_sink(target.kind, target.target, target.format)
     try:
         removed = sink.purge(target_spec(resource, contract, sub), code)
@@ -205,8 +205,8 @@ def purge(store: sa.Engine, code: str, ended: Ended, *, run_id: str | None = Non
         ).rowcount
         if done:
             records.append_audit(conn, kind="purge", subject=ended.subscription, detail={
-                "resource": code, "consumer": sub.consumer, "target": sub.target.table,
-                "connection": sub.target.connection, "rows": removed, "ended": ended.state,
+                "resource": code, "consumer": sub.consumer, "target": sub.sink.table,
+                "connection": sub.sink.connection, "rows": removed, "ended": ended.state,
                 "run_id": run_id,
             })
     return removed

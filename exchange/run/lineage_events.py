@@ -37,14 +37,15 @@ def resource_run(
 
     with store.connect() as conn:
         source = catalog.load_connection(conn, resource.source.connection)
-        targets = {s.id: catalog.load_connection(conn, s.target.connection) for s in subscriptions}
+        targets = {s.id: catalog.load_connection(conn, s.sink.connection)
+                   for s in subscriptions if s.target is not None}
     outputs = tuple(
         lineage.SubscriptionInfo.from_catalog(
             s,
             lineage.target_dataset(s, targets[s.id]),
             schema=lineage.schema_from_arrow(target_spec(resource, contract, s).arrow_schema()),
         )
-        for s in subscriptions
+        for s in subscriptions if s.target is not None  # verify: no copy leaves the source
     )
     return lineage.ResourceRun(
         run_id,

@@ -147,21 +147,22 @@ def check_target(
 ) -> list[Finding]:
     """One subscription's target table against what its deliveries write."""
     spec = target_spec(resource, contract, sub)
+    table = sub.sink.table
 
     def finding(level: Level, message: str, column: str | None = None) -> Finding:
         return Finding(level, resource.code, contract.ref, "target", resolved.name,
-                       sub.target.table, message, column, sub.id)
+                       table, message, column, sub.id)
 
     sink = connectors.open_sink(resolved.kind, resolved.target, resolved.format)
     try:
         problems = sink.table_problems(spec)
     except NotImplementedError:
-        return [finding("note", f"target table '{sub.target.table}' of {sub.id} cannot be "
+        return [finding("note", f"target table '{table}' of {sub.id} cannot be "
                         "inspected: skipped")]
     finally:
         sink.close()
     if problems is None:
-        return [finding("info", f"target table '{sub.target.table}' of {sub.id} does not exist "
+        return [finding("info", f"target table '{table}' of {sub.id} does not exist "
                         f"in connection '{resolved.name}' yet; govex creates it on the first "
                         "delivery")]
     return [finding("problem", f"{message} (subscription {sub.id}, contract {contract.ref})",
@@ -187,8 +188,9 @@ def check_resource(
          partial(check_source, resource, contract)),
     ]
     for sub in subscriptions:
-        jobs.append(("target", sub.target.connection, sub.target.table, sub.id,
-                     partial(check_target, resource, contract, sub)))
+        if sub.target is not None:  # a verify subscription has no table to check
+            jobs.append(("target", sub.target.connection, sub.target.table, sub.id,
+                         partial(check_target, resource, contract, sub)))
     found: list[Finding] = []
     for side, name, table, sub_id, job in jobs:
         try:
@@ -225,7 +227,8 @@ def single_machine(
     one machine's disk. One that cannot be resolved is left to `check_resource`."""
     sides: list[tuple[Literal["source", "target"], str, str, str | None]] = [
         ("source", resource.source.connection, resource.source.table or "(query)", None)]
-    sides += [("target", s.target.connection, s.target.table, s.id) for s in subscriptions]
+    sides += [("target", s.target.connection, s.target.table, s.id)
+              for s in subscriptions if s.target is not None]
     found: list[Finding] = []
     for side, name, table, sub_id in sides:
         try:

@@ -70,7 +70,7 @@ def target_spec(
     columns.extend(GOVEX_COLUMNS)
     if sub.mode == "append":
         primary_key = (*primary_key, "_govex_run_id")
-    return TargetSpec(sub.target.table, tuple(columns), primary_key)
+    return TargetSpec(sub.sink.table, tuple(columns), primary_key)
 
 
 def shape_batch(

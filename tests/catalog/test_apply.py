@@ -14,6 +14,7 @@ import catalog
 import records
 from exchange.run import bookkeeping as runs
 from exchange.store import create_store_engine, upgrade
+from exchange.verify import tables as verify_tables
 
 
 def test_first_apply_adds_everything_and_second_changes_nothing(workspace: Any, govex: Any) -> None:
@@ -145,7 +146,10 @@ def test_db_upgrade_creates_then_reports_up_to_date(govex: Any) -> None:
 
 
 # The metadata whose tables the migrations must match (add a package's when it gets a test).
-CHECKED = (catalog.metadata, runs.metadata, records.notifications_metadata)
+CHECKED = (
+    catalog.metadata, runs.metadata, records.notifications_metadata, records.usage_metadata,
+    records.verifications_metadata, verify_tables.metadata,
+)
 
 
 def test_migrations_match_the_table_definitions(store_url: str) -> None:

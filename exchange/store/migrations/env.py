@@ -10,6 +10,7 @@ import records
 from exchange.ingest import tables as ingest_tables
 from exchange.run import bookkeeping as runs
 from exchange.store import tokens
+from exchange.verify import tables as verify_tables
 from quality import tables as quality_tables
 
 target_metadata = [
@@ -22,6 +23,9 @@ target_metadata = [
     records.provenance_metadata,
     records.disputes_metadata,
     records.notifications_metadata,
+    records.usage_metadata,
+    records.verifications_metadata,
+    verify_tables.metadata,
     ingest_tables.metadata,
 ]
 
