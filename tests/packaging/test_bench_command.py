@@ -22,3 +22,16 @@ def test_an_unknown_benchmark_is_bad_input(capsys: pytest.CaptureFixture[str]) -
     err = capsys.readouterr().err
     assert "no benchmark named 'nope'" in err
     assert "gate" in err
+
+
+@pytest.mark.integration
+def test_bench_exchange_reports_govex_beside_copy_and_dlt(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """A small `govex bench exchange` runs all three paths and prints both ratios, so the
+    benchmark (and its dlt baseline) cannot rot unnoticed."""
+    assert main(["bench", "exchange", "--rows", "3000", "--no-small-increment"]) == 0
+    out = capfd.readouterr().out
+    for line in ("baseline COPY→COPY", "govex run (full path)", "dlt (pyarrow, merge)",
+                 "ratio govex / COPY pipe", "ratio govex / dlt", "govex peak memory"):
+        assert line in out, out
