@@ -6,8 +6,9 @@ arrives as text and Arrow casts whole columns at once (much faster than building
 Python). The session time zone is UTC, so TIMESTAMP columns come back in UTC and DATETIME
 values are UTC by govex convention.
 
-Writing: multi-row `INSERT … VALUES (…), (…) [ON DUPLICATE KEY UPDATE …]` (PyMySQL rewrites
-executemany into statements of up to ~1 MB). Sessions run in strict SQL mode so that a NULL in
+Writing: multi-row `INSERT … VALUES (…), (…) [ON DUPLICATE KEY UPDATE …]` of up to ~1 MB,
+rendered by Arrow a column at a time (`mariadb_values`; PyMySQL's executemany, a value at a
+time, where a column has no literal form there). Sessions run in strict SQL mode so that a NULL in
 a NOT NULL column or an oversized value fails instead of being silently coerced. New tables are
 InnoDB, utf8mb4 with a binary collation: keys compare exactly ('a' ≠ 'A'), as in the source.
 """
@@ -25,6 +26,7 @@ from ..arrowutil import pc
 from ..base import Capabilities
 from ..naming import SQL_IDENTIFIER_LENGTH
 from .dialects import ColumnInfo, Dialect, TableInfo, simple_ddl
+from .mariadb_values import values_bodies
 
 # PyMySQL FIELD_TYPE codes → wire Arrow types (texts cast by Arrow).
 _FIELD_TYPES: dict[int, pa.DataType] = {
@@ -195,12 +197,41 @@ class MariaDBDialect(Dialect):
 
     def upsert_sql(self, table: str, columns: Sequence[str], key: Sequence[str]) -> str:
         cols = ", ".join(self.quote(c) for c in columns)
-        rest = [c for c in columns if c not in key] or list(key[:1])
-        update = ", ".join(f"{self.quote(c)} = VALUES({self.quote(c)})" for c in rest)
         return (
             f"INSERT INTO {self.quote_table(table)} ({cols}) "
-            f"VALUES ({self.param_list(len(columns))}) ON DUPLICATE KEY UPDATE {update}"
+            f"VALUES ({self.param_list(len(columns))}) {_on_duplicate(self, columns, key)}"
         )
+
+    def insert(self, cur: Any, table: str, batch: pa.Table) -> None:
+        if not self._values(cur, table, batch, ""):
+            super().insert(cur, table, batch)
+
+    def upsert(self, cur: Any, table: str, batch: pa.Table, key: Sequence[str]) -> None:
+        if not self._values(cur, table, batch, " " + _on_duplicate(self, batch.column_names, key)):
+            super().upsert(cur, table, batch, key)
+
+    def _values(self, cur: Any, table: str, batch: pa.Table, suffix: str) -> bool:
+        """Write `batch` as Arrow-rendered multi-row INSERTs (`mariadb_values`); False when
+        a column has no literal form there, and nothing was written."""
+        from pymysql.constants import SERVER_STATUS
+
+        # The server reports the session's escaping in every reply's status flags.
+        status = cur.connection.server_status
+        no_backslash = bool(status & SERVER_STATUS.SERVER_STATUS_NO_BACKSLASH_ESCAPES)
+        bodies = values_bodies(self.driver_columns(batch), backslash_escapes=not no_backslash)
+        if bodies is None:
+            return False
+        cols = ", ".join(self.quote(c) for c in batch.column_names)
+        head = f"INSERT INTO {self.quote_table(table)} ({cols}) VALUES "
+        for body in bodies:
+            cur.execute(head + body + suffix)  # no parameters: PyMySQL leaves the text as is
+        return True
+
+
+def _on_duplicate(dialect: Dialect, columns: Sequence[str], key: Sequence[str]) -> str:
+    rest = [c for c in columns if c not in key] or list(key[:1])
+    update = ", ".join(f"{dialect.quote(c)} = VALUES({dialect.quote(c)})" for c in rest)
+    return f"ON DUPLICATE KEY UPDATE {update}"
 
 
 def _columns(rows: Sequence[tuple[Any, ...]], schema: pa.Schema) -> pa.Table:
