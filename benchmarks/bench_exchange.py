@@ -219,6 +219,7 @@ def _small_increment(admin: str, tag: str) -> None:
                 small = small_increment.measure(workdir, env)
             print(f"10-row run, {label + ' store':<16} {small['run']:>6.2f} s  (median of 5; "
                   f"govex --help {small['help']:.2f} s, python -c pass {small['python']:.2f} s)")
+            print(f"  with a declared GE expectation  {small['run_ge']:>6.2f} s")
     finally:
         _drop(admin, store_name)
 

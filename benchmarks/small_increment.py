@@ -3,8 +3,10 @@
 
 The resource's quality rules are its contract and national-standard checks (resident ID,
 mobile phone, ID/birth date and ID/gender consistency) with no declared `quality.expectations`,
-so the run needs no Great Expectations. The source is a SQLite table read by its watermark;
-before each timed run 10 new rows are added to it. Medians of `repeat` runs.
+so the run needs no Great Expectations. A second resource on the same table declares one
+Great Expectations expectation (`SMALL-GE-001`), the figure for a resource that needs GE. The
+source is a SQLite table read by its watermark; before each timed round 10 new rows are added
+to it. Medians of `repeat` runs.
 """
 
 from __future__ import annotations
@@ -74,7 +76,20 @@ def _workspace(root: Path, source_db: Path, target_db: Path) -> None:
                                   "watermark": "updated_at"},
         "sharing": "unconditional", "classification": "L1", "update_frequency": "P1D",
         "quality": {"max_error_rate": 0.01}}))
+    (root / "resources" / "small_ge.yaml").write_text(yaml.safe_dump({
+        "code": "SMALL-GE-001", "name": "small, with a declared expectation", "provider": "src",
+        "contract": "small@1.0.0", "key": ["id"],
+        "source": {"connection": "src_db", "table": "residents", "watermark": "updated_at"},
+        "sharing": "unconditional", "classification": "L1", "update_frequency": "P1D",
+        "quality": {"max_error_rate": 0.01, "expectations": [
+            {"type": "ExpectColumnValueLengthsToBeBetween",
+             "kwargs": {"column": "name", "min_value": 1, "max_value": 50}}]}}))
     (root / "subscriptions").mkdir()
+    (root / "subscriptions" / "small_ge.yaml").write_text(yaml.safe_dump({
+        "id": "SUB-SMALL-GE-001", "resource": "SMALL-GE-001", "consumer": "dst",
+        "purpose": "bench", "fields": ["id", "name"],
+        "target": {"connection": "dst_db", "table": "residents_ge"}, "mode": "upsert",
+        "valid_from": "2026-01-01"}))
     (root / "subscriptions" / "small.yaml").write_text(yaml.safe_dump({
         "id": "SUB-SMALL-001", "resource": "SMALL-001", "consumer": "dst", "purpose": "bench",
         "fields": ["id", "id_no", "name", "gender", "birth_date", "phone"],
@@ -95,7 +110,8 @@ def _timed(argv: list[str], env: dict[str, str]) -> float:
 
 def measure(workdir: Path, env: dict[str, str], repeat: int = 5) -> dict[str, float]:
     """Medians in seconds: `python -c pass`, `govex --help`, and `govex run` of 10 new rows
-    (after a first run that delivers the table's first 100 rows, not timed). `env` names the
+    (after a first run that delivers the table's first 100 rows, not timed), for the resource
+    without declared expectations (`run`) and the one with (`run_ge`). `env` names the
     store (GOVEX_DB_URL) and staging; the store is upgraded and the workspace applied here."""
     source, target = workdir / "small_source.db", workdir / "small_target.db"
     _workspace(workdir / "small_ws", source, target)
@@ -105,11 +121,13 @@ def measure(workdir: Path, env: dict[str, str], repeat: int = 5) -> dict[str, fl
     subprocess.run([*govex, "apply", str(workdir / "small_ws")], env=env, check=True,
                    capture_output=True)
     _timed([*govex, "run", "SMALL-001", "--json"], env)
-    runs, helps, bare = [], [], []
+    _timed([*govex, "run", "SMALL-GE-001", "--json"], env)
+    runs, ge_runs, helps, bare = [], [], [], []
     for i in range(repeat):
         _add_rows(source, 101 + 10 * i, 10)
         runs.append(_timed([*govex, "run", "SMALL-001", "--json"], env))
+        ge_runs.append(_timed([*govex, "run", "SMALL-GE-001", "--json"], env))
         helps.append(_timed([*govex, "--help"], env))
         bare.append(_timed([sys.executable, "-c", "pass"], env))
-    return {"run": statistics.median(runs), "help": statistics.median(helps),
-            "python": statistics.median(bare)}
+    return {"run": statistics.median(runs), "run_ge": statistics.median(ge_runs),
+            "help": statistics.median(helps), "python": statistics.median(bare)}
