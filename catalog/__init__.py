@@ -15,14 +15,17 @@ from .declarations import (
     Resource,
     Subscription,
 )
+from .indistinguishable import indistinguishable, twin_warning
 from .plan import KINDS, FieldChange, KindPlan, Plan
 from .queries import (
+    count_resources,
     list_resources,
     load_connection,
     load_contract_version,
     load_resource,
     load_subscriptions,
     resource_declarations,
+    resource_providers,
     show_resource,
     subscription_declarations,
 )
@@ -51,6 +54,8 @@ __all__ = [
     "Subscription",
     "Workspace",
     "apply_workspace",
+    "count_resources",
+    "indistinguishable",
     "list_resources",
     "load_connection",
     "load_contract_version",
@@ -61,7 +66,9 @@ __all__ = [
     "read_workspace",
     "resolve_connection",
     "resource_declarations",
+    "resource_providers",
     "show_resource",
     "stored_reference",
     "subscription_declarations",
+    "twin_warning",
 ]

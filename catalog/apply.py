@@ -12,11 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import ValidationError
 
 from govex.errors import DeclarationError, DeclarationErrors
 
 from . import reference, tables
 from .connections import ResolvedConnection, resolve_connection
+from .declarations import Subscription
+from .indistinguishable import indistinguishable, twin_warning
 from .plan import KindPlan, Plan, declarations, digest, make_plan
 from .rules import check_workspace, pinned_major
 from .state import StoredState, read_state
@@ -27,6 +30,8 @@ from .workspace import Workspace, read_workspace
 class ApplyResult:
     plan: Plan
     applied: bool
+    # Sentences worth knowing that refuse nothing (`indistinguishable` subscriptions).
+    warnings: tuple[str, ...] = ()
 
 
 def apply_workspace(
@@ -72,13 +77,29 @@ def apply_workspace(
         prints = {n: fingerprint(secret, r) for n, r in resolved.items()} if secret else {}
         plan = make_plan(ws, stored, prints)
         plan = reference.plan_with_reference(plan, division_codes, reference.read_stored(conn))
+        warnings = _twin_warnings(ws, stored)
         if dry_run or plan.empty:
-            return ApplyResult(plan, applied=False)
+            return ApplyResult(plan, applied=False, warnings=warnings)
         _write(conn, ws, stored, plan, prints)
         reference.write_reference(conn, ws.root, division_codes, plan)
         if on_applied is not None:
             on_applied(conn, plan)
-    return ApplyResult(plan, applied=True)
+    return ApplyResult(plan, applied=True, warnings=warnings)
+
+
+def _twin_warnings(ws: Workspace, stored: StoredState) -> tuple[str, ...]:
+    """One warning per group of subscriptions leak tracing cannot tell apart, among the
+    checklist this apply leaves: the workspace's and those approvals made."""
+    subs = {k: d.item for k, d in ws.subscriptions.items()}
+    for sub_id, held in stored.from_requests().items():
+        try:
+            subs.setdefault(sub_id, Subscription.model_validate(held.declaration))
+        except ValidationError:  # pragma: no cover - an approval's own declaration; a warning
+            continue  # must never refuse an apply
+    return tuple(
+        twin_warning(subs[group[0]].resource, group)
+        for group in indistinguishable(subs.values())
+    )
 
 
 def fingerprint(secret: bytes, connection: ResolvedConnection) -> str:

@@ -303,8 +303,12 @@ class Subscription(_Declaration):
             msg = "a bulk subscription needs a target: {connection, table}"
             raise ValueError(msg)
         if self.delivery == "verify":
-            given = [name for name in ("target", "masking", "mode", "retain_after_end")
-                     if name in self.model_fields_set]
+            # By value, not by `model_fields_set`: the store keeps declarations dumped with
+            # their defaults (masking {}, mode upsert), which must load back.
+            defaults: dict[str, Any] = {"target": None, "masking": {}, "mode": "upsert",
+                                        "retain_after_end": None}
+            given = [name for name, default in defaults.items()
+                     if getattr(self, name) != default]
             if given:
                 msg = (f"a verify subscription receives no copy, so it cannot declare "
                        f"{', '.join(given)}")

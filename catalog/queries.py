@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +16,31 @@ from .connections import ResolvedConnection, resolve_connection
 from .declarations import Connection, Resource, Subscription
 
 
-def list_resources(conn: sa.Connection) -> list[dict[str, Any]]:
-    """One summary per resource, ordered by code."""
+def list_resources(
+    conn: sa.Connection,
+    *,
+    provider: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """One summary per resource, ordered by code: of one providing department when given,
+    `limit` of them from `offset` (a page; `count_resources` gives the total)."""
     t, s = tables.resources, tables.subscriptions
     counts = (
         sa.select(s.c.resource_code, sa.func.count().label("n"))
         .group_by(s.c.resource_code)
         .subquery()
     )
-    rows = conn.execute(
+    query = (
         sa.select(t, sa.func.coalesce(counts.c.n, 0).label("subscriptions"))
         .outerjoin(counts, counts.c.resource_code == t.c.code)
         .order_by(t.c.code)
-    ).mappings()
+        .offset(offset)
+        .limit(limit)
+    )
+    if provider is not None:
+        query = query.where(t.c.provider == provider)
+    rows = conn.execute(query).mappings()
     return [
         {
             "code": r["code"],
@@ -42,6 +54,22 @@ def list_resources(conn: sa.Connection) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
+
+
+def count_resources(conn: sa.Connection, *, provider: str | None = None) -> int:
+    """How many resources `list_resources` pages through."""
+    query = sa.select(sa.func.count()).select_from(tables.resources)
+    if provider is not None:
+        query = query.where(tables.resources.c.provider == provider)
+    return int(conn.execute(query).scalar_one())
+
+
+def resource_providers(conn: sa.Connection) -> dict[str, str]:
+    """Resource code -> providing department, without reading any declaration (two short
+    columns per resource: cheap for thousands)."""
+    t = tables.resources
+    rows = conn.execute(sa.select(t.c.code, t.c.provider).order_by(t.c.code))
+    return {code: provider for code, provider in rows}
 
 
 def show_resource(conn: sa.Connection, code: str) -> dict[str, Any]:
@@ -70,26 +98,49 @@ def show_resource(conn: sa.Connection, code: str) -> dict[str, Any]:
     }
 
 
-def resource_declarations(conn: sa.Connection) -> dict[str, dict[str, Any]]:
+def resource_declarations(
+    conn: sa.Connection,
+    *,
+    codes: Collection[str] | None = None,
+    providers: Collection[str] | None = None,
+    exclude_providers: Collection[str] = (),
+) -> dict[str, dict[str, Any]]:
     """Every resource's declaration by code, in one query (the DAG factory reads this at parse
-    time, so it must stay cheap for hundreds of resources)."""
-    rows = conn.execute(
-        sa.select(tables.resources.c.code, tables.resources.c.declaration).order_by(
-            tables.resources.c.code
-        )
-    )
-    return {code: dict(declaration) for code, declaration in rows}
+    time, so it must stay cheap for thousands of resources); only `codes`, only those of
+    `providers`, none of `exclude_providers`, when given."""
+    t = tables.resources
+    query = sa.select(t.c.code, t.c.declaration).order_by(t.c.code)
+    if codes is not None:
+        query = query.where(t.c.code.in_(list(codes)))
+    if providers is not None:
+        query = query.where(t.c.provider.in_(list(providers)))
+    if exclude_providers:
+        query = query.where(t.c.provider.not_in(list(exclude_providers)))
+    return {code: dict(declaration) for code, declaration in conn.execute(query)}
 
 
 def subscription_declarations(
-    conn: sa.Connection, resource: str | None = None
+    conn: sa.Connection,
+    resource: str | None = None,
+    *,
+    ids: Collection[str] | None = None,
+    providers: Collection[str] | None = None,
+    exclude_providers: Collection[str] = (),
 ) -> dict[str, dict[str, Any]]:
-    """Every subscription's declaration by id (of one resource when given), in one query."""
-    query = sa.select(tables.subscriptions.c.id, tables.subscriptions.c.declaration).order_by(
-        tables.subscriptions.c.id
-    )
+    """Every subscription's declaration by id, in one query: of one resource, only `ids`, of
+    the resources of `providers` and not of `exclude_providers`, when given."""
+    s, t = tables.subscriptions, tables.resources
+    query = sa.select(s.c.id, s.c.declaration).order_by(s.c.id)
     if resource is not None:
-        query = query.where(tables.subscriptions.c.resource_code == resource)
+        query = query.where(s.c.resource_code == resource)
+    if ids is not None:
+        query = query.where(s.c.id.in_(list(ids)))
+    if providers is not None or exclude_providers:
+        query = query.join(t, t.c.code == s.c.resource_code)
+        if providers is not None:
+            query = query.where(t.c.provider.in_(list(providers)))
+        if exclude_providers:
+            query = query.where(t.c.provider.not_in(list(exclude_providers)))
     return {sub_id: dict(declaration) for sub_id, declaration in conn.execute(query)}
 
 

@@ -79,9 +79,15 @@ class ReadSpec:
 
 @dataclass(frozen=True)
 class TargetColumn:
+    """One column of a target table. A column with a `default` (a bool, int or str) is
+    created with it, and an existing table that lacks the column gets it added (every
+    existing row takes the default) instead of being refused: how govex adds a column to
+    targets that predate it (`_govex_disputed`)."""
+
     name: str
     type: pa.DataType
     nullable: bool = True
+    default: bool | int | str | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +162,12 @@ class SinkConnector(ABC):
         msg = f"{type(self).__name__} cannot inspect a target table"
         raise NotImplementedError(msg)
 
+    def columns_to_add(self, spec: TargetSpec) -> list[str]:
+        """The columns with a default that the existing target table lacks: `ensure_table`
+        adds them (not a problem, `table_problems` leaves them out). Empty when there is no
+        table yet or nothing to add; changes nothing."""
+        return []
+
     @abstractmethod
     def write(self, spec: TargetSpec, batch: pa.Table, mode: WriteMode, ledger: LedgerEntry) -> int:
         """Upsert (by primary key) or append `batch`, and save `ledger`, in one transaction."""
@@ -185,6 +197,23 @@ class SinkConnector(ABC):
         and save `ledger`, in one transaction; returns how many rows went. Deletes pushed by
         a vertical system reach upsert targets this way."""
         msg = f"{type(self).__name__} cannot delete rows"
+        raise NotImplementedError(msg)
+
+    def flag_keys(self, spec: TargetSpec, keys: pa.Table, column: str, value: bool) -> int:
+        """Set boolean `column` to `value` on the rows whose primary key (without
+        `_govex_run_id`) is one of `keys`' rows, in one transaction; returns the rows the
+        database reports changed (MariaDB counts only those whose value moved). A flag is no
+        delivery (no run, no rows delivered), so the ledger stays as it is. A key the table
+        does not hold changes nothing."""
+        msg = f"{type(self).__name__} cannot flag rows"
+        raise NotImplementedError(msg)
+
+    def mark_rows(self, spec: TargetSpec, rows: pa.Table, present: bool) -> int:
+        """Make the small bookkeeping table `spec` (every column in its primary key) hold
+        `rows` (`present`) or not hold them, in one transaction: rows already there, or
+        already gone, are left alone; returns how many rows changed. No ledger: like a flag,
+        it is no delivery."""
+        msg = f"{type(self).__name__} cannot mark rows"
         raise NotImplementedError(msg)
 
     def purge(self, spec: TargetSpec, resource: str) -> int:

@@ -62,6 +62,7 @@ from .base import (
     ReadSpec,
     SinkConnector,
     SourceConnector,
+    TargetColumn,
     TargetSpec,
     WriteMode,
 )
@@ -454,7 +455,11 @@ class FileSink(SinkConnector):
         problems = [message for _column, message in self._problems(dataset, spec)]
         if problems:
             raise DeclarationError(f"{where}: " + "; ".join(problems))
-        if declared is None:  # adopt a foreign file: record what govex now writes into it
+        if _lacking(dataset, spec):  # rewritten with the columns added, at their defaults
+            self._publish(dataset, spec, self._existing(dataset, spec), None, 0)
+            sidecar = dataset.sidecar()
+        if declared is None or not set(spec.column_names) <= set(declared.names):
+            # Adopt a foreign file, or record added columns: what govex now writes into it.
             sidecar["table"] = _table_json(spec)
             dataset.save_sidecar(sidecar)
 
@@ -465,6 +470,12 @@ class FileSink(SinkConnector):
         return [(column, f"target file {dataset.path}: {message}")
                 for column, message in self._problems(dataset, spec)]
 
+    def columns_to_add(self, spec: TargetSpec) -> list[str]:
+        dataset = _Dataset(self.directory, self.fmt, spec.table)
+        if not dataset.path.exists():
+            return []
+        return [c.name for c in _lacking(dataset, spec)]
+
     @staticmethod
     def _problems(dataset: _Dataset, spec: TargetSpec) -> list[tuple[str | None, str]]:
         """What keeps the existing file from taking `spec`'s rows, per column."""
@@ -473,12 +484,13 @@ class FileSink(SinkConnector):
         problems: list[tuple[str | None, str]] = []
         if declared is None:
             present = set(dataset.header())
-            problems = [(c, f"has no column '{c}'") for c in spec.column_names
-                        if c not in present]
+            problems = [(c.name, f"has no column '{c.name}'") for c in spec.columns
+                        if c.name not in present and c.default is None]
         else:
             for column in spec.columns:
                 if column.name not in declared.names:
-                    problems.append((column.name, f"has no column '{column.name}'"))
+                    if column.default is None:  # one with a default is added (ensure_table)
+                        problems.append((column.name, f"has no column '{column.name}'"))
                     continue
                 have = declared.field(column.name).type
                 if not accepts(arrow_family(have), column.type, booleans_are_integers=False):
@@ -518,7 +530,10 @@ class FileSink(SinkConnector):
         dataset.save_sidecar(sidecar)
 
     def _existing(self, dataset: _Dataset, spec: TargetSpec) -> pa.Table:
-        parts = [conform_batch(spec, b, str(dataset.path)) for b in
+        """The file's rows in `spec`'s columns; a column with a default that the file lacks
+        (written before govex added it) reads as its default."""
+        lacking = _lacking(dataset, spec)
+        parts = [conform_batch(spec, _with_defaults(b, lacking), str(dataset.path)) for b in
                  dataset.batches(spec.arrow_schema())]
         return pa.concat_tables(parts) if parts else spec.arrow_schema().empty_table()
 
@@ -600,6 +615,36 @@ class FileSink(SinkConnector):
         self._publish(dataset, spec, kept.cast(existing.schema), ledger, 0)
         return existing.num_rows - kept.num_rows
 
+    def flag_keys(self, spec: TargetSpec, keys: pa.Table, column: str, value: bool) -> int:
+        self.ensure_table(spec)
+        dataset = _Dataset(self.directory, self.fmt, spec.table)
+        existing = self._existing(dataset, spec)
+        hit = _rows_of(existing, keys)
+        current = existing.column(column)
+        changed = pc.sum(pc.cast(pc.and_(hit, pc.not_equal(current, value)), pa.int64())).as_py()
+        if changed:
+            flagged = pc.if_else(hit, pa.scalar(value, current.type), current)
+            index = existing.schema.get_field_index(column)
+            self._publish(dataset, spec, existing.set_column(index, column, flagged), None, 0)
+        return int(changed or 0)
+
+    def mark_rows(self, spec: TargetSpec, rows: pa.Table, present: bool) -> int:
+        self.ensure_table(spec)
+        dataset = _Dataset(self.directory, self.fmt, spec.table)
+        existing = self._existing(dataset, spec)
+        data = conform_batch(spec, rows, f"target file {dataset.path}")
+        names = list(spec.column_names)
+        if present:
+            new = data.join(existing, keys=names, join_type="left anti").select(names)
+            if new.num_rows:
+                self._publish(dataset, spec, pa.concat_tables([existing, new.cast(
+                    existing.schema)]), None, 0)
+            return new.num_rows
+        kept = existing.join(data, keys=names, join_type="left anti").select(names)
+        if kept.num_rows != existing.num_rows:
+            self._publish(dataset, spec, kept.cast(existing.schema), None, 0)
+        return existing.num_rows - kept.num_rows
+
     def purge(self, spec: TargetSpec, resource: str) -> int:
         dataset = _Dataset(self.directory, self.fmt, spec.table)
         if not dataset.path.exists():  # never written: nothing was delivered
@@ -626,6 +671,36 @@ class FileSink(SinkConnector):
         if not dataset.path.exists():
             return spec.arrow_schema().empty_table()
         return self._existing(dataset, spec)
+
+
+def _lacking(dataset: _Dataset, spec: TargetSpec) -> list[TargetColumn]:
+    """The columns with a default that the file lacks (a CSV file's header says; a JSONL
+    file's declaration): govex adds them."""
+    schema = dataset.declared()
+    names = set(dataset.header() if dataset.fmt == "csv" or schema is None else schema.names)
+    return [c for c in spec.columns if c.default is not None and c.name not in names]
+
+
+def _with_defaults(batch: pa.Table, columns: Sequence[TargetColumn]) -> pa.Table:
+    """`batch` with each of `columns` (absent from the file) at its default."""
+    for column in columns:
+        default: Any = pa.scalar(column.default, column.type)
+        filled = pa.repeat(default, batch.num_rows)
+        if column.name in batch.column_names:  # read as nulls: the file has no such column
+            index = batch.schema.get_field_index(column.name)
+            batch = batch.set_column(index, column.name, filled)
+        else:
+            batch = batch.append_column(column.name, filled)
+    return batch
+
+
+def _rows_of(table: pa.Table, keys: pa.Table) -> Any:
+    """A boolean mask of `table`'s rows whose values in `keys`' columns are a row of `keys`."""
+    names = keys.column_names
+    indexed = table.select(names).append_column(
+        "__govex_row", pa.array(range(table.num_rows), pa.int64()))
+    found = indexed.join(keys.cast(table.select(names).schema), keys=names, join_type="inner")
+    return pc.is_in(indexed.column("__govex_row"), value_set=found.column("__govex_row"))
 
 
 def _table_json(spec: TargetSpec) -> dict[str, Any]:

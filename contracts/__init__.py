@@ -15,6 +15,7 @@ from contracts.compat import (
 from contracts.loading import check_contract_schema, load_contract, load_contracts
 from contracts.model import (
     CHECK_PARAMETERS,
+    NORMALIZE_STEPS,
     RECORD_PREFIX,
     Contract,
     allows_null,
@@ -34,6 +35,7 @@ __all__ = [
     "BREAKING_KINDS",
     "CHECK_PARAMETERS",
     "CHANGE_KINDS",
+    "NORMALIZE_STEPS",
     "RECORD_PREFIX",
     "VIOLATION_SCHEMA",
     "BatchValidation",

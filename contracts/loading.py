@@ -18,10 +18,12 @@ from typing import Any
 
 from contracts.model import (
     CHECK_PARAMETERS,
+    NORMALIZE_STEPS,
     RECORD_PREFIX,
     Contract,
     check_items,
     parse_semver,
+    property_types,
 )
 from contracts.patterns import pattern_refusal, schema_patterns
 from contracts.validate import BatchValidator
@@ -112,7 +114,8 @@ def _parse_json(path: Path) -> Any:
 
 
 def _check_extensions(schema: dict[str, Any], file: str) -> None:
-    """`x-govex-pii` is a category name; `x-govex-checks` a list of check names."""
+    """`x-govex-pii` is a category name; `x-govex-checks` a list of check names;
+    `x-govex-normalize` a list of normalisation steps of a string property."""
     nodes: list[tuple[str | None, dict[str, Any]]] = [(None, schema)]
     nodes += [(name, prop) for name, prop in schema["properties"].items() if isinstance(prop, dict)]
     for name, node in nodes:
@@ -146,6 +149,34 @@ def _check_extensions(schema: dict[str, Any], file: str) -> None:
             )
         for check, params in check_items(checks):
             _check_parameters(schema, check, params, file, where)
+        if "x-govex-normalize" in node:
+            _check_normalize(name, node, file)
+
+
+def _check_normalize(name: str | None, node: dict[str, Any], file: str) -> None:
+    """`x-govex-normalize` is a list of distinct steps, on a string property only: it says how
+    verification compares that property's text (see `contracts.model.NORMALIZE_STEPS`)."""
+    steps = node["x-govex-normalize"]
+    known = ", ".join(NORMALIZE_STEPS)
+    if name is None:
+        msg = f"x-govex-normalize belongs on a string property, not the top level (steps: {known})"
+        raise DeclarationError(msg, file=file, field="(top level)", value=steps)
+    if not isinstance(steps, list) or not all(isinstance(s, str) for s in steps):
+        msg = f"x-govex-normalize of '{name}' must be a list of steps from {known}, got {steps!r}"
+        raise DeclarationError(msg, file=file, field=name, value=steps)
+    unknown = [s for s in steps if s not in NORMALIZE_STEPS]
+    if unknown:
+        msg = (f"x-govex-normalize of '{name}' has unknown step {unknown[0]!r}; the steps are "
+               f"{known}")
+        raise DeclarationError(msg, file=file, field=name, value=unknown[0])
+    if len(set(steps)) != len(steps):
+        msg = f"x-govex-normalize of '{name}' repeats a step: {steps!r}"
+        raise DeclarationError(msg, file=file, field=name, value=steps)
+    types = property_types(node) or frozenset()
+    if (types - {"null"}) != {"string"} or node.get("format") in ("date", "date-time"):
+        msg = (f"x-govex-normalize applies to text, but '{name}' is not a string property "
+               "(dates, date-times, numbers and booleans compare as their type already)")
+        raise DeclarationError(msg, file=file, field=name, value=steps)
 
 
 def _check_item_shaped(item: Any) -> bool:

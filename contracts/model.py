@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 from govex.errors import DeclarationError
 
@@ -37,6 +37,13 @@ ANNOTATION_KEYWORDS = frozenset(
 CHECK_PARAMETERS: dict[str, tuple[str, ...]] = {"cn_division_code": ("as_of",)}
 #: `as_of: "record:<field>"` takes the date from each record's field instead of a fixed date.
 RECORD_PREFIX = "record:"
+
+#: `x-govex-normalize` steps a string property may declare: how verification (可用不可见)
+#: compares its values. `fullwidth`: full-width ASCII variants (U+FF01–U+FF5E) to their ASCII
+#: forms and the ideographic space (U+3000) to a space; `nfc`: Unicode NFC; `trim`: leading
+#: and trailing white space removed. Applied in this order, whatever order the contract lists.
+NormalizeStep = Literal["fullwidth", "nfc", "trim"]
+NORMALIZE_STEPS: tuple[NormalizeStep, ...] = get_args(NormalizeStep)
 
 
 def check_items(declared: Any) -> list[tuple[str, dict[str, Any]]]:
@@ -137,6 +144,12 @@ class Contract:
         """The `x-govex-pii` category of a property (`name`, `id_number`, …), or None."""
         value = self.property(name).get("x-govex-pii")
         return None if value is None else str(value)
+
+    def normalize(self, name: str) -> tuple[str, ...]:
+        """The `x-govex-normalize` steps of a property, in the order they apply
+        (`NORMALIZE_STEPS`); empty when it declares none."""
+        declared = self.property(name).get("x-govex-normalize") or ()
+        return tuple(step for step in NORMALIZE_STEPS if step in declared)
 
     def checks(self, name: str | None = None) -> tuple[str, ...]:
         """Named national-standard checks (`x-govex-checks`) of a property, or top-level ones."""

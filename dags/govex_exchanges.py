@@ -1,6 +1,8 @@
-"""One Airflow DAG per govex catalog resource (`govex__<RESOURCE_CODE>`), built from the
-metadata store at GOVEX_DB_URL. Edit the workspace and `govex apply`, not this file."""
+"""govex DAGs, built from the metadata store at GOVEX_DB_URL. A file named
+govex__<department>.py holds that providing department's DAGs (`govex dags split` writes
+them); any other file, those of every department without such a file beside it. Edit the
+workspace and `govex apply`, not this file."""
 
-from exchange.airflow import build_dags
+from exchange.airflow import dags_for_file
 
-globals().update(build_dags())
+globals().update(dags_for_file(__file__))

@@ -6,6 +6,8 @@
   pushed records into landing tables.
 - `exchange.store`: the metadata store (engine, Alembic migrations) and API tokens.
 - `exchange.web`: the web app and REST API (`govex serve`, the Airflow plugin).
+- `exchange.leak`: leak tracing (`govex leak identify`): which subscription a leaked file of
+  records came from, by the fingerprints provenance keeps.
 - `exchange.airflow`: the Airflow adapter — DAG factory, operators, landing trigger, plugin.
 - `exchange.cli`: the `govex` command line, one module per command group.
 - `exchange.demo`: the demo city, its Airflow driver and the embedded Kafka broker.

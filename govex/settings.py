@@ -26,7 +26,10 @@ is a side channel (a malformed timeout is counted by the emitter, never fails a 
 | GOVEX_REVIEW_DAYS | working days the authority has to review a sharing request | 2 |
 | GOVEX_ANSWER_DAYS | working days a provider has to answer a reviewed request | 5 |
 | GOVEX_TOKEN | the API token a command acts with when `--token` is not given | none |
-| GOVEX_LOOKUP_RATE | traces and dispute openings per token per minute (all processes) | 60 |
+| GOVEX_LOOKUP_RATE | record lookups per token a minute (trace, disclosure, dispute) | 60 |
+| GOVEX_PROVENANCE_RETENTION | provenance kept, e.g. P3Y (older months dropped) | forever |
+| GOVEX_VERIFY_RATE | verification calls per second per subscription (each server process) | 200 |
+| GOVEX_VERIFY_KEY_DAILY | answers per key per verify subscription per day (all processes) | 10 |
 | GOVEX_LINEAGE_URL | where OpenLineage events also go (HTTP transport) | none: stored only |
 | GOVEX_LINEAGE_API_KEY | bearer key for GOVEX_LINEAGE_URL | none |
 | GOVEX_LINEAGE_TIMEOUT | seconds per lineage HTTP request | 5 |
@@ -43,13 +46,19 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydantic import SecretStr
-
+from govex.durations import duration_parts
 from govex.errors import DeclarationError
+
+if TYPE_CHECKING:  # pydantic loads when a secret is read, so `govex --help` never pays for it
+    from pydantic import SecretStr
 
 DEFAULT_DB_URL = "sqlite:///.govex/govex.db"
 DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
+# `govex ingest --group` and `--session-timeout` (why 10 s: exchange/ingest/group.py).
+DEFAULT_INGEST_GROUP = "govex-ingest"
+DEFAULT_INGEST_SESSION_TIMEOUT = 10.0
 DEFAULT_STAGING_DIR = ".govex/staging"
 DEFAULT_DATA_DOCS_DIR = ".govex/data_docs"
 DEFAULT_BATCH_ROWS = 50_000
@@ -58,6 +67,8 @@ DEFAULT_DISPUTE_DAYS = 5
 DEFAULT_REVIEW_DAYS = 2
 DEFAULT_ANSWER_DAYS = 5
 DEFAULT_LOOKUP_RATE = 60
+DEFAULT_VERIFY_RATE = 200
+DEFAULT_VERIFY_KEY_DAILY = 10
 DEFAULT_NOTIFY_TIMEOUT = 5
 DEFAULT_NOTIFY_ATTEMPTS = 8
 DEFAULT_NOTIFY_BACKOFF = 30
@@ -85,6 +96,9 @@ class Settings:
     answer_days_text: str | None = None
     token: SecretStr | None = None
     lookup_rate_text: str | None = None
+    provenance_retention_text: str | None = None
+    verify_rate_text: str | None = None
+    verify_key_daily_text: str | None = None
     lineage_url: str | None = None
     lineage_api_key: SecretStr | None = None
     lineage_timeout_text: str | None = None
@@ -167,6 +181,35 @@ class Settings:
         )
 
     @property
+    def provenance_retention(self) -> str | None:
+        """GOVEX_PROVENANCE_RETENTION as written, or None: provenance is kept forever.
+        `govex provenance maintain` drops the months that ended longer ago than this."""
+        raw = self.provenance_retention_text
+        if raw is None:
+            return None
+        parts = duration_parts(raw)
+        if parts is None or not any(parts.values()):
+            msg = (
+                "must be an ISO-8601 duration longer than zero, such as P3Y or P18M "
+                f"(got {raw!r})"
+            )
+            raise DeclarationError(msg, field="GOVEX_PROVENANCE_RETENTION", value=raw)
+        return raw
+
+    @property
+    def verify_rate(self) -> int:
+        return _positive_int(
+            self.verify_rate_text, DEFAULT_VERIFY_RATE, "GOVEX_VERIFY_RATE", "calls per second"
+        )
+
+    @property
+    def verify_key_daily(self) -> int:
+        return _positive_int(
+            self.verify_key_daily_text, DEFAULT_VERIFY_KEY_DAILY, "GOVEX_VERIFY_KEY_DAILY",
+            "answers per key and day",
+        )
+
+    @property
     def notify_timeout(self) -> int:
         return _positive_int(
             self.notify_timeout_text, DEFAULT_NOTIFY_TIMEOUT, "GOVEX_NOTIFY_TIMEOUT", "seconds"
@@ -209,7 +252,11 @@ def _positive_int(raw: str | None, default: int, name: str, unit: str) -> int:
 
 
 def _secret(raw: str | None) -> SecretStr | None:
-    return SecretStr(raw) if raw else None
+    if not raw:
+        return None
+    from pydantic import SecretStr
+
+    return SecretStr(raw)
 
 
 def _read(env: Mapping[str, str]) -> Settings:
@@ -233,6 +280,9 @@ def _read(env: Mapping[str, str]) -> Settings:
         answer_days_text=text("GOVEX_ANSWER_DAYS"),
         token=_secret(text("GOVEX_TOKEN")),
         lookup_rate_text=text("GOVEX_LOOKUP_RATE"),
+        provenance_retention_text=text("GOVEX_PROVENANCE_RETENTION"),
+        verify_rate_text=text("GOVEX_VERIFY_RATE"),
+        verify_key_daily_text=text("GOVEX_VERIFY_KEY_DAILY"),
         lineage_url=text("GOVEX_LINEAGE_URL"),
         lineage_api_key=_secret(env.get("GOVEX_LINEAGE_API_KEY")),
         lineage_timeout_text=text("GOVEX_LINEAGE_TIMEOUT"),

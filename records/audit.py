@@ -52,7 +52,7 @@ __all__ = [
 #: What happened. `token_use` is throttled to once a minute per token (like last_used_at).
 AuditKind = Literal[
     "apply", "run", "delivery", "token_use", "token_create", "token_revoke", "dispute",
-    "correction", "ingest", "request", "revoke", "purge",
+    "correction", "ingest", "request", "revoke", "purge", "retention",
 ]
 KINDS: tuple[AuditKind, ...] = get_args(AuditKind)
 

@@ -8,7 +8,9 @@ at the source and resolves it (the exchange re-delivers the correction, see
 
 Every transition is a conditional UPDATE (`WHERE state = <expected>`), so two people acting on
 one dispute at once cannot both succeed; it is recorded in `lineage_dispute_transitions` and in
-the hash-chained audit log, in the same transaction. A dispute is due a number of working days
+the hash-chained audit log, in the same transaction, as are the flags the consumers' copies
+of the record must show (`records.dispute_flags`: set while the dispute is open or
+acknowledged, cleared when it is resolved or rejected). A dispute is due a number of working days
 (the Chinese calendar with its holidays and adjusted working days, govex.workdays;
 GOVEX_DISPUTE_DAYS, default 5) after it was opened, and is overdue while it
 is still open or acknowledged after that moment.
@@ -27,7 +29,7 @@ import catalog
 from govex.errors import DeclarationError
 from govex.settings import DEFAULT_DISPUTE_DAYS, load_settings
 from govex.workdays import add_working_days
-from records import audit
+from records import audit, dispute_flags
 from records.notifications import EventType, notify
 from records.provenance import deliveries_of, split_key
 
@@ -39,6 +41,7 @@ __all__ = [
     "NothingToCorrectError",
     "acknowledge",
     "dispute_days",
+    "disputed_keys",
     "disputes",
     "get_dispute",
     "list_disputes",
@@ -47,6 +50,7 @@ __all__ = [
     "open_dispute",
     "reject",
     "require_state",
+    "sync_flags",
     "transitions",
     "working_days_after",
 ]
@@ -211,6 +215,8 @@ def open_dispute(
         "action": "open", "resource": resource, "key": key, "field": field,
         "opened_by": opened_by, "provider": res.provider,
     })
+    dispute_flags.want(conn, dispute_id, resource, key, True,
+                       dispute_flags.holders(conn, resource, key), opened)
     shown = get_dispute(conn, dispute_id, now=opened)
     _notify(conn, "dispute.open", shown, actor, None, opened)
     return shown
@@ -239,7 +245,8 @@ def _shape(row: sa.RowMapping, now: dt.datetime) -> dict[str, Any]:
 def get_dispute(
     conn: sa.Connection, dispute_id: str, *, now: dt.datetime | None = None
 ) -> dict[str, Any]:
-    """One dispute as `govex dispute show --json` prints it, with its history."""
+    """One dispute as `govex dispute show --json` prints it, with the flag of each
+    subscription holding its record (`dispute_flags.flags_of`) and its history."""
     row = conn.execute(
         sa.select(disputes).where(disputes.c.id == dispute_id)
     ).mappings().first()
@@ -247,6 +254,7 @@ def get_dispute(
         msg = f"unknown dispute '{dispute_id}' (see `govex dispute list`)"
         raise DeclarationError(msg, field="ID", value=dispute_id)
     shown = _shape(row, now or _now())
+    shown["flags"] = dispute_flags.flags_of(conn, [dispute_id])[dispute_id]
     shown["history"] = [
         {"from": r["from_state"], "to": r["to_state"], "actor": r["actor"],
          "reason": r["reason"], "at": _aware(r["at"]).isoformat()}
@@ -276,6 +284,33 @@ def list_disputes(
             query = query.where(disputes.c[column] == value)
     moment = now or _now()
     return [_shape(row, moment) for row in conn.execute(query).mappings()]
+
+
+def disputed_keys(
+    conn: sa.Connection, resource: str, *, besides: str | None = None
+) -> frozenset[str]:
+    """The record keys of `resource` with an open or acknowledged dispute (other than
+    dispute `besides`): the rows a delivery writes with `_govex_disputed = true`."""
+    query = sa.select(disputes.c.record_key).where(
+        disputes.c.resource == resource, disputes.c.state.in_(ACTIVE))
+    if besides is not None:
+        query = query.where(disputes.c.id != besides)
+    return frozenset(conn.execute(query).scalars())
+
+
+def sync_flags(conn: sa.Connection, resource: str, now: dt.datetime | None = None) -> int:
+    """Flag rows for every holder of a record of `resource` under an open or acknowledged
+    dispute that has none yet (`dispute_flags.missing`); returns how many were added."""
+    moment = now or _now()
+    active = conn.execute(
+        sa.select(disputes.c.id, disputes.c.record_key).where(
+            disputes.c.resource == resource, disputes.c.state.in_(ACTIVE))
+        .order_by(disputes.c.id)
+    ).all()
+    if not active:
+        return 0
+    subs = catalog.load_subscriptions(conn, resource)
+    return sum(dispute_flags.missing(conn, d, resource, k, moment, subs) for d, k in active)
 
 
 _ALLOWED: dict[DisputeState, tuple[DisputeState, str]] = {
@@ -310,7 +345,7 @@ def _transition(
     reason: str | None = None,
     evidence: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    require_state(conn, dispute_id, target)
+    current = require_state(conn, dispute_id, target)
     expected = _ALLOWED[target][0]
     now = _now()
     values: dict[str, Any] = {"state": target, "updated_at": now}
@@ -331,6 +366,10 @@ def _transition(
         dispute_id=dispute_id, from_state=expected, to_state=target, actor=actor,
         reason=reason, at=now,
     ))
+    if target not in ACTIVE:  # closed: the flag goes from every copy that holds the record
+        code, key = str(current["resource"]), str(current["key"])
+        dispute_flags.want(conn, dispute_id, code, key, False,
+                           dispute_flags.holders(conn, code, key), now)
     detail: dict[str, Any] = {"action": _ALLOWED[target][1], "from": expected, "to": target}
     if reason is not None:
         detail["reason"] = reason

@@ -24,6 +24,14 @@ all in the caller's transaction: the engine writes a batch's provenance in one s
 transaction right after the target committed the batch. A crash between the two leaves the
 batch delivered without provenance, but then the run did not finish, the watermark stayed, and
 the rerun delivers (and records) those records again.
+
+On PostgreSQL the table is partitioned by month of `delivered_at` and old months are dropped
+by retention (`records.partitions`). A batch goes into its month's partition (created when
+missing); reads of one record probe only the partitions that can hold it. What retention
+dropped survives as each record's last delivery to each subscription
+(`lineage_provenance_latest`): every read here returns those too, marked
+`beyond_retention`, so a dispute, a disclosure or a leak trace still knows what each consumer
+last received; the deliveries before that last one are gone.
 """
 
 from __future__ import annotations
@@ -39,12 +47,19 @@ import pyarrow as pa
 import pyarrow.compute as _pc
 import sqlalchemy as sa
 
+from records import partitions
+from records.provenance_tables import HASH_LENGTH, latest, metadata, provenance
+
 pc: Any = _pc  # pyarrow-stubs cannot follow kernels that are generic over types
 
 __all__ = [
     "DELETED",
     "HASH_LENGTH",
+    "delivered_hashes",
+    "delivered_keys",
     "deliveries_of",
+    "deliveries_of_keys",
+    "latest_deliveries",
     "latest_hashes",
     "live_keys",
     "metadata",
@@ -55,26 +70,7 @@ __all__ = [
     "value_hashes",
 ]
 
-metadata = sa.MetaData()
-TS = sa.DateTime(timezone=True)
-# SQLite only autoincrements an INTEGER PRIMARY KEY (the rowid); elsewhere 64 bits.
-ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-HASH_LENGTH = 16  # hex characters of a 64-bit fingerprint
 DELETED = "deleted"  # the fingerprint of a delete (see the module docstring)
-
-provenance = sa.Table(
-    "lineage_provenance",
-    metadata,
-    sa.Column("id", ID, primary_key=True, autoincrement=True),
-    sa.Column("resource", sa.String(64), nullable=False),
-    sa.Column("record_key", sa.String(500), nullable=False),
-    sa.Column("subscription", sa.String(64), nullable=False),
-    sa.Column("run_id", sa.String(36), nullable=False),
-    sa.Column("value_hash", sa.String(HASH_LENGTH), nullable=False),
-    sa.Column("delivered_at", TS, nullable=False),
-    # The one query that must stay fast on hundreds of millions of rows: a record's history.
-    sa.Index("ix_lineage_provenance_record", "resource", "record_key"),
-)
 
 _SEPARATOR = "\x1f"  # ASCII unit separator between a row's fields
 _NULL = "\x00"  # stands for null, so that null, "" and "None" hash differently
@@ -160,18 +156,25 @@ def record_provenance(
     hashes: pa.Array[Any],
 ) -> int:
     """Store one batch's provenance (keys and hashes row-aligned) in the caller's transaction;
-    returns the rows written."""
+    returns the rows written. On PostgreSQL the rows go straight into the partition of
+    `delivered_at`'s month (`records.partitions.partition_for`, which creates it if needed and
+    holds it against sealing and dropping until the transaction ends)."""
     n = len(keys)
     if n != len(hashes):
         msg = f"{n} record keys but {len(hashes)} value hashes"
         raise ValueError(msg)
     if n == 0:
         return 0
+    part = partitions.partition_for(conn, delivered_at)
     driver = conn.connection.driver_connection
     if _has_copy(driver):
-        _copy_rows(driver, resource, subscription, run_id, delivered_at, keys, hashes)
+        table = part.name if part is not None else provenance.name
+        _copy_rows(driver, table, resource, subscription, run_id, delivered_at, keys, hashes)
     else:
         _insert_rows(conn, resource, subscription, run_id, delivered_at, keys, hashes)
+    if part is not None and part.sealed:  # a late delivery: rare, see records.partitions
+        partitions.index_late_keys(
+            conn, resource, cast("list[str]", _flat(keys).to_pylist()), delivered_at)
     return n
 
 
@@ -181,13 +184,13 @@ def _has_copy(driver: Any) -> bool:
 
 
 def _copy_rows(
-    driver: Any, resource: str, subscription: str, run_id: str,
+    driver: Any, table: str, resource: str, subscription: str, run_id: str,
     delivered_at: dt.datetime, keys: pa.Array[Any], hashes: pa.Array[Any],
 ) -> None:
     import pyarrow.csv as pacsv
 
     n = len(keys)
-    table = pa.table({
+    rows = pa.table({
         "resource": pa.repeat(pa.scalar(resource, pa.string()), n),
         "record_key": keys,
         "subscription": pa.repeat(pa.scalar(subscription, pa.string()), n),
@@ -197,12 +200,12 @@ def _copy_rows(
         "delivered_at": pa.repeat(pa.scalar(delivered_at.isoformat(), pa.string()), n),
     })
     buffer = io.BytesIO()
-    pacsv.write_csv(table, buffer, pacsv.WriteOptions(include_header=False))
+    pacsv.write_csv(rows, buffer, pacsv.WriteOptions(include_header=False))
     columns = ", ".join(_COLUMNS)
     # The COPY runs on the DBAPI connection under SQLAlchemy's open transaction: it commits
-    # or rolls back with the caller's work.
+    # or rolls back with the caller's work. `table` is a name govex made (a partition's).
     with driver.cursor() as cur, cur.copy(
-        f"COPY lineage_provenance ({columns}) FROM STDIN (FORMAT csv)"
+        f"COPY {table} ({columns}) FROM STDIN (FORMAT csv)"
     ) as copy:
         copy.write(buffer.getbuffer())
 
@@ -321,48 +324,167 @@ def _aware(value: Any) -> Any:
     return value
 
 
+_LIVE_COLUMNS = "record_key, subscription, run_id, delivered_at, value_hash, id"
+_KEPT = (
+    f"SELECT {_LIVE_COLUMNS}, true AS beyond_retention FROM lineage_provenance_latest "
+    "WHERE resource = :resource AND record_key IN :keys"
+)
+# PostgreSQL: provenance read only within the ranges that can hold the records (see
+# records.partitions: their months, and the partitions not sealed yet). OFFSET 0 keeps the
+# subquery apart, evaluated once per range, so that PostgreSQL prunes the partitions outside
+# each range as it runs (run-time pruning, also under a cached generic plan): those are never
+# probed. One statement, whatever the ranges, so that its plan is prepared once.
+_DELIVERIES_PG = (
+    f"WITH ranges AS ({partitions.RANGES}) "
+    f"SELECT p.*, false AS beyond_retention FROM ranges AS r CROSS JOIN LATERAL ("
+    f"SELECT {_LIVE_COLUMNS} FROM lineage_provenance WHERE resource = :resource "
+    "AND record_key IN :keys AND delivered_at >= r.starts AND delivered_at < r.ends "
+    f"OFFSET 0) AS p UNION ALL {_KEPT} ORDER BY delivered_at DESC, id DESC"
+)
+_DELIVERIES = (
+    f"SELECT {_LIVE_COLUMNS}, false AS beyond_retention FROM lineage_provenance "
+    f"WHERE resource = :resource AND record_key IN :keys UNION ALL {_KEPT} "
+    "ORDER BY delivered_at DESC, id DESC"
+)
+
+
+def _typed(sql: str) -> Any:
+    """`sql` as a statement built once (a trace must not parse it again each time)."""
+    return sa.text(sql).bindparams(sa.bindparam("keys", expanding=True)).columns(
+        sa.column("record_key"), sa.column("subscription"), sa.column("run_id"),
+        sa.column("delivered_at", provenance.c.delivered_at.type), sa.column("value_hash"),
+        sa.column("id"), sa.column("beyond_retention", sa.Boolean),
+    )
+
+
+_QUERIES = {"postgresql": _typed(_DELIVERIES_PG), "other": _typed(_DELIVERIES)}
+
+
+def _deliveries(conn: sa.Connection, resource: str, keys: Sequence[str]) -> list[Any]:
+    """Every delivery of records `keys` of `resource`, newest first (then highest id):
+    the provenance rows, read only from the partitions that can hold them, and the last
+    deliveries kept from the months retention dropped (`beyond_retention` true)."""
+    wanted = list(dict.fromkeys(keys))
+    if not wanted:
+        return []
+    query = _QUERIES["postgresql" if conn.dialect.name == "postgresql" else "other"]
+    return list(conn.execute(query, {"resource": resource, "keys": wanted}))
+
+
 def deliveries_of(conn: sa.Connection, resource: str, key: str) -> list[dict[str, Any]]:
     """Every delivery of one record, newest first: [{subscription, run_id, delivered_at
-    (aware datetime), hash}]."""
-    p = provenance
-    rows = conn.execute(
-        sa.select(p.c.subscription, p.c.run_id, p.c.delivered_at, p.c.value_hash)
-        .where(p.c.resource == resource, p.c.record_key == key)
-        .order_by(p.c.delivered_at.desc(), p.c.id.desc())
-    )
+    (aware datetime), hash, beyond_retention}]. `beyond_retention`: the delivery is from a
+    month retention dropped, kept because it was the subscription's last one then; earlier
+    ones of those months are gone."""
     return [
-        {"subscription": s, "run_id": r, "delivered_at": _aware(at), "hash": h}
-        for s, r, at, h in rows
+        {"subscription": r.subscription, "run_id": r.run_id, "delivered_at": _aware(r.delivered_at),
+         "hash": r.value_hash, "beyond_retention": bool(r.beyond_retention)}
+        for r in _deliveries(conn, resource, [key])
+    ]
+
+
+def deliveries_of_keys(
+    conn: sa.Connection, resource: str, keys: Sequence[str]
+) -> list[dict[str, Any]]:
+    """`deliveries_of` for several records at once (disclosure): [{key, subscription, run_id,
+    delivered_at, hash, id, beyond_retention}], newest first."""
+    return [
+        {"key": r.record_key, "subscription": r.subscription, "run_id": r.run_id,
+         "delivered_at": _aware(r.delivered_at), "hash": r.value_hash, "id": int(r.id),
+         "beyond_retention": bool(r.beyond_retention)}
+        for r in _deliveries(conn, resource, keys)
     ]
 
 
 def latest_hashes(conn: sa.Connection, resource: str, key: str) -> dict[str, dict[str, Any]]:
     """The last delivery of one record per subscription: {subscription: {run_id,
-    delivered_at, hash}}."""
-    latest: dict[str, dict[str, Any]] = {}
-    for item in deliveries_of(conn, resource, key):
-        latest.setdefault(item["subscription"], item)
-    return latest
+    delivered_at, hash, beyond_retention}}, whether or not retention dropped its month."""
+    return latest_deliveries(conn, resource, [key]).get(key, {})
+
+
+def latest_deliveries(
+    conn: sa.Connection, resource: str, keys: Sequence[str]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """The last delivery of each of records `keys` per subscription: {key: {subscription:
+    {run_id, delivered_at, hash, beyond_retention}}}; a key never delivered is absent."""
+    found: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in _deliveries(conn, resource, keys):
+        found.setdefault(r.record_key, {}).setdefault(r.subscription, {
+            "run_id": r.run_id, "delivered_at": _aware(r.delivered_at), "hash": r.value_hash,
+            "beyond_retention": bool(r.beyond_retention),
+        })
+    return found
+
+
+def _latest_of_subscription(resource: str, subscription: str) -> Any:
+    """Per record key, the latest entry `subscription` received: the provenance row with the
+    highest id (ids grow with every insert), else the row kept beyond retention."""
+    p, k = provenance, latest
+    both = sa.union_all(
+        sa.select(p.c.record_key, p.c.value_hash, p.c.id, sa.literal(1).label("live"))
+        .where(p.c.resource == resource, p.c.subscription == subscription),
+        sa.select(k.c.record_key, k.c.value_hash, k.c.id, sa.literal(0).label("live"))
+        .where(k.c.resource == resource, k.c.subscription == subscription),
+    ).subquery()
+    ranked = sa.select(
+        both.c.record_key, both.c.value_hash,
+        sa.func.row_number().over(
+            partition_by=both.c.record_key, order_by=(both.c.live.desc(), both.c.id.desc())
+        ).label("n"),
+    ).subquery()
+    return sa.select(ranked.c.record_key).where(ranked.c.n == 1, ranked.c.value_hash != DELETED)
 
 
 def live_keys(
     conn: sa.Connection, resource: str, subscription: str, *, batch: int = 50_000
 ) -> Iterator[list[str]]:
     """The record keys the subscription holds as far as provenance knows, in lists of at most
-    `batch`: every key delivered to it whose latest entry is not a delete. One query, streamed
-    (the latest entry of a key is its highest id: ids grow with every insert)."""
-    p = provenance
-    latest = (
-        sa.select(sa.func.max(p.c.id).label("id"))
-        .where(p.c.resource == resource, p.c.subscription == subscription)
-        .group_by(p.c.record_key)
-        .subquery()
-    )
+    `batch`: every key delivered to it whose latest entry is not a delete, beyond retention
+    included. One query, streamed."""
     rows = conn.execute(
-        sa.select(p.c.record_key)
-        .join(latest, p.c.id == latest.c.id)
-        .where(p.c.value_hash != DELETED)
-        .execution_options(yield_per=batch)
+        _latest_of_subscription(resource, subscription).execution_options(yield_per=batch)
     )
     for part in rows.partitions(batch):
         yield [key for (key,) in part]
+
+
+def delivered_keys(
+    conn: sa.Connection, resource: str, subscription: str, *, batch: int = 50_000
+) -> Iterator[list[str]]:
+    """Every record key ever delivered to the subscription, each once, deletes and months
+    beyond retention included, in lists of at most `batch`: what a consumer may name a record
+    by (`live_keys` is what it still holds)."""
+    p, k = provenance, latest
+    keys = sa.union(
+        sa.select(p.c.record_key).where(p.c.resource == resource, p.c.subscription == subscription),
+        sa.select(k.c.record_key).where(k.c.resource == resource, k.c.subscription == subscription),
+    ).subquery()
+    rows = conn.execute(sa.select(keys.c.record_key).execution_options(yield_per=batch))
+    for part in rows.partitions(batch):
+        yield [key for (key,) in part]
+
+
+def delivered_hashes(
+    conn: sa.Connection, resource: str, subscriptions: Sequence[str], *, batch: int = 100_000
+) -> Iterator[tuple[pa.Array[Any], pa.Array[Any]]]:
+    """Every fingerprint delivered to `subscriptions` of `resource`, deletes left out,
+    streamed as row-aligned (subscription, value_hash) string arrays of at most `batch` rows:
+    what leak tracing compares a leaked file with. From months retention dropped only each
+    record's last fingerprint per subscription is left, and is included."""
+    if not subscriptions:
+        return
+    p, k = provenance, latest
+    wanted = list(subscriptions)
+    rows = conn.execute(
+        sa.union_all(
+            sa.select(p.c.subscription, p.c.value_hash)
+            .where(p.c.resource == resource, p.c.subscription.in_(wanted),
+                   p.c.value_hash != DELETED),
+            sa.select(k.c.subscription, k.c.value_hash)
+            .where(k.c.resource == resource, k.c.subscription.in_(wanted),
+                   k.c.value_hash != DELETED),
+        ).execution_options(yield_per=batch)
+    )
+    for part in rows.partitions(batch):
+        subs, hashes = zip(*part, strict=True)
+        yield pa.array(subs, pa.string()), pa.array(hashes, pa.string())

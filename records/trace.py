@@ -2,7 +2,9 @@
 
 Which source it comes from (and its fingerprint there now), every delivery of it (newest first:
 subscription, consumer, run, time, the fingerprint of what the consumer received and which
-fields), its quality history and its disputes.
+fields; from months retention dropped only each subscription's last delivery, marked
+`beyond_retention`), its quality history and its disputes. Provenance is read only from the
+partitions that can hold the record (`records.partitions`).
 
 The source is re-read by key through the source connector: a SQL source gets a query filtered
 on the key (`SELECT * FROM <table | (query)> WHERE k = 'v'`, literals rendered by SQLAlchemy
@@ -245,6 +247,9 @@ def trace(
             "delivered_at": _iso(d["delivered_at"]),
             "hash": d["hash"],
             "fields": list(subs[d["subscription"]].fields) if d["subscription"] in subs else [],
+            # Only on a delivery from a month retention dropped (the subscription's last one
+            # then, kept): INTERFACES' shape stays as it was for every other delivery.
+            **({"beyond_retention": True} if d["beyond_retention"] else {}),
         }
         for d in delivered
     ]

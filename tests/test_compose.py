@@ -30,19 +30,33 @@ SECRETS = (
     "AIRFLOW_FERNET_KEY",
     "AIRFLOW_JWT_SECRET",
     "GOVEX_SECRET_KEY",
+    "REDIS_PASSWORD",
+    "MINIO_ROOT_PASSWORD",
+    "MINIO_KMS_SECRET_KEY",
+    "GOVEX_S3_SECRET_KEY",
 )
 LONG_RUNNING = (
     "postgres",
     "kafka",
+    "redis",
+    "minio",
     "airflow-api-server",
     "airflow-scheduler",
     "airflow-dag-processor",
     "airflow-triggerer",
+    "airflow-worker",
     "govex-web",
     "govex-ingest",
 )
-ONE_SHOT = ("airflow-init", "govex-init")
+ONE_SHOT = ("airflow-init", "govex-init", "minio-init")
 AIRFLOW = ("airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
+# Every container that runs govex code: the Airflow components (tasks run on the workers) and
+# govex's own services.
+GOVEX_CODE = (*AIRFLOW, "airflow-worker", "govex-web", "govex-ingest")
+SCALABLE = ("airflow-worker", "govex-ingest")
+STAGING_URL = "s3://govex-staging/staging"
+# Not govex's: the databases, the broker and the object store need neither PostgreSQL nor us.
+INFRASTRUCTURE = ("postgres", "kafka", "redis", "minio", "minio-init")
 
 
 def _compose_command() -> list[str]:
@@ -88,10 +102,11 @@ def raw() -> dict[str, Any]:
     return loaded
 
 
-@pytest.fixture
-def rendered(tmp_path: Path) -> dict[str, Any]:
-    """The file as compose understands it: validated, interpolated, normalised."""
-    result = _run_compose(["config"], tmp_path)
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The file as compose understands it: validated, interpolated, normalised (once: every
+    test only reads it)."""
+    result = _run_compose(["config"], tmp_path_factory.mktemp("rendered"))
     assert result.returncode == 0, result.stderr
     loaded: dict[str, Any] = yaml.safe_load(result.stdout)
     return loaded
@@ -120,17 +135,24 @@ def test_services_and_healthchecks(rendered: dict[str, Any]) -> None:
 def test_startup_order_waits_on_health_and_migrations(rendered: dict[str, Any]) -> None:
     services = rendered["services"]
     for name in (*LONG_RUNNING, *ONE_SHOT):
-        if name in ("postgres", "kafka"):
+        if name in INFRASTRUCTURE:
             continue
         depends = services[name]["depends_on"]
         assert depends["postgres"]["condition"] == "service_healthy", name
-    for name in AIRFLOW:
+    for name in (*AIRFLOW, "airflow-worker"):
         depends = services[name]["depends_on"]
         assert depends["airflow-init"]["condition"] == "service_completed_successfully"
         assert depends["govex-init"]["condition"] == "service_completed_successfully"
+        assert depends["redis"]["condition"] == "service_healthy", name
+        assert depends["minio-init"]["condition"] == "service_completed_successfully", name
     assert services["govex-ingest"]["depends_on"]["kafka"]["condition"] == "service_healthy"
-    assert services["airflow-scheduler"]["depends_on"]["airflow-api-server"]["condition"] == (
-        "service_healthy"
+    for name in ("airflow-scheduler", "airflow-worker"):  # the worker's tasks call its API
+        assert services[name]["depends_on"]["airflow-api-server"]["condition"] == (
+            "service_healthy"
+        )
+    assert services["minio-init"]["depends_on"]["minio"]["condition"] == "service_healthy"
+    assert services["govex-web"]["depends_on"]["minio-init"]["condition"] == (
+        "service_completed_successfully"
     )
 
 
@@ -149,6 +171,70 @@ def test_secrets_are_interpolated_into_urls(rendered: dict[str, Any]) -> None:
     assert scheduler["GOVEX_SECRET_KEY"] == web["GOVEX_SECRET_KEY"]
     # govex containers get no Airflow secrets.
     assert not any(k.startswith("AIRFLOW__") for k in web)
+    assert scheduler["AIRFLOW__CELERY__BROKER_URL"] == (
+        "redis://:test-redis_password@redis:6379/0"
+    )
+    assert web["AWS_SECRET_ACCESS_KEY"] == "test-govex_s3_secret_key"
+    minio = rendered["services"]["minio"]["environment"]
+    assert minio["MINIO_ROOT_PASSWORD"] == "test-minio_root_password"
+    assert minio["MINIO_KMS_SECRET_KEY"] == "test-minio_kms_secret_key"
+    # The root credentials stay with MinIO and its init job; govex works as `govex`.
+    assert web["AWS_ACCESS_KEY_ID"] == "govex"
+    for name in GOVEX_CODE:
+        assert "MINIO_ROOT_PASSWORD" not in rendered["services"][name]["environment"], name
+
+
+def test_celery_executor_with_scalable_workers(rendered: dict[str, Any]) -> None:
+    services = rendered["services"]
+    brokers = set()
+    for name in (*AIRFLOW, "airflow-worker"):
+        env = services[name]["environment"]
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
+        brokers.add(env["AIRFLOW__CELERY__BROKER_URL"])
+        assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == (
+            "db+" + env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+        )
+        # A dead worker's unacknowledged message must not come back while a long task runs.
+        assert int(env["AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT"]) >= 3600
+    assert len(brokers) == 1
+    worker = services["airflow-worker"]
+    assert worker["command"] == ["celery", "worker"]
+    assert worker["environment"]["DUMB_INIT_SETSID"] == "0"  # warm shutdown on SIGTERM
+    assert "inspect ping" in worker["healthcheck"]["test"][1]
+    redis = services["redis"]
+    assert "--requirepass" in " ".join(redis["command"])
+    assert "redis-data:/data:rw" in redis["volumes"]
+
+
+@pytest.mark.parametrize("name", SCALABLE)
+def test_scalable_services_can_be_scaled(rendered: dict[str, Any], name: str) -> None:
+    """`docker compose up --scale NAME=N` needs a service with no fixed container name and no
+    fixed host port (N containers cannot share either)."""
+    service = rendered["services"][name]
+    assert "container_name" not in service
+    assert not service.get("ports")
+
+
+def test_ingest_replicas(tmp_path: Path) -> None:
+    default = _run_compose(["config"], tmp_path)
+    assert default.returncode == 0, default.stderr
+    assert yaml.safe_load(default.stdout)["services"]["govex-ingest"]["deploy"]["replicas"] == 2
+    env = {**_dummy_secrets(), "GOVEX_INGEST_REPLICAS": "4"}
+    four = _run_compose(["config"], tmp_path, env)
+    assert four.returncode == 0, four.stderr
+    assert yaml.safe_load(four.stdout)["services"]["govex-ingest"]["deploy"]["replicas"] == 4
+
+
+def test_staging_is_object_storage_for_every_govex_container(rendered: dict[str, Any]) -> None:
+    """The steps of a run meet in the bucket, never on a shared volume."""
+    for name in GOVEX_CODE:
+        service = rendered["services"][name]
+        env = service["environment"]
+        assert env["GOVEX_STAGING_URL"] == STAGING_URL, name
+        assert env["AWS_ENDPOINT_URL"] == "http://minio:9000", name
+        assert "GOVEX_STAGING_DIR" not in env, name
+        assert not any("staging" in volume for volume in service.get("volumes", [])), name
+    assert not any("staging" in volume for volume in rendered.get("volumes", {}))
 
 
 @pytest.mark.parametrize("missing", SECRETS)
@@ -177,23 +263,21 @@ def test_airflow_services_and_commands(raw: dict[str, Any]) -> None:
     assert services["airflow-init"]["command"] == ["db", "migrate"]
     assert services["govex-init"]["command"] == ["govex", "db", "upgrade"]
     for name, command in zip(
-        AIRFLOW, (["api-server"], ["scheduler"], ["dag-processor"], ["triggerer"]), strict=True
+        (*AIRFLOW, "airflow-worker"),
+        (["api-server"], ["scheduler"], ["dag-processor"], ["triggerer"], ["celery", "worker"]),
+        strict=True,
     ):
         assert services[name]["command"] == command
         assert services[name]["build"]["dockerfile"] == "deploy/Dockerfile"
         assert "./dags:/opt/airflow/dags:ro" in services[name]["volumes"]
-        assert "govex-staging:/var/lib/govex/staging" in services[name]["volumes"]
     assert services["govex-web"]["command"] == [
         "govex", "serve", "--host", "0.0.0.0", "--port", "8765"  # noqa: S104 - in a container
     ]
-    assert services["govex-ingest"]["command"] == ["govex", "ingest"]
-    for name in ("govex-web", "govex-ingest"):
-        assert "govex-staging:/var/lib/govex/staging" in services[name]["volumes"]
-        assert services[name]["environment"]["GOVEX_STAGING_DIR"] == "/var/lib/govex/staging"
+    assert services["govex-ingest"]["command"][:2] == ["govex", "ingest"]
 
 
 def test_openlineage_transport_points_at_govex(raw: dict[str, Any]) -> None:
-    for name in AIRFLOW:
+    for name in (*AIRFLOW, "airflow-worker"):  # the worker's tasks emit the task events
         env = raw["services"][name]["environment"]
         transport = json.loads(env["AIRFLOW__OPENLINEAGE__TRANSPORT"])
         assert transport == {
@@ -217,8 +301,44 @@ def test_image_installs_the_project_on_airflow_and_keeps_secrets_out() -> None:
     dockerfile = (ROOT / "deploy" / "Dockerfile").read_text(encoding="utf-8")
     assert "FROM ${AIRFLOW_IMAGE}" in dockerfile
     assert '"apache-airflow==${AIRFLOW_VERSION}"' in dockerfile
+    # The image carries the DAG file (the Kubernetes route has no ./dags to mount).
+    assert "COPY --chown=airflow:0 dags/ /opt/airflow/dags/" in dockerfile
     ignored = (ROOT / "deploy" / "Dockerfile.dockerignore").read_text(encoding="utf-8").split()
     assert {".env", ".venv", ".git"} <= set(ignored)
     example = (ROOT / "deploy" / "env.example").read_text(encoding="utf-8")
     for name in SECRETS:
         assert f"\n{name}=" in example, name
+
+
+def test_minio_init_makes_the_staging_bucket_and_its_user(raw: dict[str, Any]) -> None:
+    """deploy/minio/: the bucket GOVEX_STAGING_URL names, encrypted by default, with the
+    lifecycle backstop on the staging prefix only (docs/operations.md), and a `govex` user whose
+    policy reaches that bucket and nothing else."""
+    init = raw["services"]["minio-init"]
+    assert "./deploy/minio:/opt/govex/minio:ro" in init["volumes"]
+    assert init["entrypoint"] == ["/bin/sh", "/opt/govex/minio/init.sh"]
+    script = ROOT / "deploy" / "minio" / "init.sh"
+    checked = subprocess.run(["sh", "-n", str(script)], capture_output=True, text=True,
+                             check=False)
+    assert checked.returncode == 0, checked.stderr
+    text = script.read_text(encoding="utf-8")
+    bucket, _, prefix = STAGING_URL.removeprefix("s3://").partition("/")
+    assert f"BUCKET={bucket}\n" in text
+    assert 'mc encrypt set sse-s3 "local/$BUCKET"' in text
+    assert 'mc ilm rule import "local/$BUCKET" < "$HERE/lifecycle.json"' in text
+    assert 'mc admin user add local govex "$GOVEX_S3_SECRET_KEY"' in text
+
+    lifecycle = json.loads((ROOT / "deploy" / "minio" / "lifecycle.json").read_text())
+    [rule] = lifecycle["Rules"]
+    assert rule["Filter"] == {"Prefix": f"{prefix}/"}  # never data_docs/ beside it
+    assert rule["Expiration"] == {"Days": 7}
+
+    policy = json.loads((ROOT / "deploy" / "minio" / "policy.json").read_text())
+    resources = {r for statement in policy["Statement"] for r in statement["Resource"]}
+    assert resources == {f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"}
+    assert {s["Effect"] for s in policy["Statement"]} == {"Allow"}
+    actions = {a for statement in policy["Statement"] for a in statement["Action"]}
+    # What docs/operations.md says the govex role needs on S3.
+    assert {"s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:ListBucket",
+            "s3:AbortMultipartUpload"} <= actions
+    assert not any("*" in action for action in actions)

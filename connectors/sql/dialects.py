@@ -103,6 +103,16 @@ class Dialect(ABC):
     def reflect(self, conn: Any, table: str) -> TableInfo | None:
         """The existing table's columns and primary key; None when there is no such table."""
 
+    def default_sql(self, value: bool | int | str) -> str:
+        """A column default as an SQL literal (booleans as 0/1 where they are integers)."""
+        if isinstance(value, bool):
+            if self.booleans_are_integers:
+                return "1" if value else "0"
+            return "TRUE" if value else "FALSE"
+        if isinstance(value, int):
+            return str(value)
+        return "'" + value.replace("'", "''") + "'"
+
     def accepts(self, column: ColumnInfo, type_: pa.DataType) -> bool:
         return accepts(column.family, type_, booleans_are_integers=self.booleans_are_integers)
 

@@ -23,7 +23,7 @@ import pyarrow as pa
 from govex.errors import DeclarationError, DeclarationErrors, FatalError, GovexError
 
 from ..arrowutil import conform_batch, dedupe_last, holds_nul, pc
-from ..base import LedgerEntry, ReadSpec, SinkConnector, TargetSpec, WriteMode
+from ..base import LedgerEntry, ReadSpec, SinkConnector, TargetColumn, TargetSpec, WriteMode
 from . import ledger as ledger_table
 from .dialects import Dialect, TableInfo
 from .source import read_stream
@@ -122,17 +122,39 @@ class SqlSink(SinkConnector):
             if info is None:
                 cur.execute(self.create_sql(spec))
             else:
+                if self._add_columns(spec, info):
+                    info = d.reflect(self._connection(), spec.table) or info
                 self._check(spec, info)
         self._ensure_ledger()
         self._checked.add(spec)
 
+    def _column_sql(self, spec: TargetSpec, column: TargetColumn) -> str:
+        d = self.dialect
+        default = "" if column.default is None else f" DEFAULT {d.default_sql(column.default)}"
+        required = not column.nullable or column.name in spec.primary_key
+        return (f"{d.quote(column.name)} {d.ddl_type(column.type, column.name in spec.primary_key)}"
+                f"{default}{' NOT NULL' if required else ''}")
+
+    def _add_columns(self, spec: TargetSpec, info: TableInfo) -> bool:
+        """Add the columns with a default that the existing table lacks (every row takes the
+        default); returns whether any was added. Each ALTER stands alone (MariaDB commits
+        DDL implicitly); a delivery racing this one may add the column first, which is fine."""
+        missing = [c for c in spec.columns if c.default is not None and c.name not in info.columns]
+        for column in missing:
+            sql = (f"ALTER TABLE {self.dialect.quote_table(spec.table)} "
+                   f"ADD COLUMN {self._column_sql(spec, column)}")
+            try:
+                with self._cursor(f"adding column '{column.name}' to '{spec.table}'") as cur:
+                    cur.execute(sql)
+            except GovexError:
+                now = self.dialect.reflect(self._connection(), spec.table)
+                if now is None or column.name not in now.columns:
+                    raise
+        return bool(missing)
+
     def create_sql(self, spec: TargetSpec) -> str:
         d = self.dialect
-        parts = [
-            f"{d.quote(c.name)} {d.ddl_type(c.type, c.name in spec.primary_key)}"
-            + ("" if c.nullable and c.name not in spec.primary_key else " NOT NULL")
-            for c in spec.columns
-        ]
+        parts = [self._column_sql(spec, c) for c in spec.columns]
         if spec.primary_key:
             parts.append(f"PRIMARY KEY ({', '.join(d.quote(k) for k in spec.primary_key)})")
         return f"CREATE TABLE {d.quote_table(spec.table)} ({', '.join(parts)}){d.table_suffix}"
@@ -145,6 +167,16 @@ class SqlSink(SinkConnector):
         if info is None:
             return None
         return [(p.field, p.message) for p in self._problems(spec, info)]
+
+    def columns_to_add(self, spec: TargetSpec) -> list[str]:
+        if not self.dialect.database_exists():
+            return []
+        with self._cursor(f"checking target table '{spec.table}'"):
+            info = self.dialect.reflect(self._connection(), spec.table)
+        if info is None:
+            return []
+        return [c.name for c in spec.columns
+                if c.default is not None and c.name not in info.columns]
 
     def _check(self, spec: TargetSpec, info: TableInfo) -> None:
         problems = self._problems(spec, info)
@@ -162,6 +194,8 @@ class SqlSink(SinkConnector):
 
         for column in spec.columns:
             existing = info.columns.get(column.name)
+            if existing is None and column.default is not None:
+                continue  # added by the first delivery (`_add_columns`): not a problem
             if existing is None:
                 problem(column.name, f"has no column '{column.name}' ({column.type}); add it "
                         "or drop the table so govex creates it")
@@ -301,6 +335,38 @@ class SqlSink(SinkConnector):
                 deleted = max(int(cur.rowcount), 0)
             ledger_table.save(d, cur, ledger, 0)
         return deleted
+
+    def flag_keys(self, spec: TargetSpec, keys: pa.Table, column: str, value: bool) -> int:
+        self.ensure_table(spec)
+        d = self.dialect
+        names = keys.column_names
+        where = " AND ".join(f"{d.quote(n)} = {d.placeholder}" for n in names)
+        rows = [(value, *row) for row in d.driver_rows(keys)]
+        with self._transaction(f"flagging {len(rows)} keys in '{spec.table}'") as cur:
+            if not rows:
+                return 0
+            cur.executemany(
+                f"UPDATE {d.quote_table(spec.table)} SET {d.quote(column)} = {d.placeholder} "
+                f"WHERE {where}", rows,
+            )
+            return max(int(cur.rowcount), 0)
+
+    def mark_rows(self, spec: TargetSpec, rows: pa.Table, present: bool) -> int:
+        self.ensure_table(spec)
+        d = self.dialect
+        data = conform_batch(spec, rows, f"table '{spec.table}'")
+        params = d.driver_rows(data)
+        with self._transaction(f"marking {len(params)} rows in '{spec.table}'") as cur:
+            if not params:
+                return 0
+            if present:  # every column is the key: an existing row is left as it is
+                cur.executemany(d.upsert_sql(spec.table, data.column_names, data.column_names),
+                                params)
+            else:
+                where = " AND ".join(f"{d.quote(n)} = {d.placeholder}"
+                                     for n in data.column_names)
+                cur.executemany(f"DELETE FROM {d.quote_table(spec.table)} WHERE {where}", params)
+            return max(int(cur.rowcount), 0)
 
     def purge(self, spec: TargetSpec, resource: str) -> int:
         if self.table_problems(spec) is None:  # never created: nothing was delivered

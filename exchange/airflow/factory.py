@@ -9,8 +9,11 @@ successful one, else nothing. After the report, never beside it: one DAG run at 
 never races the run's own deliveries.
 
 Parse-time cost is one connection and two queries to the metadata store (every resource's and
-every subscription's declaration) plus the DAG objects; nothing heavy (pyarrow, Great
-Expectations, connectors, the engine) is imported until a task runs. An unreachable or empty
+every subscription's declaration, of the departments asked for) plus the DAG objects, whatever
+the number of resources; nothing heavy (pyarrow, Great Expectations, connectors, the engine) is
+imported until a task runs. The DAG objects themselves cost Airflow about 10 ms each, so a
+catalog of thousands is built department by department, one DAG file each
+(`exchange.airflow.dag_files`). An unreachable or empty
 store yields no DAGs and a log line, never a DAG processor crash; a resource whose DAG cannot be
 built (say, a malformed schedule) is logged and skipped without hiding the others.
 
@@ -23,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +65,12 @@ def _store_url(store_url: str | None) -> str:
 
 def read_catalog(
     store_url: str,
+    *,
+    departments: Collection[str] | None = None,
+    skip_departments: Collection[str] = (),
 ) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]]]:
-    """(resource declarations by code, subscription declarations by resource code).
+    """(resource declarations by code, subscription declarations by resource code): of the
+    resources `departments` provide when given, none of those `skip_departments` provide.
 
     Read-only: unlike `open_store`, this never creates or migrates a store, so parsing a DAG
     folder on a machine without a store has no side effects (a missing SQLite file is empty).
@@ -82,8 +89,10 @@ def read_catalog(
         engine = sa.create_engine(url, pool_pre_ping=True)
     try:
         with engine.connect() as conn:
-            resources = catalog.resource_declarations(conn)
-            subscriptions = catalog.subscription_declarations(conn)
+            resources = catalog.resource_declarations(
+                conn, providers=departments, exclude_providers=skip_departments)
+            subscriptions = catalog.subscription_declarations(
+                conn, providers=departments, exclude_providers=skip_departments)
     finally:
         engine.dispose()
     by_resource: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -163,11 +172,19 @@ def build_dag(
     return dag
 
 
-def build_dags(store_url: str | None = None) -> dict[str, DAG]:
-    """One DAG per resource in the catalog at `store_url` (default: GOVEX_DB_URL), by dag id."""
+def build_dags(
+    store_url: str | None = None,
+    *,
+    departments: Collection[str] | None = None,
+    skip_departments: Collection[str] = (),
+) -> dict[str, DAG]:
+    """One DAG per resource in the catalog at `store_url` (default: GOVEX_DB_URL), by dag id:
+    of the resources `departments` provide when given, none of those `skip_departments`
+    provide (`exchange.airflow.dag_files` splits a large catalog so)."""
     url = _store_url(store_url)
     try:
-        resources, subscriptions = read_catalog(url)
+        resources, subscriptions = read_catalog(
+            url, departments=departments, skip_departments=skip_departments)
     except Exception:  # noqa: BLE001 - never crash the DAG processor over the store
         log.exception("govex: cannot read the catalog at %r; no govex DAGs", _safe(url))
         return {}

@@ -273,8 +273,9 @@ class GovexGateOperator(GovexOperator):
 
 
 class GovexDeliverOperator(GovexOperator):
-    """Project, mask and load the run's passing records into one subscription's target.
-    Usually mapped: `.partial(...).expand(subscription=gate.output)`. Returns rows delivered."""
+    """Project, mask and load the run's passing records into one subscription's target (a
+    verify subscription's verification index takes them instead). Usually mapped:
+    `.partial(...).expand(subscription=gate.output)`. Returns rows delivered."""
 
     template_fields: Sequence[str] = ("resource", "run_id", "subscription")
 

@@ -131,9 +131,11 @@ def run(args: argparse.Namespace) -> int:
     )
     if not args.strict:
         check_tables(root, strict=False)
+    for warning in result.warnings:  # e.g. subscriptions leak tracing cannot tell apart
+        print(f"warning: {warning}", file=sys.stderr)
     if args.json:
         print_json({"plan": result.plan.to_json(), "changes": result.plan.changes_json(),
-                    "applied": result.applied})
+                    "applied": result.applied, "warnings": list(result.warnings)})
         return 0
     print(f"Plan for {root}:")
     print_plan(result.plan)

@@ -105,6 +105,9 @@ def _print(d: dict[str, Any]) -> None:
             print(f"    {item['subscription']} ({item['consumer']}): unchanged {item['hash']}")
         for item in evidence["skipped"]:
             print(f"    {item['subscription']}: skipped, {item['reason']}")
+    for flag in d.get("flags") or ():
+        why = f" ({flag['error']})" if flag["state"] == "pending" and flag["error"] else ""
+        print(f"  flag in {flag['subscription']} ({flag['consumer']}): {flag['state']}{why}")
 
 
 def _received_as(
@@ -165,10 +168,25 @@ def run_open(args: argparse.Namespace) -> int:
             opened_by=principal.department, actor=actor(principal),
             source_key=_received_as(conn, secret, args.key),
         )
+    _settle_flags(engine, opened["resource"])
     print(f"dispute opened on {opened['resource']} record {opened['key']} field "
           f"{opened['field']}, routed to {opened['provider']}, due {opened['due']}")
     print(opened["id"])
     return 0
+
+
+def _settle_flags(engine: sa.Engine, resource: str) -> None:
+    """The opened or closed dispute's flag, written to the consumers' targets now where they
+    can be reached; a target that cannot be is left pending (with a warning) for the next run
+    of the resource, and the step stands."""
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+    from exchange.run import dispute_flags
+
+    settled = dispute_flags.settle(engine, resource)
+    if settled.pending:
+        print(f"warning: the dispute flag could not be written to {settled.pending} "
+              f"target(s) yet; the next run of {resource} writes it (see `govex dispute "
+              "show`)", file=sys.stderr)
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -261,6 +279,7 @@ def run_reject(args: argparse.Namespace) -> int:
     with engine.begin() as conn:
         principal = _provider_of(args, conn)
         done = records.reject(conn, args.id, args.reason, actor=actor(principal))
+    _settle_flags(engine, done["resource"])
     print(f"dispute {done['id']} rejected: {done['reason']}")
     return 0
 

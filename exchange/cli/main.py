@@ -21,14 +21,18 @@ from exchange.cli import (
     catalog,
     check,
     contract,
+    dags,
     db,
     demo,
+    disclosure,
     dispute,
     ingest,
     init,
+    leak,
     lineage,
     notify,
     openapi,
+    provenance,
     quality,
     reference,
     request,
@@ -37,6 +41,7 @@ from exchange.cli import (
     subscription,
     token,
     trace,
+    usage,
 )
 from govex.errors import DeclarationErrors, GovexError
 
@@ -51,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     for module in (
         db, apply, catalog, run, ingest, quality, trace, lineage, audit, dispute, serve, openapi,
         token, broker, demo, bench, init, contract, reference, check, request, subscription,
-        notify,
+        notify, usage, disclosure, leak, dags, provenance,
     ):
         module.register(sub)
     return parser

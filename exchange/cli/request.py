@@ -45,7 +45,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     submitted = command("submit", "consumer: submit the request a YAML file describes")
     submitted.add_argument("file", metavar="FILE.yaml",
                            help="resource, purpose, legal_basis, fields, masking, target, mode, "
-                           "valid_from, valid_until (see docs/requests.md)")
+                           "valid_from, valid_until; or delivery: verify without target, masking "
+                           "and mode (see docs/requests.md)")
     submitted.add_argument("--json", action="store_true", help="print JSON")
     submitted.set_defaults(handler=run_submit)
 
@@ -130,8 +131,10 @@ def _print(r: dict[str, Any]) -> None:
         print("  masking: " + ", ".join(f"{f}={m}" for f, m in r["masking"].items()))
     target = r["target"] or {}
     print(f"  purpose: {r['purpose']}; legal basis: {r['legal_basis']}")
-    print(f"  target {target.get('connection')}.{target.get('table')} ({r['mode']}), valid "
-          f"{r['valid_from']} to {r['valid_until']}")
+    where = (f"target {target.get('connection')}.{target.get('table')} ({r['mode']})"
+             if r.get("delivery") != "verify" else "delivery: verify (no copy; POST "
+             f"/api/v1/verify/{r['resource']})")
+    print(f"  {where}, valid {r['valid_from']} to {r['valid_until']}")
     if r["due"] and r["state"] in ("submitted", "reviewed"):
         counted = " (weekdays only: the holiday calendar does not cover the year)" if (
             r["calendar"] == "weekdays-only") else ""

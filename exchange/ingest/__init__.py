@@ -4,6 +4,8 @@ resource's landing table, which is then that resource's source for its exchange 
 
 - `worker`: `run_ingest`, the worker: its start step (resources, broker, stored offsets) and
   its poll loop of micro-batches;
+- `group`: partitioned ingest, the workers of one consumer group splitting the partitions;
+- `sent_letters`: dead letters already in the DLQ past the stored offsets, not sent twice;
 - `envelope`: one message decoded and checked against the govex envelope;
 - `checks`: a micro-batch judged: envelopes, then the contract and the quality gate;
 - `landing`: a judged micro-batch dead-lettered and landed in one transaction with its

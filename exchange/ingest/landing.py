@@ -15,16 +15,25 @@ Exactly-once landing: the landed rows, the quarantine rows and the next offsets 
 are written in ONE database transaction. A crash before the commit leaves neither rows nor
 offsets, and the restarted worker seeks to the stored offsets and reads the batch again; a
 crash after it leaves both, and the batch is not read again. So a record never lands twice
-and is never skipped. The DLQ messages of a batch are produced and flushed BEFORE that commit:
-a crash between the flush and the commit re-sends them on restart (a DLQ message may be
-duplicated) but none is ever lost. Per-key order holds because a record's Kafka message key is
-its record key (one partition per key, read in offset order) and rows land in that order with
-an increasing `_govex_seq`.
+and is never skipped. Per-key order holds because a record's Kafka message key is its record
+key (one partition per key, read in offset order) and rows land in that order with an
+increasing `_govex_seq`.
 
-A store outage retries only the landing transaction (the batch's dead letters are already
-flushed), and that transaction is idempotent (landed message ids are skipped), so a commit
-whose answer was lost on the way back cannot land anything twice. `store_retries` is how the
-worker rides out an unreachable store everywhere else too.
+The transaction first claims the batch's partitions: it moves each one's stored offset from
+where this worker read it to past the batch, and rolls the batch back if another worker moved
+it first (a partition handed to another worker of the group while this one was still landing:
+`group`); `land_batch` then returns None and the worker reads on from the stored offsets.
+
+The DLQ messages of a batch are produced and flushed inside that transaction, after the claim
+and before the commit, so a worker that lost the claim sends none. A crash between the flush
+and the commit leaves letters of messages that are read again: the next reader finds them in
+the DLQ (`sent_letters`) and passes their offsets as `sent`, so none is sent twice; none is
+ever lost.
+
+A store outage retries the landing transaction (dead letters an earlier attempt sent are not
+sent again), and that transaction is idempotent (a batch whose commit reached the database
+but whose answer did not reach us finds its own offsets stored and lands nothing more).
+`store_retries` is how the worker rides out an unreachable store everywhere else too.
 """
 
 from __future__ import annotations
@@ -34,7 +43,7 @@ import json
 import math
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -63,26 +72,51 @@ def dlq_topic(code: str) -> str:
 
 
 def land_batch(store: sa.Engine, producer: Any, res: IngestResource, batch: Judged, *,
+               read_from: Mapping[int, int | None], sent: Container[tuple[int, int]] = (),
                max_message_bytes: int, retry_limit: float = 0.0,
-               progress: Progress | None = None) -> tuple[int, int]:
+               progress: Progress | None = None) -> tuple[int, int] | None:
     """Dead-letter and land one judged micro-batch of `res`; store its offsets. Returns (rows
-    landed, messages skipped as already landed).
+    landed, messages skipped as already landed), or None when another worker had moved the
+    stored offset of one of the batch's partitions first (nothing of the batch is committed
+    or sent then).
 
-    The landing transaction is retried while the store is unreachable, for at most
-    `retry_limit` seconds; the dead letters are not sent again for that."""
-    # Dead letters first, flushed: see the module docstring for why this order is safe.
-    if batch.rejects:
-        _dead_letter(producer, res, batch.rejects, max_message_bytes)
+    `read_from` is, per partition of the batch, the stored offset this worker read it from
+    (None: none was stored); `sent`, the (partition, offset) of rejected messages whose dead
+    letter is in the DLQ already. The landing transaction is retried while the store is
+    unreachable, for at most `retry_limit` seconds."""
     next_offsets: dict[int, int] = {}
     for m in batch.messages:
         next_offsets[m.partition] = max(next_offsets.get(m.partition, 0), m.offset + 1)
+    letters = [r for r in batch.rejects
+               if (r.message.partition, r.message.offset) not in sent]
+    sending = _Once(lambda: _dead_letter(producer, res, letters, max_message_bytes))
+    claim = _Claim(res, {p: read_from[p] for p in next_offsets}, next_offsets)
+
+    def attempt() -> tuple[int, int] | None:
+        try:
+            return _land(store, res, batch, claim, sending)
+        except _Moved:
+            return None
+
     return store_retries(
-        store, lambda: _land(store, res, batch.accepted, batch.rejects, next_offsets),
-        limit=retry_limit, progress=progress,
+        store, attempt, limit=retry_limit, progress=progress,
         failed=f"{len(batch.messages)} message(s) of {res.code} were read but not landed. "
         "Nothing of them was committed: the stored offsets are still those of the last landed "
         "batch, and `govex ingest` continues from there once the store is back",
     )
+
+
+class _Once:
+    """An action done at most once across the retries of a transaction."""
+
+    def __init__(self, action: Callable[[], None]) -> None:
+        self._action = action
+        self._done = False
+
+    def __call__(self) -> None:
+        if not self._done:
+            self._action()
+            self._done = True
 
 
 # -- the dead-letter queue -----------------------------------------------------------------------
@@ -172,22 +206,78 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _land(store: sa.Engine, res: IngestResource, accepted: Sequence[Accepted],
-          rejects: Sequence[Reject], next_offsets: Mapping[int, int]) -> tuple[int, int]:
-    """The one transaction of a micro-batch: landed rows, quarantine rows and next offsets.
-    Returns (rows landed, messages skipped as already landed).
+def _land(store: sa.Engine, res: IngestResource, batch: Judged, claim: _Claim,
+          send_letters: Callable[[], None]) -> tuple[int, int]:
+    """The one transaction of a micro-batch: claim, dead letters, landed rows, quarantine
+    rows. Returns (rows landed, messages skipped as already landed); raises `_Moved` (after
+    the rollback) when another worker moved a claimed offset first.
 
     Safe to run again after a failure, even one where the commit reached the database but
-    its answer did not reach us: message ids already landed are skipped, and the offsets and
-    quarantine rows are set, not added to."""
+    its answer did not reach us: the claim then finds the batch's own offsets stored."""
     now = _now()
     batch_id = str(uuid.uuid4())
     with store.begin() as conn:
-        landed, duplicates = _insert_accepted(conn, res, accepted, now)
-        if rejects:
-            _quarantine(conn, res, batch_id, rejects)
-        _store_offsets(conn, res, next_offsets, now)
+        if not claim.take(conn, now):
+            return 0, len(batch.accepted)  # this batch landed already
+        if batch.rejects:
+            send_letters()  # flushed before the commit: see the module docstring
+        landed, duplicates = _insert_accepted(conn, res, batch.accepted, now)
+        if batch.rejects:
+            _quarantine(conn, res, batch_id, batch.rejects)
     return landed, duplicates
+
+
+class _Moved(Exception):  # noqa: N818 - an outcome, not an error
+    """Another worker stored a partition's offset first: the batch rolls back."""
+
+
+class _Claim:
+    """The stored offsets a batch moves: each partition's from where this worker read it
+    (`read_from`, None when none was stored) to past the batch (`next_offsets`)."""
+
+    def __init__(self, res: IngestResource, read_from: Mapping[int, int | None],
+                 next_offsets: Mapping[int, int]) -> None:
+        self.res = res
+        self.read_from = read_from
+        self.next_offsets = next_offsets
+
+    def take(self, conn: sa.Connection, now: dt.datetime) -> bool:
+        """Move the offsets (True); or find all of them moved past the batch already, by this
+        batch's own earlier commit (False). Raises `_Moved` when another worker moved one."""
+        moved = [self._move(conn, p, now) for p in sorted(self.next_offsets)]
+        if all(moved):
+            return True
+        if not any(moved) and all(self._stored(conn, p) == self.next_offsets[p]
+                                  for p in self.next_offsets):
+            return False
+        raise _Moved
+
+    def _move(self, conn: sa.Connection, partition: int, now: dt.datetime) -> bool:
+        """Set the partition's next offset if it is still where this worker read it from."""
+        where = (offsets.c.resource == self.res.code, offsets.c.topic == self.res.topic,
+                 offsets.c.partition == partition)
+        target = self.next_offsets[partition]
+        expected = self.read_from[partition]
+        if expected is not None:
+            return bool(conn.execute(
+                sa.update(offsets).where(*where, offsets.c.next_offset == expected)
+                .values(next_offset=target, updated_at=now)).rowcount)
+        if self._stored(conn, partition) is not None:
+            return False
+        try:
+            conn.execute(sa.insert(offsets), {
+                "resource": self.res.code, "topic": self.res.topic, "partition": partition,
+                "next_offset": target, "updated_at": now,
+            })
+        except sa.exc.IntegrityError:  # another worker stored it a moment ago
+            raise _Moved from None
+        return True
+
+    def _stored(self, conn: sa.Connection, partition: int) -> int | None:
+        stored: int | None = conn.execute(sa.select(offsets.c.next_offset).where(
+            offsets.c.resource == self.res.code, offsets.c.topic == self.res.topic,
+            offsets.c.partition == partition)).scalar_one_or_none()
+        return stored
 
 
 def _insert_accepted(conn: sa.Connection, res: IngestResource, accepted: Sequence[Accepted],
@@ -324,22 +414,6 @@ def _json_safe(value: Any) -> Any:
     if value is None or isinstance(value, str | int | float):
         return value
     return str(value)
-
-
-def _store_offsets(conn: sa.Connection, res: IngestResource, next_offsets: Mapping[int, int],
-                   now: dt.datetime) -> None:
-    """Set the next offset of each partition the batch read."""
-    for partition, next_offset in next_offsets.items():
-        where = (offsets.c.resource == res.code, offsets.c.topic == res.topic,
-                 offsets.c.partition == partition)
-        updated = conn.execute(
-            sa.update(offsets).where(*where).values(next_offset=next_offset, updated_at=now)
-        ).rowcount
-        if not updated:
-            conn.execute(sa.insert(offsets), {
-                "resource": res.code, "topic": res.topic, "partition": partition,
-                "next_offset": next_offset, "updated_at": now,
-            })
 
 
 # -- store outages -------------------------------------------------------------------------------

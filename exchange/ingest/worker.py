@@ -1,9 +1,12 @@
 """The Kafka ingestion worker behind `govex ingest`: vertical systems push, govex lands.
 
 For every Kafka-fed resource (`source.kafka`) the worker reads topic `source.kafka.topic`
-(default `govex.ingest.<CODE>`) with kafka-python, assigning every partition by hand and
-seeking to the offsets stored in `ingest_offsets` (no consumer group: the database is the one
-truth of what was consumed). Each poll is a micro-batch, bounded by size (`batch_size`
+(default `govex.ingest.<CODE>`) with kafka-python. With a consumer group (`--group`, see
+`group`) the workers of the group split the topics' partitions between them; without one (the
+demo, a worker alone) it assigns itself every partition. Either way it seeks each partition it
+is handed to the offset stored in `ingest_offsets` (nothing is committed to Kafka: the database
+is the one truth of what was consumed), after looking in the DLQ for dead letters a worker that
+died already sent (`sent_letters`). Each poll is a micro-batch, bounded by size (`batch_size`
 records) and time (`batch_wait` seconds), judged by `checks` and landed by `landing`.
 
 Outages: an unreachable broker at start, and an unreachable metadata store while running, are
@@ -26,17 +29,26 @@ import contracts
 import quality
 from exchange.ingest.checks import judge
 from exchange.ingest.envelope import MAX_MESSAGE_BYTES, Message
+from exchange.ingest.group import (
+    SESSION_TIMEOUT,
+    Partitions,
+    describe,
+    group_config,
+    rebalance_listener,
+)
 from exchange.ingest.landing import (
     STORE_DOWN,
     Progress,
+    dlq_topic,
     land_batch,
     store_retries,
     store_unreachable,
 )
 from exchange.ingest.resource import IngestResource, ingest_topic
+from exchange.ingest.sent_letters import Since, sent_past
 from exchange.ingest.tables import offsets
 from govex import progress as meter
-from govex.errors import FatalError
+from govex.errors import FatalError, TransientError
 from govex.settings import DEFAULT_KAFKA_BOOTSTRAP, load_settings
 
 BATCH_SIZE = 5000
@@ -63,10 +75,13 @@ class IngestStats:
 
 @dataclass
 class _Feed:
-    """One resource as this worker consumes it: what judges and lands it, what it did."""
+    """One resource as this worker consumes it: what judges and lands it, what it did, and the
+    (partition, offset) of its rejected messages past the stored offsets whose dead letter is
+    in the DLQ already (`sent_letters`)."""
 
     resource: IngestResource
     stats: IngestStats
+    sent: set[tuple[int, int]] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -83,15 +98,20 @@ class _Limits:
 
 @dataclass
 class _Worker:
-    """A started worker: its store and clients, its resources by topic, the partitions it has
-    assigned itself."""
+    """A started worker: its store and clients, its resources by topic, its consumer group
+    (None: it assigns itself every partition), the partitions it holds and the stored offset
+    it read each one from (None: none was stored)."""
 
     store: sa.Engine
     consumer: Any
     producer: Any
     feeds: dict[str, _Feed]
     say: Progress
-    assigned: set[tuple[str, int]] = field(default_factory=set)
+    bootstrap: str
+    group: str | None
+    from_beginning: bool
+    partitions: Partitions = field(default_factory=Partitions)
+    read_from: dict[tuple[str, int], int | None] = field(default_factory=dict)
 
     def close(self) -> None:
         self.consumer.close()
@@ -110,16 +130,21 @@ def run_ingest(
     max_message_bytes: int = MAX_MESSAGE_BYTES,
     progress: Progress | None = None,
     from_beginning: bool = False,
+    group: str | None = None,
+    session_timeout: float = SESSION_TIMEOUT,
 ) -> list[IngestStats]:
     """Consume, judge and land until `max_messages` were consumed or nothing arrived for
-    `idle_timeout` seconds (neither: until interrupted). Returns per resource stats."""
+    `idle_timeout` seconds while the worker held its partitions (neither: until interrupted).
+    With `group`, read the partitions that consumer group assigns this worker (`govex ingest
+    --group`); without, every partition. Returns per resource stats."""
     say: Progress = progress or (lambda _message: None)
     # How long to wait for the broker at start, and for the store once running: without
     # --idle-timeout a minute, else the idle timeout (a worker told to stop when idle for N s
     # should not hang much longer than that on an outage either).
     limit = CONNECT_RETRY_LIMIT if idle_timeout is None else idle_timeout
     worker = _start(store, resource, bootstrap, limit=limit, say=say,
-                    from_beginning=from_beginning, max_message_bytes=max_message_bytes)
+                    from_beginning=from_beginning, max_message_bytes=max_message_bytes,
+                    group=group, session_timeout=session_timeout)
     if worker is None:
         return []
     try:
@@ -163,10 +188,10 @@ def resolve_bootstrap(store: sa.Engine, resources: Sequence[catalog.Resource],
 
 
 def _start(store: sa.Engine, code: str | None, bootstrap: str | None, *, limit: float,
-           say: Progress, from_beginning: bool,
-           max_message_bytes: int) -> _Worker | None:
-    """Resolve the resources and the broker, connect, make the landing tables; None when no
-    resource is fed by Kafka."""
+           say: Progress, from_beginning: bool, max_message_bytes: int,
+           group: str | None, session_timeout: float) -> _Worker | None:
+    """Resolve the resources and the broker, connect, make the landing tables, join the
+    group; None when no resource is fed by Kafka."""
     resolved = _resolve(store, code, bootstrap)
     if resolved is None:
         say("govex ingest: no Kafka-fed resource in the catalog; nothing to do")
@@ -174,7 +199,8 @@ def _start(store: sa.Engine, code: str | None, bootstrap: str | None, *, limit: 
     declared, pinned, bootstrap = resolved
     # The broker before the quality gates: building those loads Great Expectations (seconds),
     # and an operator who forgot to start the broker should hear about that first.
-    consumer, producer = _connect(bootstrap, limit, say, max_message_bytes)
+    consumer, producer = _connect(bootstrap, limit, say, max_message_bytes,
+                                  group, session_timeout)
     try:
         feeds = _prepare(store, declared, pinned, from_beginning=from_beginning, say=say)
     except BaseException as error:
@@ -184,8 +210,17 @@ def _start(store: sa.Engine, code: str | None, bootstrap: str | None, *, limit: 
             raise store_unreachable(store, error, _RESTART) from error
         raise
     _freeze_long_lived()
-    say(f"govex ingest: reading {', '.join(feeds)} from {bootstrap}")
-    return _Worker(store, consumer, producer, feeds, say)
+    worker = _Worker(store, consumer, producer, feeds, say, bootstrap, group, from_beginning)
+    if group is None:
+        say(f"govex ingest: reading {', '.join(feeds)} from {bootstrap}")
+    else:
+        # Joined only now, with the gates built: a member that takes seconds to start would
+        # hold up the group's rebalance.
+        consumer.subscribe(topics=list(feeds), listener=rebalance_listener(
+            worker.partitions, consumer, group, say))
+        say(f"govex ingest: reading {', '.join(feeds)} from {bootstrap} as a member of "
+            f"group {group}")
+    return worker
 
 
 def _resolve(store: sa.Engine, code: str | None, bootstrap: str | None,
@@ -208,9 +243,10 @@ def _resolve(store: sa.Engine, code: str | None, bootstrap: str | None,
     return declared, pinned, bootstrap
 
 
-def _connect(bootstrap: str, limit: float, say: Progress,
-             max_message_bytes: int) -> tuple[Any, Any]:
-    """A consumer (no group) and a producer, retrying with backoff for at most `limit` s."""
+def _connect(bootstrap: str, limit: float, say: Progress, max_message_bytes: int,
+             group: str | None, session_timeout: float) -> tuple[Any, Any]:
+    """A consumer (of `group`, if any) and a producer, retrying with backoff for at most
+    `limit` s."""
     # kafka-python loads only when the worker runs: the run engine imports this package for
     # its landing tables and should not pay for the Kafka client.
     from kafka.errors import KafkaError
@@ -222,7 +258,8 @@ def _connect(bootstrap: str, limit: float, say: Progress,
         # within `limit` and the user sees progress between attempts.
         attempt_ms = int(max(0.5, min(deadline - time.monotonic(), limit / 3, 5.0)) * 1000)
         try:
-            return _clients(bootstrap, attempt_ms, max_message_bytes)
+            return _clients(bootstrap, attempt_ms, max_message_bytes, group,
+                            session_timeout)
         except KafkaError as error:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -235,17 +272,18 @@ def _connect(bootstrap: str, limit: float, say: Progress,
             delay = min(delay * 2, 5.0)
 
 
-def _clients(bootstrap: str, attempt_ms: int,
-             max_message_bytes: int) -> tuple[Any, Any]:
+def _clients(bootstrap: str, attempt_ms: int, max_message_bytes: int,
+             group: str | None, session_timeout: float) -> tuple[Any, Any]:
     """One attempt at the consumer and the DLQ producer (closing the one when the other
     fails). The producer takes a copy of a message of `max_message_bytes` with its
     dead-letter headers (a few KiB)."""
     from kafka import KafkaConsumer, KafkaProducer  # loaded only when the worker runs
 
+    membership = {"group_id": None} if group is None else group_config(group, session_timeout)
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+        bootstrap_servers=bootstrap, enable_auto_commit=False,
         auto_offset_reset="earliest", client_id="govex-ingest",
-        request_timeout_ms=10_000, bootstrap_timeout_ms=attempt_ms,
+        request_timeout_ms=10_000, bootstrap_timeout_ms=attempt_ms, **membership,
     )
     try:
         producer = KafkaProducer(
@@ -269,11 +307,23 @@ def _prepare(store: sa.Engine, declared: Sequence[catalog.Resource],
     quality.use_division_overrides(stored.rows if stored else [])
     ready = [IngestResource(r, contract) for r, contract in zip(declared, pinned, strict=True)]
     for res in ready:
-        with store.begin() as conn:
-            res.landing.create(conn, checkfirst=True)
+        _create_landing(store, res)
     if from_beginning:
         _forget_offsets(store, [res.code for res in ready], say)
     return {res.topic: _Feed(res, IngestStats(res.code)) for res in ready}
+
+
+def _create_landing(store: sa.Engine, res: IngestResource) -> None:
+    """Make the landing table of `res` if it is not there yet. The workers of a group start
+    together, and PostgreSQL's check-then-create is not atomic between sessions (the loser
+    hits a duplicate catalog row): the loser finds the winner's table and goes on."""
+    try:
+        with store.begin() as conn:
+            res.landing.create(conn, checkfirst=True)
+    except sa.exc.DBAPIError:
+        with store.connect() as conn:
+            if not sa.inspect(conn).has_table(res.landing.name):
+                raise
 
 
 def _forget_offsets(store: sa.Engine, codes: Sequence[str], say: Progress) -> None:
@@ -306,15 +356,15 @@ def _poll(worker: _Worker, limits: _Limits) -> None:
     arrived for `idle_timeout` seconds (neither: until interrupted)."""
     total = 0
     last_message = time.monotonic()
-    last_assign = 0.0
+    last_look = 0.0
     meter.start("ingest", limits.max_messages)
     while limits.max_messages is None or total < limits.max_messages:
-        if time.monotonic() - last_assign >= 1.0 or not worker.assigned:
-            store_retries(worker.store, lambda: _assign(worker), limit=limits.retry_limit,
-                          progress=worker.say,
-                          failed="the stored offsets of new partitions cannot be read; "
-                          f"{_RESTART}")
-            last_assign = time.monotonic()
+        if worker.group is None and (time.monotonic() - last_look >= 1.0
+                                     or not worker.partitions.held):
+            _assign_new(worker)
+            last_look = time.monotonic()
+        if worker.partitions.unpositioned:
+            _position(worker, limits.retry_limit)
         want = limits.batch_size if limits.max_messages is None else min(
             limits.batch_size, limits.max_messages - total)
         batches = _fetch(worker, want, limits.batch_wait)
@@ -326,38 +376,90 @@ def _poll(worker: _Worker, limits: _Limits) -> None:
         now = time.monotonic()
         if got:
             last_message = now
-        elif limits.idle_timeout is not None and now - last_message >= limits.idle_timeout:
+        elif limits.idle_timeout is not None and _quiet(worker, last_message,
+                                                         now) >= limits.idle_timeout:
             break
 
 
-def _assign(worker: _Worker) -> None:
-    """Assign partitions not assigned yet (topics may appear later) and seek each to its
-    stored next offset, or to the beginning for a partition never read."""
+def _quiet(worker: _Worker, last_message: float, now: float) -> float:
+    """Seconds without a message. In a group, only while the worker holds its partitions:
+    joining the group, and each rebalance, takes seconds in which nothing can arrive."""
+    if worker.group is None:
+        return now - last_message
+    settled = worker.partitions.settled_at
+    return 0.0 if settled is None else now - max(last_message, settled)
+
+
+def _assign_new(worker: _Worker) -> None:
+    """Without a group: assign the partitions not assigned yet (topics may appear later)."""
     from kafka import TopicPartition  # loaded only when the worker runs
 
     consumer = worker.consumer
-    new: list[Any] = []
+    new: set[Any] = set()
     for topic in worker.feeds:
         partitions = consumer.partitions_for_topic(topic) or set()
-        new += [TopicPartition(topic, p) for p in sorted(partitions)
-                if (topic, p) not in worker.assigned]
-    if not new:
-        return
-    stored = _stored_offsets(worker.store, [f.resource.code for f in worker.feeds.values()])
-    consumer.assign(list(consumer.assignment()) + new)
-    for tp in new:
-        worker.assigned.add((tp.topic, tp.partition))
-        if (tp.topic, tp.partition) in stored:
-            consumer.seek(tp, stored[(tp.topic, tp.partition)])
+        new |= {TopicPartition(topic, p) for p in partitions} - worker.partitions.held
+    if new:
+        consumer.assign(sorted(worker.partitions.held | new))
+        worker.partitions.held |= new
+        worker.partitions.unpositioned |= new
+
+
+def _position(worker: _Worker, retry_limit: float) -> None:
+    """Seek each partition handed to the worker and not read yet to its stored next offset
+    (the beginning, for one never landed), after looking in the DLQ for letters already sent
+    past it; then let it be fetched."""
+    handed = sorted(worker.partitions.unpositioned)
+    stored = store_retries(
+        worker.store,
+        lambda: _stored_offsets(worker.store, [f.resource.code for f in worker.feeds.values()]),
+        limit=retry_limit, progress=worker.say,
+        failed=f"the stored offsets of new partitions cannot be read; {_RESTART}")
+    for feed in worker.feeds.values():
+        mine = [tp for tp in handed if tp.topic == feed.resource.topic]
+        feed.sent |= _sent_letters(worker, feed.resource, mine, stored)
+    consumer = worker.consumer
+    for tp in handed:
+        since = stored.get((tp.topic, tp.partition))
+        if since is not None and since.next_offset is not None:
+            consumer.seek(tp, since.next_offset)
         else:
             consumer.seek_to_beginning(tp)
+        worker.read_from[(tp.topic, tp.partition)] = None if since is None else (
+            since.next_offset)
+    consumer.resume(*handed)
+    worker.partitions.positioned(set(handed))
 
 
-def _stored_offsets(store: sa.Engine, codes: Sequence[str]) -> dict[tuple[str, int], int]:
-    """The next offset to read of every (topic, partition) of `codes` read before."""
+def _sent_letters(worker: _Worker, res: IngestResource, handed: Sequence[Any],
+                  stored: Mapping[tuple[str, int], Since]) -> set[tuple[int, int]]:
+    """The letters in the DLQ of messages of `handed` past their stored offsets. A partition
+    never landed is looked for only when the worker did not forget the offsets on purpose
+    (`--from-beginning`: its letters go again). (Whether a partition has anything past its
+    stored offset is not asked first: Tansu answers `end_offsets` short of the last batch.)"""
+    from kafka.errors import KafkaError  # loaded only when the worker runs
+
+    wanted: dict[int, Since] = {}
+    for tp in handed:
+        since = stored.get((tp.topic, tp.partition))
+        if since is not None:
+            wanted[tp.partition] = since
+        elif not worker.from_beginning:
+            wanted[tp.partition] = Since(None, None)
+    try:
+        return sent_past(worker.bootstrap, res.topic, dlq_topic(res.code), wanted)
+    except KafkaError as error:
+        msg = (f"cannot read {dlq_topic(res.code)} to see which rejected messages of "
+               f"{res.code} it holds already ({error}); {_RESTART}")
+        raise TransientError(msg) from None
+
+
+def _stored_offsets(store: sa.Engine, codes: Sequence[str]) -> dict[tuple[str, int], Since]:
+    """The next offset to read of every (topic, partition) of `codes` read before, and when
+    it was stored."""
     with store.connect() as conn:
         return {
-            (row.topic, row.partition): row.next_offset
+            (row.topic, row.partition): Since(row.next_offset, row.updated_at)
             for row in conn.execute(sa.select(offsets).where(offsets.c.resource.in_(codes)))
         }
 
@@ -365,14 +467,17 @@ def _stored_offsets(store: sa.Engine, codes: Sequence[str]) -> dict[tuple[str, i
 def _fetch(worker: _Worker, want: int, batch_wait: float) -> dict[str, list[Message]]:
     """At most `want` messages, waiting at most `batch_wait` seconds: one micro-batch (one
     transaction, one gate evaluation) per topic, holding every partition polled, since the
-    gate's cost is mostly per call, not per row."""
-    if not worker.assigned:
+    gate's cost is mostly per call, not per row. (In a group, the poll is also where the
+    worker joins it and where rebalances happen.)"""
+    if worker.group is None and not worker.partitions.held:
         time.sleep(min(batch_wait, 0.2))
         return {}
     polled = worker.consumer.poll(timeout_ms=int(batch_wait * 1000), max_records=want)
     got = 0
     batches: dict[str, list[Message]] = {}
     for tp, fetched in sorted(polled.items(), key=lambda kv: (kv[0].topic, kv[0].partition)):
+        if tp in worker.partitions.unpositioned or tp not in worker.partitions.held:
+            continue  # handed over, or handed back, during this poll: not from its offset
         records = fetched[: want - got]
         batches.setdefault(tp.topic, []).extend(
             Message(tp.partition, r.offset, r.key, r.value) for r in records)
@@ -387,12 +492,36 @@ def _process(worker: _Worker, feed: _Feed, messages: Sequence[Message], limits: 
     """Judge, dead-letter and land one micro-batch of one resource; count what it did."""
     if not messages:
         return
-    judged = judge(feed.resource, messages, limits.max_message_bytes)
-    landed, duplicates = land_batch(
-        worker.store, worker.producer, feed.resource, judged,
+    res = feed.resource
+    judged = judge(res, messages, limits.max_message_bytes)
+    partitions = sorted({m.partition for m in messages})
+    outcome = land_batch(
+        worker.store, worker.producer, res, judged,
+        read_from={p: worker.read_from[(res.topic, p)] for p in partitions}, sent=feed.sent,
         max_message_bytes=limits.max_message_bytes, retry_limit=limits.retry_limit,
         progress=worker.say)
+    if outcome is None:
+        _read_again(worker, res.topic, partitions)
+        return
+    landed, duplicates = outcome
+    for m in messages:
+        worker.read_from[(res.topic, m.partition)] = m.offset + 1
+    feed.sent -= {(m.partition, m.offset) for m in messages}
     feed.stats.consumed += len(messages)
     feed.stats.landed += landed
     feed.stats.duplicates += duplicates
     feed.stats.rejected += len(judged.rejects)
+
+
+def _read_again(worker: _Worker, topic: str, partitions: Sequence[int]) -> None:
+    """Another worker landed these partitions first (they were handed to it while this one
+    was landing): this batch was rolled back; read on from the stored offsets, if the group
+    leaves the partitions here."""
+    from kafka import TopicPartition  # loaded only when the worker runs
+
+    again = {TopicPartition(topic, p) for p in partitions} & worker.partitions.held
+    if again:
+        worker.consumer.pause(*again)
+        worker.partitions.unpositioned |= again
+        worker.say(f"govex ingest: another worker landed {describe(again)} first; reading "
+                   "on from the stored offsets")

@@ -90,7 +90,9 @@ class Ask(BaseModel):
     masking: dict[str, str] = Field(default_factory=dict,
                                     description="field -> masking function asked for")
     delivery: Literal["bulk", "verify"] = Field(
-        default="bulk", description="bulk (delivered to a target); verify is not available yet")
+        default="bulk", description="bulk: delivered to `target`; verify: no copy, the consumer "
+        "asks whether values it holds match (POST /api/v1/verify/{code}); no target, masking, "
+        "mode or retain_after_end")
     target: TargetIn | None = Field(default=None, description="bulk only: where it is delivered")
     mode: DeliveryMode = Field(default="upsert")
     schedule: str | None = Field(
@@ -366,6 +368,16 @@ def _check_target(conn: sa.Connection, consumer: str, target: TargetIn) -> None:
         raise _refuse(error.message, "target.table", target.table) from error
 
 
+def _check_verify(ask: Ask) -> None:
+    """A verify request receives no copy: nothing that shapes a copy may be asked for."""
+    given = [name for name in ("target", "masking", "mode", "retain_after_end")
+             if name in ask.model_fields_set and getattr(ask, name) not in (None, {}, False)]
+    if given:
+        msg = (f"a verify request receives no copy (the consumer only asks whether values it "
+               f"holds match), so it cannot ask for {', '.join(given)}")
+        raise _refuse(msg, given[0])
+
+
 def _subscription_taken(conn: sa.Connection, sub_id: str) -> bool:
     return conn.execute(
         sa.select(subscriptions.c.id).where(subscriptions.c.id == sub_id)
@@ -404,13 +416,12 @@ def submit(
         _shareable(resource)
         _check_fields(conn, resource, ask.fields, ask.masking)
         if ask.delivery == "verify":
-            msg = ("delivery: verify is not available yet; ask for bulk delivery to a "
-                   "connection of your department")
-            raise _refuse(msg, "delivery", ask.delivery)
-        if ask.target is None:
+            _check_verify(ask)
+        elif ask.target is None:
             msg = "a bulk request needs a target: {connection, table} of your department"
             raise _refuse(msg, "target")
-        _check_target(conn, principal.department, ask.target)
+        else:
+            _check_target(conn, principal.department, ask.target)
         if ask.valid_until < at.astimezone(SHANGHAI).date():
             msg = f"the validity window ends on {ask.valid_until}, which has passed"
             raise _refuse(msg, "valid_until", str(ask.valid_until))
@@ -427,7 +438,9 @@ def submit(
                     id=request_id, resource_code=resource.code, consumer=principal.department,
                     provider=resource.provider, state="submitted", purpose=ask.purpose,
                     legal_basis=ask.legal_basis, fields=list(ask.fields), masking=masking,
-                    delivery=ask.delivery, target=ask.target.model_dump(), mode=ask.mode,
+                    delivery=ask.delivery,
+                    target=ask.target.model_dump() if ask.target is not None else None,
+                    mode=ask.mode if ask.delivery == "bulk" else None,
                     schedule=ask.schedule,
                     valid_from=ask.valid_from, valid_until=ask.valid_until,
                     retain_after_end=ask.retain_after_end, due=due,
@@ -453,12 +466,16 @@ def _create_subscription(
     run engine delivers to it unchanged), with origin `request`."""
     consumer = str(row["consumer"]).upper().replace("_", "-")
     sub_id = row["subscription_id"] or f"SUB-{consumer}-{str(row['id']).removeprefix('REQ-')}"
+    # A verify subscription declares no copy: no target, masking, mode or retention at all.
+    copy: dict[str, Any] = {"delivery": "verify"} if row["delivery"] == "verify" else {
+        "masking": masking, "target": row["target"], "mode": row["mode"] or "upsert",
+        "retain_after_end": True if row["retain_after_end"] else None,
+    }
     declared = catalog.Subscription(
         id=sub_id, resource=resource.code, consumer=row["consumer"], purpose=row["purpose"],
-        fields=fields, masking=masking, target=row["target"], mode=row["mode"] or "upsert",
-        schedule=row["schedule"],
+        fields=fields, schedule=row["schedule"],
         valid_from=row["valid_from"], valid_until=row["valid_until"], request=row["id"],
-        retain_after_end=True if row["retain_after_end"] else None,
+        **copy,
     )
     if _subscription_taken(conn, sub_id):
         msg = f"subscription id '{sub_id}' was taken meanwhile; the request cannot become it"
@@ -586,6 +603,10 @@ def approve(
                    f"provider of {row['resource_code']}, '{row['provider']}', answers it")
             raise Forbidden(msg)
         _require(row, ("reviewed",), "approved")
+        if row["delivery"] == "verify" and masking:
+            msg = ("a verify request receives no copy, so its approval adds no masking; "
+                   "narrow it by removing fields")
+            raise _refuse(msg, "masking")
         chosen, masks = _narrowed(row, fields, masking)
         narrowed = chosen != list(row["fields"]) or masks != dict(row["masking"] or {})
         _approve_in(conn, row, principal, at, ("reviewed",), chosen, masks,

@@ -26,9 +26,12 @@
 - `leases`: the lease a run holds on its resource, so that two runs of one resource never
   both deliver (taken at start, renewed while steps work, given back at finish);
 - `delivery`: the one delivery path (shape → sink write with the ledger → provenance → the
-  delivery row), used by `deliver` and by the dispute correction;
+  delivery row; a verify subscription's verification index, `exchange.verify`, instead of a
+  sink), used by `deliver` and by the dispute correction;
 - `lineage_events`: the run's OpenLineage events;
 - `correction`: a resolved dispute's correction re-delivered through the same delivery path;
+- `dispute_flags`: the disputed-record flag (`_govex_disputed`, `_govex_disputes`) written into
+  the consumers' targets when a dispute opens or closes, after each delivery, and at `finish`;
 - `ending`: a subscription's end (revoked, expired): revocation, the runs skipping it, and
   the purge of what it was delivered;
 - `source_deletes`: rows a table or query source marks deleted (`source.deleted`), staged as

@@ -31,7 +31,7 @@ import catalog
 import contracts
 import quality
 import records
-from exchange.run import bookkeeping, ending, leases
+from exchange.run import bookkeeping, dispute_flags, ending, leases
 from exchange.run.conform import conform
 from exchange.run.delivery import DeliveryJob, deliver_batches
 from exchange.run.encoding import check_encoding
@@ -122,7 +122,10 @@ def resolve_dispute(
         "unchanged": unchanged,
         "skipped": skipped,
     }
-    return _close(store, case, run_id, evidence, actor)
+    resolved = _close(store, case, run_id, evidence, actor)
+    # Closed: the flag leaves every copy (the re-delivered rows were written without it).
+    dispute_flags.settle(store, case.resource.code)
+    return resolved
 
 
 def _read_case(store: sa.Engine, dispute_id: str) -> _Case:

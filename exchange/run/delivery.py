@@ -22,7 +22,7 @@ import datetime as dt
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, Literal
 
@@ -34,11 +34,15 @@ import connectors
 import contracts
 import records
 from connectors.base import LedgerEntry, SinkConnector, TargetSpec
-from exchange.run import bookkeeping, masking
+from exchange.run import bookkeeping, dispute_flags, masking
 from exchange.run.targets import shape_batch, shape_keys, target_spec, write_mode
+from exchange.verify import index as verify_index
 from govex import progress as meter
 
-__all__ = ["DeliveryJob", "deliver_batches", "run_actor"]
+__all__ = ["VERIFICATION_INDEX", "DeliveryJob", "deliver_batches", "run_actor"]
+
+#: Where a verify subscription's deliveries go, as the audit log and summaries name it.
+VERIFICATION_INDEX = "verification index"
 
 
 def _now() -> dt.datetime:
@@ -76,6 +80,9 @@ class DeliveryJob:
     backfill: bool = False
     dispute: str | None = None
     parent: Mapping[str, Any] | None = None  # the run's ParentRun JSON: who drives it
+    # Record keys under an open or acknowledged dispute as the delivery began (read by
+    # `deliver_batches`): their rows carry `_govex_disputed = true`.
+    disputed: frozenset[str] = frozenset()
 
     @cached_property
     def spec(self) -> TargetSpec:
@@ -91,6 +98,7 @@ class DeliveryJob:
         return shape_batch(
             batch, self.spec, self.resource, self.sub,
             key=self.key, run_id=self.run_id, delivered_at=self.delivered_at,
+            disputed=self.disputed,
         )
 
 
@@ -142,16 +150,33 @@ def _record_outcome(
             records.append_audit(
                 conn, kind="delivery", subject=f"{job.run_id}/{job.sub.id}", actor=actor,
                 detail={"resource": job.resource.code, "consumer": job.sub.consumer,
-                        "target": job.sub.sink.table, **outcome, **by_airflow},
+                        "target": _target_name(job.sub), **outcome, **by_airflow},
             )
+
+
+def _target_name(sub: catalog.Subscription) -> str:
+    """What the audit log names as where a delivery went."""
+    return sub.target.table if sub.target is not None else VERIFICATION_INDEX
 
 
 def _load(
     store: sa.Engine, job: DeliveryJob, batches: Iterable[pa.Table], deletes: Iterable[pa.Table]
 ) -> int:
-    """Open the target, write with the ledger, and wait for every batch's provenance."""
+    """Open the target, write with the ledger, and wait for every batch's provenance. A
+    verify subscription has no target: the run keeps its verification index instead
+    (`exchange.verify.index`), with no provenance, since nothing reaches the consumer."""
+    if job.sub.target is None:
+        return verify_index.maintain(
+            store, job.sub.id, key=job.key,
+            shape=verify_index.IndexShape.of(job.contract, job.resource.key, job.sub.fields),
+            run_id=job.run_id, at=job.delivered_at, batches=batches, deletes=deletes,
+            replace=job.replace,
+        )
     with store.connect() as conn:
         target = catalog.load_connection(conn, job.sub.sink.connection)
+        # A correction's own dispute is closing: its record is written as no longer disputed.
+        job = replace(job, disputed=records.disputed_keys(
+            conn, job.resource.code, besides=job.dispute))
     # Via the module: drivers load when a sink opens (and tests may wrap `open_sink`).
     sink = connectors.open_sink(target.kind, target.target, target.format)
     provenance = _ProvenanceWriter(store, job)
@@ -159,6 +184,11 @@ def _load(
         sink.ensure_table(job.spec)
         delivered = _write(sink, job, _ledger(job), batches, deletes, provenance)
         provenance.drain()
+        # Disputes that moved while this ran, and the subscription's pending flags.
+        dispute_flags.after_delivery(
+            store, sink, job.resource, job.contract, job.sub, job.secret,
+            disputed_before=job.disputed, besides=job.dispute,
+        )
         return delivered
     finally:
         provenance.close()
@@ -225,9 +255,21 @@ def _shaped(
             provenance.hold(
                 records.record_keys(batch, job.resource.key),
                 records.value_hashes(out, job.sub.fields),
+                records.delivered_bytes(out, job.sub.fields),
             )
             yield out
             meter.advance(batch.num_rows)  # after the sink took it: once per batch
+
+
+@dataclass(frozen=True)
+class _Held:
+    """A batch waiting for the target's commit: its record keys, their fingerprints (or
+    `records.DELETED` for `deletes`) and its delivered bytes."""
+
+    keys: pa.Array[Any]
+    hashes: pa.Array[Any]
+    size: int
+    deletes: bool = False
 
 
 class _ProvenanceWriter:
@@ -235,51 +277,63 @@ class _ProvenanceWriter:
     that the store insert overlaps the target's load of the next batch (both wait outside
     the GIL). A batch's provenance is still written only after the target committed it, in
     batch order, one store transaction per batch; `drain` waits for all of them and raises the
-    first error, which fails the delivery."""
+    first error, which fails the delivery. The same transaction meters the batch
+    (`records.count_usage`: its records and bytes on the subscription's day), so the counts
+    equal what provenance says was delivered, whatever fails when: deletes are recorded but
+    not counted, and a delivery is not a verification call (`calls` stays 0)."""
 
     def __init__(self, store: sa.Engine, job: DeliveryJob) -> None:
         self._store, self._job = store, job
-        self._held: deque[tuple[pa.Array[Any], pa.Array[Any]]] = deque()
+        self._held: deque[_Held] = deque()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="govex-provenance")
         self._writes: list[Future[None]] = []
         # An in-memory SQLite store is one connection per thread (or one shared connection):
         # another thread would see an empty database. Write inline there.
         self._inline = isinstance(store.pool, sa.pool.SingletonThreadPool | sa.pool.StaticPool)
 
-    def hold(self, keys: pa.Array[Any], hashes: pa.Array[Any]) -> None:
-        """A shaped batch on its way to the target: its provenance waits for the commit."""
-        self._held.append((keys, hashes))
+    def hold(self, keys: pa.Array[Any], hashes: pa.Array[Any], size: int) -> None:
+        """A shaped batch on its way to the target (`size`: its `records.delivered_bytes`):
+        its provenance and metering wait for the commit."""
+        self._held.append(_Held(keys, hashes, size))
 
     def deleted(self, keys: pa.Table) -> None:
         """Record keys on their way out of the target: recorded as deletes (`DELETED`) once
         the target committed."""
         hashes = pa.repeat(pa.scalar(records.DELETED, pa.string()), keys.num_rows)
-        self.hold(records.record_keys(keys, self._job.resource.key), hashes)
+        self._held.append(_Held(records.record_keys(keys, self._job.resource.key), hashes, 0,
+                                deletes=True))
 
     def release(self) -> None:
         """The oldest held batch is committed in the target: write its provenance."""
-        self._submit(*self._held.popleft())
+        self._submit(self._held.popleft())
 
     def release_all(self) -> None:
         while self._held:
             self.release()
 
-    def _submit(self, keys: pa.Array[Any], hashes: pa.Array[Any]) -> None:
+    def _submit(self, held: _Held) -> None:
         if self._inline:
-            self._write(keys, hashes)
+            self._write(held)
             return
         for done in [w for w in self._writes if w.done()]:
             done.result()  # an earlier batch's failure stops the delivery now
             self._writes.remove(done)
-        self._writes.append(self._pool.submit(self._write, keys, hashes))
+        self._writes.append(self._pool.submit(self._write, held))
 
-    def _write(self, keys: pa.Array[Any], hashes: pa.Array[Any]) -> None:
+    def _write(self, held: _Held) -> None:
         job = self._job
         with self._store.begin() as conn:
-            records.record_provenance(
+            written = records.record_provenance(
                 conn, resource=job.resource.code, subscription=job.sub.id,
-                run_id=job.run_id, delivered_at=job.delivered_at, keys=keys, hashes=hashes,
+                run_id=job.run_id, delivered_at=job.delivered_at,
+                keys=held.keys, hashes=held.hashes,
             )
+            if not held.deletes:  # counted on provenance's own day: its `delivered_at`
+                records.count_usage(
+                    conn, subscription=job.sub.id, resource=job.resource.code,
+                    consumer=job.sub.consumer, at=job.delivered_at,
+                    records=written, bytes=held.size,
+                )
 
     def drain(self) -> None:
         while self._writes:

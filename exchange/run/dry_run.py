@@ -55,14 +55,15 @@ class WouldReceive:
     masking: dict[str, str]
     # Connection name and table: never the connection's URL; None for a verify subscription.
     target: dict[str, str] | None
-    mode: str
+    mode: str  # a verify subscription's: "index" (its verification index is kept instead)
+    delivery: str = "bulk"
 
     def to_json(self) -> dict[str, Any]:
         return {
             "subscription": self.subscription, "consumer": self.consumer,
             "records": self.records, "deletes": self.deletes, "backfill": self.backfill,
             "fields": self.fields, "masking": self.masking, "target": self.target,
-            "mode": self.mode,
+            "mode": self.mode, "delivery": self.delivery,
         }
 
 
@@ -153,7 +154,8 @@ def _share(
         masking={f: sub.masking.get(f, "none") for f in sub.fields},
         target=({"connection": sub.target.connection, "table": sub.target.table}
                 if sub.target is not None else None),
-        mode=sub.mode,
+        mode=sub.mode if sub.target is not None else "index",
+        delivery=sub.delivery,
     )
 
 

@@ -25,8 +25,10 @@ import catalog
 import connectors
 import records
 from catalog import tables
+from exchange.run.delivery import VERIFICATION_INDEX
 from exchange.run.targets import target_spec
 from exchange.store import Principal
+from exchange.verify import index as verify_index
 from govex.errors import DeclarationError, Forbidden
 
 log = logging.getLogger(__name__)
@@ -95,9 +97,11 @@ def _ending(row: sa.RowMapping, retain_requested: bool | None, today: dt.date) -
 
 
 def ended_subscriptions(
-    conn: sa.Connection, resource: str | None, today: dt.date
+    conn: sa.Connection, resource: str | None, today: dt.date,
+    *, ids: list[str] | None = None,
 ) -> dict[str, Ended]:
-    """The subscriptions (of `resource`, or all) that have ended by `today`, by id."""
+    """The subscriptions (of `resource`, or all; only `ids` when given) that have ended by
+    `today`, by id."""
     query = (
         sa.select(subscriptions, requests.c.retain_after_end)
         .select_from(subscriptions.outerjoin(
@@ -105,6 +109,8 @@ def ended_subscriptions(
     )
     if resource is not None:
         query = query.where(subscriptions.c.resource_code == resource)
+    if ids is not None:
+        query = query.where(subscriptions.c.id.in_(ids))
     found: dict[str, Ended] = {}
     for row in conn.execute(query).mappings():
         ended = _ending(row, row["retain_after_end"], today)
@@ -183,14 +189,20 @@ def purge(store: sa.Engine, code: str, ended: Ended, *, run_id: str | None = Non
     """Delete what `ended` delivered of resource `code` from its target, once: the rows, then
     `purged_at` and the audit entry (with the row count) in one store transaction. None when
     there is nothing to do (already purged, or retained); raises when the target fails (the
-    next run tries again)."""
-    if ended.purged_at is not None or ended.retain:
+    next run tries again). A verify subscription's verification index is govex's, not the
+    consumer's: it is always removed (`_purge_index`)."""
+    if ended.purged_at is not None:
         return None
     with store.connect() as conn:
         resource = catalog.load_resource(conn, code)
         contract = catalog.load_contract_version(conn, resource.contract)
         sub = next(s for s in catalog.load_subscriptions(conn, code)
                    if s.id == ended.subscription)
+    if sub.target is None:
+        return _purge_index(store, code, ended, sub, run_id)
+    if ended.retain:
+        return None
+    with store.connect() as conn:
         target = catalog.load_connection(conn, sub.sink.connection)
     sink = connectors.open_sink(target.kind, target.target, target.format)
     try:
@@ -208,6 +220,26 @@ def purge(store: sa.Engine, code: str, ended: Ended, *, run_id: str | None = Non
                 "resource": code, "consumer": sub.consumer, "target": sub.sink.table,
                 "connection": sub.sink.connection, "rows": removed, "ended": ended.state,
                 "run_id": run_id,
+            })
+    return removed
+
+
+def _purge_index(
+    store: sa.Engine, code: str, ended: Ended, sub: catalog.Subscription, run_id: str | None
+) -> int:
+    """Remove an ended verify subscription's index rows, `purged_at` and the audit entry in
+    one store transaction: nothing is left to answer from."""
+    with store.begin() as conn:
+        removed = verify_index.remove(conn, sub.id)
+        done = conn.execute(
+            sa.update(subscriptions)
+            .where(subscriptions.c.id == ended.subscription, subscriptions.c.purged_at.is_(None))
+            .values(purged_at=_now())
+        ).rowcount
+        if done:
+            records.append_audit(conn, kind="purge", subject=ended.subscription, detail={
+                "resource": code, "consumer": sub.consumer, "target": VERIFICATION_INDEX,
+                "rows": removed, "ended": ended.state, "run_id": run_id,
             })
     return removed
 

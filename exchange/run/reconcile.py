@@ -111,6 +111,9 @@ def _open(
         subs = [
             s for s in catalog.load_subscriptions(conn, code)
             if is_active(s, now.date()) and s.id not in ended and write_mode(s) == "upsert"
+            # A verify subscription's index knows no keys to compare, only their digests: the
+            # rows a source deleted outright leave it at the next run that reads everything.
+            and s.target is not None
         ]
         bookkeeping.insert_run(
             conn, run_id, code, subscriptions=[s.id for s in subs], started_at=now,

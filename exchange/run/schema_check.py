@@ -156,6 +156,7 @@ def check_target(
     sink = connectors.open_sink(resolved.kind, resolved.target, resolved.format)
     try:
         problems = sink.table_problems(spec)
+        added = sink.columns_to_add(spec) if problems is not None else []
     except NotImplementedError:
         return [finding("note", f"target table '{table}' of {sub.id} cannot be "
                         "inspected: skipped")]
@@ -167,7 +168,11 @@ def check_target(
                         "delivery")]
     return [finding("problem", f"{message} (subscription {sub.id}, contract {contract.ref})",
                     column)
-            for column, message in problems]
+            for column, message in problems] + [
+        finding("info", f"target table '{table}' of {sub.id} in connection "
+                f"'{resolved.name}' has no column '{name}' yet; the next delivery adds it "
+                "(existing rows take its default)", name)
+        for name in added]
 
 
 def check_resource(

@@ -47,6 +47,7 @@ from connectors.base import Cursor, ReadSpec
 from exchange.run import (
     backfill,
     bookkeeping,
+    dispute_flags,
     ending,
     leases,
     schema_check,
@@ -638,20 +639,25 @@ def subscriptions_of(store: sa.Engine, run_id: str) -> list[str]:
 def deliver(store: sa.Engine, run_id: str, subscription: str) -> int:
     """Project, mask and load the run's passing rows (and, to an upsert target, its deletes)
     into one subscription's target through the one delivery path (`delivery`), with the
-    delivery's lineage events around it."""
+    delivery's lineage events around it; a verify subscription's index takes them instead,
+    with no lineage events (the index is no dataset: nothing leaves for the consumer)."""
     plan = _load_plan(store, run_id)
     job = _delivery_job(store, plan, _deliverable(plan, subscription))
-    events = run_lineage.DeliveryEvents(store, lambda: plan.lineage_run(store), subscription)
-    events.started()
+    events = (run_lineage.DeliveryEvents(store, lambda: plan.lineage_run(store), subscription)
+              if job.sub.target is not None else None)
+    if events:
+        events.started()
     try:
         with leases.held(store, run_id) as lease:  # each batch only while the run holds it
             delivered = deliver_batches(
                 store, job, *(lease.guard(part) for part in _share(plan, subscription))
             )
     except Exception as error:
-        events.failed(error)
+        if events:
+            events.failed(error)
         raise
-    events.completed(delivered)
+    if events:
+        events.completed(delivered)
     return delivered
 
 
@@ -686,18 +692,23 @@ def _share(plan: RunPlan, subscription: str) -> tuple[Iterable[pa.Table], Iterab
 
 def _delivery_job(store: sa.Engine, plan: RunPlan, sub: catalog.Subscription) -> DeliveryJob:
     """The run's delivery to `sub`: a snapshot target is swapped whole when the run sends it
-    everything (a full read, a resource read whole each run, or a backfill); only an append
-    target keeps rows of unfinished runs (upserts and snapshots converge), so those go before
-    it appends again."""
+    everything (a full read, a resource read whole each run, or a backfill), and so is a
+    verify subscription's index (`exchange.verify.index`: the records the source no longer
+    holds leave it); only an append target keeps rows of unfinished runs (upserts and
+    snapshots converge), so those go before it appends again."""
     stale: list[str] = []
     if sub.mode == "append":
         with store.connect() as conn:
             stale = bookkeeping.unfinished_runs(conn, plan.resource.code, sub.id, plan.run_id)
+            # An earlier attempt of this very delivery (an Airflow retry after a killed or
+            # failed try) opened its row before writing, and may have appended batches.
+            if sub.id in bookkeeping.deliveries_of(conn, plan.run_id):
+                stale.append(plan.run_id)
     backfilled = sub.id in plan.backfills
     whole = plan.full or not _is_incremental(plan.resource) or backfilled
     return DeliveryJob(
         plan.run_id, plan.resource, plan.contract, sub, master_key(store), _now(),
-        replace=sub.mode == "snapshot" and whole,
+        replace=(sub.mode == "snapshot" or sub.delivery == "verify") and whole,
         stale=tuple(stale),
         backfill=backfilled,
         parent=plan.parent,
@@ -720,6 +731,9 @@ def finish(store: sa.Engine, run_id: str) -> RunSummary:
             detail={k: v for k, v in summary.to_json().items() if k != "run_id"} | by_airflow,
         )
     plan.stage.remove()
+    # Dispute flags still pending for the resource's targets (one was down when its dispute
+    # moved, or a subscription not delivered by this run holds a disputed record): now.
+    dispute_flags.settle(store, plan.resource.code)
     if status == "running" or summary.status in ("blocked", "failed"):
         run_lineage.emit(
             store, lambda: run_lineage.final_event(store, plan.lineage_run(store), summary)

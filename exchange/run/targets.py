@@ -6,6 +6,13 @@ Columns: the approved fields, typed from the contract (masked fields become text
 masked (`110105********002X` is not unique), a `_govex_key` column — the subscription-keyed HMAC
 of the key values — stands in, so upserts still land on the right row without revealing the key.
 Append targets add `_govex_run_id` to the key: each run appends its own copy.
+
+Upsert and snapshot targets also carry `_govex_disputed` (not null, default false): true on a
+record's row while a dispute on the record is open or acknowledged (异议标注). A delivery
+writes it as the store says at that moment; `exchange.run.dispute_flags` sets and clears it
+when a dispute opens and closes. An append target keeps its history as delivered, so its open
+disputes are rows of `_govex_disputes` beside it instead (`disputes_spec`): the append table,
+the record's key as that table holds it, the dispute id.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import pyarrow.compute as _pc
 
 import catalog
 import contracts
+import records
 from connectors.base import TargetColumn, TargetSpec, WriteMode
 from exchange.run import masking
 
@@ -29,6 +37,12 @@ GOVEX_COLUMNS = (
     TargetColumn("_govex_run_id", pa.string(), nullable=False),
     TargetColumn("_govex_delivered_at", pa.timestamp("us", tz="UTC"), nullable=False),
 )
+DISPUTED = "_govex_disputed"
+# With a default, so that a target table created before the column existed gets it added by
+# the sink's compatibility check (existing rows read false) instead of being refused.
+DISPUTED_COLUMN = TargetColumn(DISPUTED, pa.bool_(), nullable=False, default=False)
+DISPUTES_TABLE = "_govex_disputes"
+DISPUTES_COLUMNS = ("target_table", "record_key", "dispute")
 
 
 def _key_is_delivered(resource: catalog.Resource, sub: catalog.Subscription) -> bool:
@@ -70,7 +84,22 @@ def target_spec(
     columns.extend(GOVEX_COLUMNS)
     if sub.mode == "append":
         primary_key = (*primary_key, "_govex_run_id")
+    else:
+        columns.append(DISPUTED_COLUMN)
     return TargetSpec(sub.sink.table, tuple(columns), primary_key)
+
+
+def disputes_spec(spec: TargetSpec) -> TargetSpec:
+    """`_govex_disputes`, beside an append target in its database: which records of which
+    append table have an open dispute. One table serves every append target of the database
+    (their keys differ, so the key is text: the target's key columns as it holds them, joined
+    by ','); it holds nothing but what the consumer's own table holds, and dispute ids."""
+    text = pa.string()
+    return TargetSpec(
+        DISPUTES_TABLE,
+        tuple(TargetColumn(name, text, nullable=False) for name in DISPUTES_COLUMNS),
+        DISPUTES_COLUMNS,
+    )
 
 
 def shape_batch(
@@ -82,8 +111,10 @@ def shape_batch(
     key: bytes,
     run_id: str,
     delivered_at: dt.datetime,
+    disputed: frozenset[str] = frozenset(),
 ) -> pa.Table:
-    """Project the approved fields, mask them, add the `_govex_*` columns: one vectorised pass."""
+    """Project the approved fields, mask them, add the `_govex_*` columns: one vectorised pass.
+    `disputed`: the record keys (provenance's text form) with an open dispute now."""
     shaped = masking.mask_table(batch.select(sub.fields), sub.masking, key=key)
     n = batch.num_rows
     if "_govex_key" in spec.column_names:
@@ -95,7 +126,17 @@ def shape_batch(
     }
     for name, value in constants.items():
         shaped = shaped.append_column(name, pa.repeat(value, n))
+    if DISPUTED in spec.column_names:
+        shaped = shaped.append_column(DISPUTED, _disputed(batch, resource, disputed))
     return shaped.select(list(spec.column_names)).cast(spec.arrow_schema())
+
+
+def _disputed(batch: pa.Table, resource: catalog.Resource, disputed: frozenset[str]) -> Any:
+    """`_govex_disputed` of each row: whether its record key is one of `disputed`."""
+    if not disputed:
+        return pa.repeat(pa.scalar(False, pa.bool_()), batch.num_rows)
+    keys = records.record_keys(batch, resource.key)
+    return pc.is_in(keys, value_set=pa.array(sorted(disputed), pa.string()))
 
 
 def shape_keys(

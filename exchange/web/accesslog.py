@@ -2,9 +2,10 @@
 
 A record key is often a citizen ID number. The API and the pages take it in POST bodies
 (`POST /api/v1/trace`, `POST /trace`), but the older GET forms (`/api/v1/trace/{code}/{key}`,
-`/trace/{code}/{key}`, `/trace?resource=…&key=…`) still carry it in the URL, and a server's
-access log writes URLs down. `RedactKeys` rewrites every such URL in an access-log record
-before any handler sees it: whatever follows `/trace/{code}/` becomes `[redacted]`, and so does
+`/trace/{code}/{key}`, `/trace?resource=…&key=…`, `/api/v1/disclosure/{code}/{key}`) still
+carry it in the URL, and a server's access log writes URLs down. `RedactKeys` rewrites every
+such URL in an access-log record before any handler sees it: whatever follows
+`/trace/{code}/` or `/disclosure/{code}/` becomes `[redacted]`, and so does
 the value of a `key` query parameter (`/api/v1/trace/PSB-RES-001/[redacted]`).
 
 `install()` puts the filter on uvicorn's and gunicorn's access loggers. `create_app` calls it,
@@ -23,8 +24,9 @@ from urllib.parse import quote, unquote, unquote_plus
 #: API server under gunicorn).
 ACCESS_LOGGERS = ("uvicorn.access", "gunicorn.access")
 REDACTED = "[redacted]"
-# In the percent-decoded path: `/trace/`, then the resource code if another segment follows.
-_TRACE = re.compile(r"/trace/(?:([^/]+)/)?")
+# In the percent-decoded path: `/trace/` (or `/disclosure/`), then the resource code if another
+# segment follows.
+_TRACE = re.compile(r"/(?:trace|disclosure)/(?:([^/]+)/)?")
 _TOKEN = re.compile(r"\S+")
 
 
@@ -51,7 +53,9 @@ def _has_key(token: str) -> bool:
 
 def redact_text(text: str) -> str:
     """Every URL-looking word of `text` (a request line, a path) with record keys replaced."""
-    if "trace" not in unquote(text).lower() and "key" not in unquote_plus(text).lower():
+    decoded = unquote(text).lower()
+    if "trace" not in decoded and "disclosure" not in decoded and (
+            "key" not in unquote_plus(text).lower()):
         return text
     return _TOKEN.sub(
         lambda m: redact_target(m.group()) if _has_key(m.group()) else m.group(), text

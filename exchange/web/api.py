@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, HTTPException, Query, Request
+from fastapi import APIRouter, Body, HTTPException, Query, Request, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 import records
-from exchange.web import policy
+from exchange.web import paging, policy
 from exchange.web.auth import ApiPrincipal
+from exchange.web.paging import API_PER_PAGE, MAX_PER_PAGE, Page, PageRequest
 from exchange.web.queries import MAX_WINDOW_DAYS, TOP_WINDOW_DAYS
 from exchange.web.service import Context, Denied, Limited, Missing
 from govex.errors import DeclarationError, one_line
@@ -231,10 +232,44 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@api.get("/resources", response_model=list[ResourceSummary], tags=["catalog"])
-def list_resources(request: Request, principal: ApiPrincipal) -> list[dict[str, Any]]:
-    """The catalog: one summary per resource, ordered by code (every role)."""
-    return _ctx(request).resources(principal)
+_DEPARTMENT_404: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "unknown resource code or department"},
+}
+_PAGED: dict[int | str, dict[str, Any]] = {
+    200: {"headers": {
+        "X-Total-Count": {"description": "the length of the whole list, all pages",
+                          "schema": {"type": "integer"}},
+        "Link": {"description": "RFC 8288 links to the first, prev, next and last pages",
+                 "schema": {"type": "string"}},
+    }},
+}
+PageNumber = Annotated[int, Query(ge=1, description="page number, from 1")]
+PerPage = Annotated[int, Query(ge=1, le=MAX_PER_PAGE, description="items per page")]
+Department = Annotated[str | None, Query(description="only this department's (its code)")]
+
+
+def _page_out(request: Request, response: Response, page: Page[dict[str, Any]],
+              size_parameter: str = "per_page") -> list[dict[str, Any]]:
+    """The page's items as the body (a bare list, as before paging); where it stands in the
+    whole list in the `X-Total-Count` and `Link` headers."""
+    response.headers.update(paging.headers(request.url, page, size_parameter))
+    return page.items
+
+
+@api.get("/resources", response_model=list[ResourceSummary], tags=["catalog"],
+         responses={**_PAGED, **_DEPARTMENT_404})
+def list_resources(
+    request: Request, response: Response, principal: ApiPrincipal,
+    department: Department = None, page: PageNumber = 1, per_page: PerPage = API_PER_PAGE,
+) -> list[dict[str, Any]]:
+    """The catalog: one summary per resource, ordered by code (every role), `per_page` a page
+    (default 500); `department` keeps one providing department's. `X-Total-Count` and `Link`
+    say where the page stands."""
+    try:
+        found = _ctx(request).resource_page(principal, department, PageRequest(page, per_page))
+    except Missing as error:
+        raise _http(error) from error
+    return _page_out(request, response, found)
 
 
 @api.get("/resources/{code}", tags=["catalog"])
@@ -247,15 +282,27 @@ def show_resource(request: Request, principal: ApiPrincipal, code: str) -> dict[
         raise _http(error) from error
 
 
-@api.get("/subscriptions", tags=["catalog"])
+@api.get("/subscriptions", tags=["catalog"], responses={**_PAGED, **_DEPARTMENT_404})
 def list_subscriptions(
     request: Request,
+    response: Response,
     principal: ApiPrincipal,
     resource: str | None = Query(None, description="only subscriptions to this resource"),
+    department: str | None = Query(
+        None, description="only the lines this department takes part in, as the consumer or "
+        "as the resource's provider"),
+    page: PageNumber = 1,
+    per_page: PerPage = API_PER_PAGE,
 ) -> list[dict[str, Any]]:
     """The shared-responsibility checklist (共享责任清单): the subscription declarations the caller
-    may read (a consumer its own, a provider those to its resources and its own)."""
-    return _ctx(request).subscriptions(principal, resource)
+    may read (a consumer its own, a provider those to its resources and its own), by id,
+    `per_page` a page (default 500). `X-Total-Count` and `Link` say where the page stands."""
+    try:
+        found = _ctx(request).subscription_page(
+            principal, resource, department, PageRequest(page, per_page))
+    except Missing as error:
+        raise _http(error) from error
+    return _page_out(request, response, found)
 
 
 class RevokeIn(BaseModel):
@@ -290,18 +337,25 @@ def revoke_subscription(
         raise HTTPException(status_code=422, detail=one_line(str(error))) from error
 
 
-@api.get("/runs", response_model=list[RunOut], tags=["runs"])
+@api.get("/runs", response_model=list[RunOut], tags=["runs"],
+         responses={**_PAGED, **_DEPARTMENT_404})
 def list_runs(
     request: Request,
+    response: Response,
     principal: ApiPrincipal,
     resource: str | None = Query(None, description="only runs of this resource"),
-    limit: int = Query(100, ge=1, le=1000),
+    department: Department = None,
+    limit: int = Query(100, ge=1, le=1000, description="runs per page"),
+    page: PageNumber = 1,
 ) -> list[dict[str, Any]]:
-    """Run summaries, newest first (a provider: its own resources' only)."""
+    """Run summaries, newest first (a provider: its own resources' only), `limit` a page;
+    `department` keeps the runs of one providing department's resources. `X-Total-Count` and
+    `Link` say where the page stands."""
     try:
-        return _ctx(request).runs(principal, resource, limit)
+        found = _ctx(request).run_page(principal, resource, department, PageRequest(page, limit))
     except (Denied, Missing) as error:
         raise _http(error) from error
+    return _page_out(request, response, found, "limit")
 
 
 @api.get("/runs/{run_id}", response_model=RunOut, tags=["runs"])
@@ -416,6 +470,20 @@ class TraceOut(_Model):
     disputes: list[TraceDispute]
 
 
+class DisputeFlagOut(_Model):
+    """Whether one subscription's copy of the disputed record shows the flag (异议标注):
+    `_govex_disputed` on its row (upsert, snapshot), a `_govex_disputes` row (append)."""
+
+    subscription: str
+    consumer: str
+    state: Literal["flagged", "pending", "cleared"] = Field(
+        description="flagged: the copy shows the open dispute; cleared: the dispute is closed "
+        "and the copy no longer shows it; pending: the target has not been written yet (it "
+        "was unreachable): govex writes it at the next run of the resource"
+    )
+    error: str | None = Field(default=None, description="why the last write failed")
+
+
 class DisputeOut(_Model):
     """A dispute, as `govex dispute show --json` prints it."""
 
@@ -433,6 +501,11 @@ class DisputeOut(_Model):
     evidence: dict[str, Any] | None
     opened_at: str
     updated_at: str
+    flags: list[DisputeFlagOut] | None = Field(
+        default=None,
+        description="the flag of each subscription holding the record (a consumer sees its "
+        "own); in one dispute, and in the list with `consumer`",
+    )
 
 
 def _storable(value: str) -> str:
@@ -585,11 +658,24 @@ def list_disputes(
     principal: ApiPrincipal,
     state: Literal["open", "acknowledged", "resolved", "rejected"] | None = Query(None),
     resource: str | None = Query(None, description="only disputes on this resource"),
+    consumer: str | None = Query(
+        None, description="`me` (a consumer token: its department) or a department code "
+        "(admin, authority, checklist_owner, auditor): every dispute on a record that "
+        "department received, whoever opened it, with its subscriptions' flags",
+    ),
 ) -> list[dict[str, Any]]:
-    """Disputes the caller may read, newest first, with `overdue` flags."""
+    """Disputes the caller may read, newest first, with `overdue` flags. With `consumer`, the
+    disputes on records that department received (异议标注): while one is open or
+    acknowledged its copies carry `_govex_disputed = true`; `flags` says, per subscription,
+    whether the target shows it yet. A dispute the department did not open shows no claim,
+    opener, reason or evidence."""
     from exchange.web import disputes
 
-    return disputes.list_for(_ctx(request).store, principal, state=state, resource=resource)
+    try:
+        return disputes.list_for(_ctx(request).store, principal, state=state,
+                                 resource=resource, consumer=consumer)
+    except Denied as error:
+        raise _http(error) from error
 
 
 @api.get("/disputes/{dispute_id}", response_model=DisputeOut, tags=["disputes"])

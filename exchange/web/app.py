@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from exchange.store import open_store
 from exchange.web import (
     accesslog,
     api,
+    disclosure_api,
+    disclosure_pages,
     notifications_api,
     pages,
     request_pages,
     requests_api,
+    usage_api,
+    usage_pages,
+    verify_api,
 )
 from exchange.web.auth import ApiPrincipal, PageAuthError, PageError
 from exchange.web.limits import BodyLimit
@@ -55,6 +61,45 @@ def is_data_docs(request: Request) -> bool:
     """Whether the request is for /data-docs or anything below it (whatever route answers)."""
     path = _app_path(request)
     return path == DATA_DOCS_PREFIX or path.startswith(DATA_DOCS_PREFIX + "/")
+
+
+class SecurityHeaders:
+    """The headers every answer carries, as pure ASGI (a `@app.middleware("http")` wrapper
+    costs each request a task and a stream copy: felt by the verification API's latency).
+
+    `nosniff`, `same-origin` referrers, no framing, and `Cache-Control: no-store` (everything
+    but /healthz is someone's authorised view) where a route did not set its own; under
+    /data-docs the sandboxing `DATA_DOCS_CSP`, with the last word (a 401 there keeps the
+    sign-in page's own policy if it set one)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        data_docs = is_data_docs(Request(scope))
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in _SECURITY_HEADERS:
+                    headers.setdefault(name, value)
+                if data_docs:
+                    if message["status"] == 401:
+                        headers.setdefault("Content-Security-Policy", DATA_DOCS_CSP)
+                    else:
+                        headers["Content-Security-Policy"] = DATA_DOCS_CSP
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+_SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin"),
+    ("X-Frame-Options", "DENY"), ("Cache-Control", "no-store"),
+)
 
 
 def data_docs_dir() -> Path:
@@ -96,6 +141,9 @@ def create_app(
     app.include_router(api.router)
     app.include_router(requests_api.router)
     app.include_router(notifications_api.router)
+    app.include_router(disclosure_api.router)
+    app.include_router(verify_api.router)
+    app.include_router(usage_api.router)
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi(request: Request, principal: ApiPrincipal) -> JSONResponse:
@@ -108,6 +156,8 @@ def create_app(
 
     app.include_router(pages.router)
     app.include_router(request_pages.router)
+    app.include_router(disclosure_pages.router)
+    app.include_router(usage_pages.router)
 
     @app.exception_handler(PageAuthError)
     async def _signin(request: Request, error: PageAuthError) -> HTMLResponse:
@@ -132,32 +182,6 @@ def create_app(
     app.add_middleware(BodyLimit)
     app.add_middleware(SameOrigin)
 
-    @app.middleware("http")
-    async def _headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        # Everything but /healthz is someone's authorised view: never keep it in a cache.
-        response.headers.setdefault("Cache-Control", "no-store")
-        return response
-
-    # Added last, so outermost: it has the last word on every /data-docs answer (the files
-    # of any type, the 403 and 404 pages, a refused method), over pages.CSP. One exception:
-    # the 401 sign-in form, govex's own template under its own no-script pages.CSP, must be
-    # able to post its token, which no sandboxed page can (its Origin is `null`).
-    @app.middleware("http")
-    async def _data_docs_headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        if is_data_docs(request):
-            if response.status_code == 401:
-                response.headers.setdefault("Content-Security-Policy", DATA_DOCS_CSP)
-            else:
-                response.headers["Content-Security-Policy"] = DATA_DOCS_CSP
-        return response
-
+    # Outermost: every answer (errors, redirects, /data-docs files) leaves through it.
+    app.add_middleware(SecurityHeaders)
     return app

@@ -7,7 +7,13 @@ these, so they cannot disagree (like `service.Context` for the other reads).
   hash over fields it is not approved for could be used to confirm guesses of them);
 - disputes: readable by the full readers, the provider it is routed to and the department that
   opened it; opened by a consumer on a resource it subscribes to (admin: for any department);
-  acknowledged, rejected and resolved by the provider it is routed to (or admin).
+  acknowledged, rejected and resolved by the provider it is routed to (or admin);
+- disputes on records a department received (`?consumer=me`, the disputed-record flag): every
+  dispute on a record one of its subscriptions holds, whoever opened it, with the flag of each
+  of its subscriptions; one it did not open shows no claim, opener, reason or evidence (words
+  and hashes of another department's case), only that the record is disputed, on which field
+  and how far the dispute has come. The department itself (`me`, a consumer token), or any
+  department for the full readers.
 """
 
 from __future__ import annotations
@@ -225,12 +231,44 @@ def may_act(principal: Principal, dispute: Mapping[str, Any]) -> bool:
 
 def list_for(
     store: sa.Engine, principal: Principal, *, state: str | None = None,
-    resource: str | None = None,
+    resource: str | None = None, consumer: str | None = None,
 ) -> list[dict[str, Any]]:
-
+    """Disputes the caller may read; with `consumer` (`me`: the token's department), those on
+    records that department received, each with its subscriptions' flags."""
+    if consumer is not None:
+        return _received_for(store, principal, consumer, state=state, resource=resource)
     with store.connect() as conn:
         items = records.list_disputes(conn, state=state, resource=resource)
     return _as_received(store, principal, [d for d in items if may_read(principal, d)])
+
+
+_WITHHELD = {"claim": "", "opened_by": "", "reason": None, "evidence": None}
+
+
+def _received_for(
+    store: sa.Engine, principal: Principal, consumer: str, *, state: str | None,
+    resource: str | None,
+) -> list[dict[str, Any]]:
+    department = principal.department if consumer == "me" else consumer
+    full = policy.reads_everything(principal)
+    if not full and (principal.role != "consumer" or department != principal.department):
+        msg = (
+            f"role '{principal.role}' of department '{principal.department}' may not list the "
+            f"disputes on records department '{department}' received; a consumer token asks "
+            "for its own (consumer=me), admin, authority, checklist_owner and auditor tokens "
+            "for any department"
+        )
+        raise Denied(msg)
+    with store.connect() as conn:
+        received = records.disputes_received_by(conn, department)
+        items = [d for d in records.list_disputes(conn, state=state, resource=resource)
+                 if d["id"] in received]
+        flags = records.flags_of(conn, [d["id"] for d in items], consumer=department)
+    shown = [{**d, "flags": flags[d["id"]]} for d in items]
+    if full:
+        return shown
+    shown = [d if d["opened_by"] == department else {**d, **_WITHHELD} for d in shown]
+    return _as_received(store, principal, shown)
 
 
 def show_for(store: sa.Engine, principal: Principal, dispute_id: str) -> dict[str, Any]:
@@ -243,7 +281,16 @@ def show_for(store: sa.Engine, principal: Principal, dispute_id: str) -> dict[st
     if not may_read(principal, found):
         msg = f"department '{principal.department}' may not read dispute {dispute_id}"
         raise Denied(msg)
-    return _as_received(store, principal, [found])[0]
+    return _as_received(store, principal, [_own_flags(principal, found)])[0]
+
+
+def _own_flags(principal: Principal, dispute: dict[str, Any]) -> dict[str, Any]:
+    """The dispute with the flags the reader may see: all for the full readers and its
+    provider, the department's own subscriptions' for a consumer."""
+    if not _consumer_view(principal, str(dispute["provider"])):
+        return dispute
+    return {**dispute, "flags": [f for f in dispute.get("flags") or ()
+                                 if f["consumer"] == principal.department]}
 
 
 def open_for(
@@ -278,7 +325,19 @@ def open_for(
             actor=actor(principal),
             source_key=source_key if principal.role == "consumer" else None,
         )
-    return {**opened, "key": key}
+    return {**_flagged(store, principal, opened), "key": key}
+
+
+def _flagged(store: sa.Engine, principal: Principal, dispute: dict[str, Any]) -> dict[str, Any]:
+    """After a step that opened or closed `dispute` committed: its flags written to the
+    consumers' targets where they can be (the rest stay pending for the next run,
+    `exchange.run.dispute_flags`), and the dispute as it now stands."""
+    from exchange.run import dispute_flags
+
+    dispute_flags.settle(store, str(dispute["resource"]))
+    with store.connect() as conn:
+        now = records.get_dispute(conn, str(dispute["id"]))
+    return _own_flags(principal, now)
 
 
 def step_for(
@@ -303,5 +362,7 @@ def step_for(
             return resolve_dispute(store, dispute_id, actor=actor(principal), force=force)
     with _body_terms(), store.begin() as conn:
         if step == "ack":
-            return records.acknowledge(conn, dispute_id, actor=actor(principal))
-        return records.reject(conn, dispute_id, reason or "", actor=actor(principal))
+            return _own_flags(principal, records.acknowledge(
+                conn, dispute_id, actor=actor(principal)))
+        rejected = records.reject(conn, dispute_id, reason or "", actor=actor(principal))
+    return _flagged(store, principal, rejected)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -31,6 +32,7 @@ class Duration:
         return start + self.delta
 
 
+@functools.lru_cache(maxsize=1024)  # a catalog promises a handful of distinct frequencies
 def parse_duration(text: str) -> Duration | None:
     """The duration, or None when `text` is not an ISO-8601 duration."""
     part = duration_parts(text.strip())

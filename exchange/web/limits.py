@@ -6,9 +6,12 @@ parsing):
 - `LINEAGE_EVENT_MAX` (1 MiB), `POST /api/v1/lineage`: one RunEvent, with room for the schema
   and column-lineage facets of wide tables;
 - `SIGNIN_FORM_MAX` (8 KiB), `POST /signin`: a token (49 characters) and a next path;
+- `VERIFY_BODY_MAX` (1 MiB), `POST /api/v1/verify/{code}`: up to 1000 records of keys and
+  values, about 200–400 KiB with names and addresses written as JSON escapes;
 - `BODY_MAX` (64 KiB), every other route: dispute bodies and page forms, a few sentences.
 
-A route that needs more (a batch of records, say) gets its own line in `ROUTE_LIMITS`.
+A route that needs more (a batch of records, say) gets its own line in `ROUTE_LIMITS`; a path
+segment written `{name}` there matches any one segment.
 
 `BodyLimit` is pure ASGI and does not trust `Content-Length` alone: a declared length over the
 limit is refused before anything is read, and every body, chunked ones included, is counted as
@@ -31,12 +34,14 @@ MiB = 1024 * KiB
 
 LINEAGE_EVENT_MAX = 1 * MiB
 SIGNIN_FORM_MAX = 8 * KiB
+VERIFY_BODY_MAX = 1 * MiB
 BODY_MAX = 64 * KiB
 
 #: (method, path below the mount point) → largest body in bytes; anything else: BODY_MAX.
 ROUTE_LIMITS: dict[tuple[str, str], int] = {
     ("POST", "/api/v1/lineage"): LINEAGE_EVENT_MAX,
     ("POST", "/signin"): SIGNIN_FORM_MAX,
+    ("POST", "/api/v1/verify/{code}"): VERIFY_BODY_MAX,
 }
 
 Scope = MutableMapping[str, Any]
@@ -57,7 +62,22 @@ def route_path(scope: Scope) -> str:
 
 def limit_for(method: str, path: str) -> int:
     """The largest body `method path` (below the mount point) accepts, in bytes."""
-    return ROUTE_LIMITS.get((method.upper(), path.rstrip("/") or "/"), BODY_MAX)
+    method, path = method.upper(), path.rstrip("/") or "/"
+    exact = ROUTE_LIMITS.get((method, path))
+    if exact is not None:
+        return exact
+    for (route_method, template), limit in ROUTE_LIMITS.items():
+        if route_method == method and "{" in template and _fits(template, path):
+            return limit
+    return BODY_MAX
+
+
+def _fits(template: str, path: str) -> bool:
+    """Whether `path` is one of `template`'s (a `{name}` segment matches any one segment)."""
+    want, have = template.split("/"), path.split("/")
+    return len(want) == len(have) and all(
+        w == h or (w.startswith("{") and w.endswith("}") and bool(h))
+        for w, h in zip(want, have, strict=True))
 
 
 def _size(limit: int) -> str:

@@ -18,12 +18,14 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+import catalog
 import contracts
 import exchange.requests as sharing
 from exchange.run import ending
 from exchange.store import InvalidToken, Principal
-from exchange.web import auth, charts, policy, queries
+from exchange.web import auth, charts, paging, policy
 from exchange.web.auth import COOKIE, LEGACY_COOKIE, PageError, PagePrincipal
+from exchange.web.paging import Page, PageRequest
 from exchange.web.queries import MAX_WINDOW_DAYS, TOP_WINDOW_DAYS
 from exchange.web.service import Context, Denied, Limited, Missing
 
@@ -232,11 +234,30 @@ def home(request: Request, principal: PagePrincipal) -> Response:
     return RedirectResponse(base_path(request) + "/catalog", status_code=303)
 
 
+def _page_asked(page: str | None, per_page: str | None) -> PageRequest:
+    """`?page=` and `?per_page=` of a list page; 400 naming the one at fault."""
+    try:
+        return paging.parse(page, per_page)
+    except ValueError as error:
+        raise PageError(400, str(error)) from error
+
+
+def _pager(request: Request, page: Page[Any]) -> dict[str, Any]:
+    """What `_pager.html` shows: the page and its links (the other query parameters kept)."""
+    return {"page": page, "page_links": paging.links(request.query_params, page)}
+
+
 @router.get("/catalog", response_class=HTMLResponse)
-def catalog_page(request: Request, principal: PagePrincipal) -> HTMLResponse:
+def catalog_page(request: Request, principal: PagePrincipal, department: str | None = None,
+                 page: str | None = None, per_page: str | None = None) -> HTMLResponse:
     ctx = _ctx(request)
-    return render(request, "catalog.html", principal, resources=ctx.resources(principal),
-                  departments=ctx.department_names())
+    try:
+        found = ctx.resource_page(principal, department or None, _page_asked(page, per_page))
+    except Missing as error:
+        raise _page_error(error) from error
+    return render(request, "catalog.html", principal, resources=found.items,
+                  departments=ctx.department_names(), department=department or None,
+                  **_pager(request, found))
 
 
 @router.get("/resources/{code}", response_class=HTMLResponse)
@@ -269,34 +290,50 @@ def resource_page(request: Request, principal: PagePrincipal, code: str) -> HTML
 
 
 def subscriptions_response(request: Request, principal: Principal, *,
-                           error: str | None = None, status_code: int = 200) -> HTMLResponse:
-    """The checklist, with a revoke form on the lines the principal may revoke (and the
-    sentence of a refused revocation, `request_pages.revoke_form`)."""
+                           error: str | None = None, status_code: int = 200,
+                           department: str | None = None,
+                           page: PageRequest | None = None) -> HTMLResponse:
+    """One page of the checklist (of the lines `department` takes part in, when given), with
+    a revoke form on the lines the principal may revoke (and the sentence of a refused
+    revocation, `request_pages.revoke_form`)."""
     ctx = _ctx(request)
+    try:
+        found = ctx.subscription_page(principal, None, department, page or PageRequest())
+    except Missing as missing:
+        raise _page_error(missing) from missing
     with ctx.store.connect() as conn:
-        provider_of = queries.providers(conn)
+        provider_of = catalog.resource_providers(conn)
     lines = [
         {**s, "may_revoke": s["state"] == "active"
          and ending.may_revoke(principal, provider_of.get(str(s["resource"]), ""))}
-        for s in ctx.subscriptions(principal)
+        for s in found.items
     ]
     return render(request, "subscriptions.html", principal, subscriptions=lines,
-                  departments=ctx.department_names(), error=error, status_code=status_code)
+                  departments=ctx.department_names(), department=department, error=error,
+                  status_code=status_code, **_pager(request, found))
 
 
 @router.get("/subscriptions", response_class=HTMLResponse)
-def subscriptions_page(request: Request, principal: PagePrincipal) -> HTMLResponse:
-    return subscriptions_response(request, principal)
+def subscriptions_page(request: Request, principal: PagePrincipal,
+                       department: str | None = None, page: str | None = None,
+                       per_page: str | None = None) -> HTMLResponse:
+    return subscriptions_response(request, principal, department=department or None,
+                                  page=_page_asked(page, per_page))
 
 
 @router.get("/runs", response_class=HTMLResponse)
-def runs_page(request: Request, principal: PagePrincipal,
-              resource: str | None = None) -> HTMLResponse:
+def runs_page(request: Request, principal: PagePrincipal, resource: str | None = None,
+              department: str | None = None, page: str | None = None,
+              per_page: str | None = None) -> HTMLResponse:
+    ctx = _ctx(request)
     try:
-        runs = _ctx(request).runs(principal, resource or None, limit=200)
+        found = ctx.run_page(principal, resource or None, department or None,
+                             _page_asked(page, per_page))
     except (Denied, Missing) as error:
         raise _page_error(error) from error
-    return render(request, "runs.html", principal, runs=runs, resource=resource)
+    return render(request, "runs.html", principal, runs=found.items, resource=resource,
+                  departments=ctx.department_names(), department=department or None,
+                  **_pager(request, found))
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
@@ -330,11 +367,13 @@ def _window(days: str | None) -> int:
 
 @router.get("/quality", response_class=HTMLResponse)
 def dashboard_page(request: Request, principal: PagePrincipal,
-                   department: str | None = None, days: str | None = None) -> HTMLResponse:
+                   department: str | None = None, days: str | None = None,
+                   page: str | None = None, per_page: str | None = None) -> HTMLResponse:
     ctx = _ctx(request)
     window = _window(days)
     try:
-        departments = ctx.dashboard(principal, department or None, window)
+        board = ctx.dashboard(principal, department or None, window,
+                              _page_asked(page, per_page))
     except (Denied, Missing) as error:
         raise _page_error(error) from error
     from exchange.web import disputes
@@ -349,10 +388,13 @@ def dashboard_page(request: Request, principal: PagePrincipal,
         r for r in sharing.list_requests(ctx.store, principal)
         if r["overdue"] and (not department or department in (r["provider"], r["consumer"]))
     ]
-    return render(request, "quality.html", principal, departments=departments,
+    return render(request, "quality.html", principal, departments=board.departments,
                   department=department, now=dt.datetime.now(dt.UTC), overdue=overdue,
                   overdue_requests=late_requests, days=window,
-                  weekdays_only=sharing.uncovered_years(late_requests, dt.datetime.now(dt.UTC)))
+                  weekdays_only=sharing.uncovered_years(late_requests, dt.datetime.now(dt.UTC)),
+                  department_choices=ctx.department_names()
+                  if policy.reads_everything(principal) else {},
+                  **_pager(request, board.page))
 
 
 @router.get("/quality/{code}", response_class=HTMLResponse)

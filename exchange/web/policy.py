@@ -15,6 +15,10 @@ Reading the audit log over the API (`GET /api/v1/audit`) is for admin and audito
 
 Reading the catalog (resource list and resource pages: declaration and contract) is open to
 every role: the catalog exists so departments can find what to ask for.
+
+Disclosure (who received or verified a record: `/api/v1/disclosure`, the disclosure page) is
+for admin, authority and auditor tokens and the provider of the record's resource; never a
+consumer, since it names the other departments that received the record.
 """
 
 from __future__ import annotations
@@ -22,11 +26,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import sqlalchemy as sa
+
 from exchange.store import Principal, Role
 
 READ_ALL: frozenset[Role] = frozenset({"admin", "authority", "checklist_owner", "auditor"})
 LINEAGE_POSTERS: frozenset[Role] = frozenset({"admin", "lineage_producer"})
 AUDIT_READERS: frozenset[Role] = frozenset({"admin", "auditor"})
+DISCLOSURE_READERS: frozenset[Role] = frozenset({"admin", "authority", "auditor"})
 
 
 def reads_everything(principal: Principal) -> bool:
@@ -57,6 +64,31 @@ def may_read_subscription(
     return principal.role == "provider" and provider == principal.department
 
 
+def operations_scope(
+    principal: Principal, provider: sa.ColumnElement[str]
+) -> sa.ColumnElement[bool]:
+    """`may_read_resource_operations` as a SQL condition on a resource's provider column, for
+    lists paged in the database."""
+    if reads_everything(principal):
+        return sa.true()
+    if principal.role == "provider":
+        return provider == principal.department
+    return sa.false()
+
+
+def subscription_scope(
+    principal: Principal, consumer: sa.ColumnElement[str], provider: sa.ColumnElement[str]
+) -> sa.ColumnElement[bool]:
+    """`may_read_subscription` as a SQL condition on a subscription's consumer column and its
+    resource's provider column, for lists paged in the database."""
+    if reads_everything(principal):
+        return sa.true()
+    own = consumer == principal.department
+    if principal.role == "provider":
+        return sa.or_(own, provider == principal.department)
+    return own
+
+
 def may_post_lineage(principal: Principal) -> bool:
     """Whether the token may report OpenLineage events (never for govex's own runs)."""
     return principal.role in LINEAGE_POSTERS
@@ -65,3 +97,11 @@ def may_post_lineage(principal: Principal) -> bool:
 def may_read_audit(principal: Principal) -> bool:
     """Whether the token may read the audit log (`GET /api/v1/audit`)."""
     return principal.role in AUDIT_READERS
+
+
+def may_read_disclosure(principal: Principal, provider: str | None = None) -> bool:
+    """Who received or verified the records of a resource of `provider`; without `provider`,
+    whether the token may ask about any resource at all (the page's link)."""
+    if principal.role in DISCLOSURE_READERS:
+        return True
+    return principal.role == "provider" and provider in (None, principal.department)

@@ -39,6 +39,7 @@ router = APIRouter(include_in_schema=False)
 STEPS = ("review", "approve", "reject", "withdraw")
 DELIVERIES_SHOWN = 10  # the latest deliveries of a request's subscription on its page
 DEFAULT_VALIDITY_DAYS = 365  # the form's suggested window; the consumer may change it
+FORM_CHOICES = 200  # resources the form lists at once; beyond, a department's at a time
 REQUEST_ID = re.compile(r"REQ-\d{8}-\d{4,}")  # `back` of the revoke form: a request page
 
 
@@ -89,28 +90,39 @@ def _form_page(
     error: str | None = None, status_code: int = 200,
 ) -> HTMLResponse:
     ctx = _ctx(request)
-    resources = [r for r in ctx.resources(principal)
-                 if r["sharing"] != "none" and r["classification"] != "L4"]
     code = str(values.get("resource") or "")
     fields: list[dict[str, Any]] = []
+    shown: dict[str, Any] | None = None
     if code:
         try:
             shown = ctx.resource(principal, code)
         except (Denied, Missing) as missing:
             error = error or _sentence(missing)
             status_code = status_code if status_code != 200 else 404
-        else:
-            for name, spec in shown["contract_schema"].get("properties", {}).items():
-                fields.append({"name": name, "pii": spec.get("x-govex-pii", ""),
-                               "description": spec.get("description") or spec.get("title")
-                               or ""})
+    department = str(values.get("department") or "") or None
+    with ctx.store.connect() as conn:
+        # The choice lists one providing department's resources once the catalog is too long
+        # for one list (a city's thousands would make the form megabytes): the department
+        # asked for, or the chosen resource's.
+        long_catalog = catalog.count_resources(conn) > FORM_CHOICES
+        if long_catalog and department is None and shown is not None:
+            department = str(shown["provider"])
+        listed = ([] if long_catalog and department is None
+                  else catalog.list_resources(conn, provider=department))
+    resources = [r for r in listed if r["sharing"] != "none" and r["classification"] != "L4"]
+    if shown is not None:
+        for name, spec in shown["contract_schema"].get("properties", {}).items():
+            fields.append({"name": name, "pii": spec.get("x-govex-pii", ""),
+                           "description": spec.get("description") or spec.get("title")
+                           or ""})
     with ctx.store.connect() as conn:
         connections = own_connections(conn, principal.department)
     return pages.render(
         request, "request_new.html", principal, status_code=status_code, error=error,
         resources=resources, fields=fields, values=values, connections=connections,
         masking_functions=catalog.MASKING_FUNCTIONS, modes=catalog.DELIVERY_MODES,
-        departments=ctx.department_names(),
+        departments=ctx.department_names(), department=department,
+        by_department=long_catalog or department is not None,
     )
 
 
@@ -122,11 +134,11 @@ def _defaults(resource: str | None) -> dict[str, Any]:
 
 
 @router.get("/requests/new", response_class=HTMLResponse)
-def request_form(request: Request, principal: PagePrincipal,
-                 resource: str | None = None) -> HTMLResponse:
-    """Pick a resource, then its fields (from the contract), masking, purpose, legal basis,
-    target, mode, schedule and validity."""
-    return _form_page(request, principal, _defaults(resource))
+def request_form(request: Request, principal: PagePrincipal, resource: str | None = None,
+                 department: str | None = None) -> HTMLResponse:
+    """Pick a resource (of a providing department, in a large catalog), then its fields (from
+    the contract), masking, purpose, legal basis, target, mode, schedule and validity."""
+    return _form_page(request, principal, {**_defaults(resource), "department": department})
 
 
 def _masking(pairs: list[str]) -> dict[str, str]:

@@ -19,6 +19,7 @@ import catalog
 import quality
 from exchange.store import Principal
 from exchange.web import policy, queries
+from exchange.web.paging import Page, PageRequest, paged
 from govex.errors import DeclarationError
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,17 @@ class Limited(Exception):  # noqa: N818
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+FIRST_PAGE = PageRequest()
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """The quality dashboard: every department's totals, and one page of resource reports."""
+
+    departments: list[dict[str, Any]]  # totals; "resources": its reports on this page
+    page: Page[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,24 @@ class Context:
         with self.store.connect() as conn:
             return catalog.list_resources(conn)
 
+    def resource_page(
+        self, principal: Principal, department: str | None = None,
+        page: PageRequest = FIRST_PAGE,
+    ) -> Page[dict[str, Any]]:
+        """One page of the catalog (of one providing department when given), by code."""
+        del principal  # the catalog is open to every role
+        with self.store.connect() as conn:
+            self._require_department(conn, department)
+            items = catalog.list_resources(conn, provider=department, limit=page.per_page,
+                                           offset=page.offset)
+            return paged(items, page, catalog.count_resources(conn, provider=department))
+
+    def _require_department(self, conn: sa.Connection, department: str | None) -> None:
+        """A department filter names a department of the catalog (else 404)."""
+        if department is not None and not queries.has_department(conn, department):
+            msg = f"unknown department '{department}' (not in the catalog's departments)"
+            raise Missing(msg)
+
     def resource(self, principal: Principal, code: str) -> dict[str, Any]:
         """`govex catalog show --json`, with only the subscriptions the principal may read."""
         with self.store.connect() as conn:
@@ -88,6 +118,18 @@ class Context:
         with self.store.connect() as conn:
             return queries.visible_subscriptions(conn, principal, resource)
 
+    def subscription_page(
+        self, principal: Principal, resource: str | None = None,
+        department: str | None = None, page: PageRequest = FIRST_PAGE,
+    ) -> Page[dict[str, Any]]:
+        """One page of the checklist lines the principal may read: of one resource, or those
+        a department takes part in (consumer or provider), when given."""
+        with self.store.connect() as conn:
+            self._require_department(conn, department)
+            lines, total = queries.subscription_lines(
+                conn, principal, resource=resource, department=department, page=page)
+        return paged(lines, page, total)
+
     def department_names(self) -> dict[str, str]:
         with self.store.connect() as conn:
             return queries.department_names(conn)
@@ -107,7 +149,7 @@ class Context:
     ) -> dict[str, Any]:
         """The resource's declaration, once the principal may read its operations."""
         self._require_operations(principal)
-        declaration = catalog.resource_declarations(conn).get(code)
+        declaration = catalog.resource_declarations(conn, codes=[code]).get(code)
         if declaration is None:
             msg = f"unknown resource '{code}' (not in the catalog)"
             raise Missing(msg)
@@ -122,22 +164,31 @@ class Context:
 
     def visible_resources(self, conn: sa.Connection, principal: Principal) -> list[str]:
         """Codes of the resources whose operations the principal may read."""
-        return [
-            code for code, provider in queries.providers(conn).items()
-            if policy.may_read_resource_operations(principal, provider)
-        ]
+        return list(conn.execute(queries.visible_codes(principal)).scalars())
 
     def runs(
         self, principal: Principal, resource: str | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
+        return self.run_page(principal, resource, page=PageRequest(1, limit)).items
+
+    def run_page(
+        self, principal: Principal, resource: str | None = None,
+        department: str | None = None, page: PageRequest = FIRST_PAGE,
+    ) -> Page[dict[str, Any]]:
+        """Run summaries, newest first, a page at a time: of one resource, or of a providing
+        department's resources, when given; of those the principal may read."""
         self._require_operations(principal)
         with self.store.connect() as conn:
+            scope: queries.Codes | None
             if resource is not None:
                 self._require_resource(conn, principal, resource)
-                return queries.list_runs(conn, [resource], limit)
-            if policy.reads_everything(principal):
-                return queries.list_runs(conn, None, limit)
-            return queries.list_runs(conn, self.visible_resources(conn, principal), limit)
+                scope = [resource]
+            else:
+                self._require_department(conn, department)
+                everything = policy.reads_everything(principal) and department is None
+                scope = None if everything else queries.visible_codes(principal, department)
+            items = queries.list_runs(conn, scope, page.per_page, page.offset)
+            return paged(items, page, queries.count_runs(conn, scope))
 
     def run(self, principal: Principal, run_id: str) -> dict[str, Any]:
         self._require_operations(principal)
@@ -166,45 +217,37 @@ class Context:
 
     def dashboard(
         self, principal: Principal, department: str | None = None,
-        days: int = queries.TOP_WINDOW_DAYS,
-    ) -> list[dict[str, Any]]:
-        """Per providing department (the principal may read): its resources' quality reports
-        (top failing checks over the last `days` days) and the department's totals, its pass
-        rate by the same definition as a resource's (`queries.pass_rate`)."""
+        days: int = queries.TOP_WINDOW_DAYS, page: PageRequest = FIRST_PAGE,
+    ) -> Dashboard:
+        """Every providing department the principal may read (one when `department` is
+        given) with its totals, its pass rate by the same definition as a resource's
+        (`queries.pass_rate`); and one page of their resources' quality reports (top failing
+        checks over the last `days` days), by department then code. A fixed number of
+        queries whatever the size of the catalog."""
         self._require_operations(principal)
         now = _now()
         with self.store.connect() as conn:
+            self._require_department(conn, department)
             with_quality = self.with_quality(conn)
             names = queries.department_names(conn)
-            declarations = catalog.resource_declarations(conn)
-            by_department: dict[str, list[dict[str, Any]]] = {}
-            for code, declaration in declarations.items():
-                provider = str(declaration["provider"])
-                if not policy.may_read_resource_operations(principal, provider) or (
-                    department and provider != department
-                ):
-                    continue
-                report = queries.quality_report(
-                    conn, code, declaration, now=now, with_quality=with_quality, days=days
-                )
-                last = report["runs"][-1] if report["runs"] else None
-                report["last_run"] = last
-                report["data_docs"] = self.data_docs_link(last["run_id"]) if last else None
-                by_department.setdefault(provider, []).append(report)
-        out = []
-        for code in sorted(by_department):
-            reports = by_department[code]
-            rate, rated = queries.pass_rate(p for r in reports for p in r["runs"])
-            out.append({
-                "department": code,
-                "name": names.get(code, code),
-                "resources": reports,
-                "runs": rated,
-                "pass_rate": rate,
-                "backlog": sum(r["quarantine"]["records"] for r in reports),
-                "late": sum(1 for r in reports if r["timeliness"]["state"] in ("late", "never")),
-            })
-        return out
+            scope = queries.visible_codes(principal, department)
+            totals = queries.department_totals(conn, scope, now=now, with_quality=with_quality)
+            codes, total = queries.page_of_codes(conn, scope, page)
+            declarations = catalog.resource_declarations(conn, codes=codes)
+            reports = queries.quality_reports(
+                conn, {code: declarations[code] for code in codes}, now=now,
+                with_quality=with_quality, days=days, with_checks=False)
+        shown = [reports[code] for code in codes]
+        for report in shown:
+            last = report["runs"][-1] if report["runs"] else None
+            report["last_run"] = last
+            report["data_docs"] = self.data_docs_link(last["run_id"]) if last else None
+        departments = [
+            {**row, "name": names.get(code, code),
+             "resources": [r for r in shown if r["provider"] == code]}
+            for code, row in totals.items()
+        ]
+        return Dashboard(departments, paged(shown, page, total))
 
     def quarantine(
         self, principal: Principal, resource: str | None = None
@@ -212,11 +255,12 @@ class Context:
         """Quarantined records: a provider sees its own resources' only, nobody else's."""
         self._require_operations(principal)
         with self.store.connect() as conn:
+            wanted: queries.Codes
             if resource is not None:
                 self._require_resource(conn, principal, resource)
                 wanted = [resource]
             else:
-                wanted = self.visible_resources(conn, principal)
+                wanted = queries.visible_codes(principal)
             return queries.quarantined_records(
                 conn, wanted, with_quality=self.with_quality(conn)
             )

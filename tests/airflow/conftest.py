@@ -1,5 +1,6 @@
 """Fixtures for the Airflow adapter: a throw-away AIRFLOW_HOME with a SQLite Airflow database,
-govex stores with the demo city (or a generated catalog) applied.
+govex stores with the demo city (or a generated catalog) applied; and, for the CeleryExecutor
+tests, the Redis broker, module-long PostgreSQL and MariaDB databases and S3 staging.
 
 Airflow reads its configuration when first imported, so the environment is set here, at
 collection time, before any test module imports `exchange.airflow`.
@@ -8,16 +9,20 @@ collection time, before any test module imports `exchange.airflow`.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from exchange.demo.files import copy_workspace
+from tests.conftest import MARIADB_ADMIN_URL, PG_ADMIN_URL, _fresh_database
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
@@ -108,3 +113,70 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     }
     democity.generate_city(ws.root, targets)
     return ws.root, store_with(ws.root, root / "govex.db")
+
+
+# ---- the CeleryExecutor tests (tests/airflow/celery_cluster.py) ------------------------------
+
+
+def _missing(what: str, error: Exception) -> None:
+    reason = f"{what} is not reachable ({error.__class__.__name__}: {error})"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; under CI=true a missing service is a failure, not a skip")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def redis_broker() -> str:
+    """The Celery broker URL: this machine's Redis, the tests' own database number."""
+    import redis
+
+    from .celery_cluster import REDIS_DB, REDIS_HOST, REDIS_PORT, redis_url
+
+    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_DB, socket_timeout=5)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        _missing(f"Redis at {REDIS_HOST}:{REDIS_PORT}", error)
+    finally:
+        client.close()
+    return redis_url()
+
+
+@pytest.fixture(scope="module")
+def module_pg() -> Iterator[Callable[[], str]]:
+    """Makes fresh PostgreSQL databases that live as long as the module; all dropped after."""
+    with contextlib.ExitStack() as stack:
+        def make() -> str:
+            return stack.enter_context(
+                contextlib.contextmanager(_fresh_database)(PG_ADMIN_URL, "PostgreSQL", '"'))
+
+        yield make
+
+
+@pytest.fixture(scope="module")
+def module_mariadb() -> Iterator[str]:
+    """A fresh MariaDB database for the module, dropped after."""
+    yield from _fresh_database(MARIADB_ADMIN_URL, "MariaDB", "`")
+
+
+@pytest.fixture(scope="module")
+def s3_staging() -> Iterator[tuple[str, dict[str, str]]]:
+    """(staging URL, AWS environment): a fresh bucket on a local S3-API server (moto), the
+    only place the workers' runs stage their batches."""
+    import logging
+
+    import boto3
+
+    from benchmarks.s3_server import local_s3_server, s3_environment
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
+    with local_s3_server() as endpoint:
+        env = s3_environment(endpoint)
+        client = boto3.client(
+            "s3", endpoint_url=endpoint, region_name=env["AWS_DEFAULT_REGION"],
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        )
+        bucket = f"govex-celery-{uuid.uuid4().hex[:8]}"
+        client.create_bucket(Bucket=bucket)
+        yield f"s3://{bucket}/staging", env

@@ -2,8 +2,9 @@
 process (`govex ingest ...` with GOVEX_DB_URL and GOVEX_KAFKA_BOOTSTRAP), and then
 
 1. SIGKILL mid-stream and a restart: every valid message landed exactly once, the DLQ holds
-   exactly the invalid ones (a kill between the DLQ flush and the commit may repeat a dead
-   letter, never lose one), and the restart reads only what the last commit had not covered;
+   each invalid one exactly once (a kill between the DLQ flush and the commit leaves letters
+   that the restart finds and does not send again), and the restart reads only what the last
+   commit had not covered;
 2. no broker at start: retries with backoff naming the address, then exit code 1, no traceback;
    a broker that hangs mid-stream (SIGSTOP) and comes back: ridden out, nothing lost or doubled;
 3. the metadata store (PostgreSQL behind a TCP proxy this test cuts) going away mid-run: a short
@@ -13,6 +14,7 @@ process (`govex ingest ...` with GOVEX_DB_URL and GOVEX_KAFKA_BOOTSTRAP), and th
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
@@ -28,16 +30,25 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 import catalog
 from exchange.demo.broker import EmbeddedBroker, free_port
+from exchange.ingest.checks import judge
+from exchange.ingest.envelope import Message
+from exchange.ingest.landing import _dead_letter, land_batch
+from exchange.ingest.resource import IngestResource
+from exchange.ingest.worker import kafka_resources
 from exchange.store import create_store_engine, upgrade
 from tests.kafka.test_ingest import (
     CODE,
+    DLQ,
     LANDING,
+    LIMIT,
     TOPIC,
     encode,
     envelope,
+    ingest,
     make_setup,
     produce,
     read_dlq,
@@ -126,8 +137,9 @@ def mixed_stream(count: int, start: int = 0) -> tuple[list[tuple[str, bytes]], s
 
 def check_dead_letters(bootstrap: str, invalid: set[bytes]) -> None:
     dead = read_dlq(bootstrap, len(invalid), timeout=20)
-    # A kill or an outage between the DLQ flush and the commit sends those again on restart.
+    # Once each, even after a kill or an outage between the DLQ flush and the commit.
     assert {record.value for record in dead} == invalid
+    assert len(dead) == len(invalid)
     for record in dead:
         headers = dict(record.headers)
         assert headers["govex-error"].decode()
@@ -177,6 +189,141 @@ def test_sigkill_mid_stream_then_restart_lands_each_valid_message_once(
     assert sum(stored_offsets(setup.store).values()) == len(messages)
     check_dead_letters(setup.bootstrap, invalid)
     setup.store.dispose()
+
+
+def read_topic(bootstrap: str, topic: str) -> list[Any]:
+    """Every record of `topic`, read until it has been quiet for a second (the workers are
+    stopped by then). Not up to `end_offsets`: the embedded broker answers those with the base
+    offset of the last record batch plus one, short of the rest of that batch."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                             enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic)
+                                                       or ())]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        records: list[Any] = []
+        quiet = 0
+        deadline = time.monotonic() + 60
+        while quiet < 4:
+            assert time.monotonic() < deadline, f"{topic} could not be read to its end"
+            polled = consumer.poll(timeout_ms=250)
+            quiet = 0 if polled else quiet + 1
+            for batch in polled.values():
+                records += batch
+        return records
+    finally:
+        consumer.close()
+
+
+@pytest.mark.parametrize("landed_before", [0, 40], ids=["never-landed", "stored-offsets"])
+def test_letters_a_dead_worker_sent_before_its_commit_are_not_sent_again(
+    kafka_broker: EmbeddedBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    landed_before: int,
+) -> None:
+    """A worker that died between flushing a batch's dead letters and committing the batch
+    left those letters in the DLQ: the worker that reads the batch again finds them and sends
+    only the others, so each rejected message is in the DLQ once. (A SIGKILL lands in that
+    window only sometimes; this puts a dead worker's letters there on purpose.) Both for
+    partitions with stored offsets and for partitions never landed."""
+    setup = make_setup(kafka_broker, tmp_path, monkeypatch)
+    messages, valid, invalid = mixed_stream(300)
+    produce(setup.bootstrap, messages)
+    if landed_before:
+        assert ingest(setup, max_messages=landed_before)["consumed"] == landed_before
+    stored = stored_offsets(setup.store)
+
+    # The dead worker's batch: everything past the stored offsets, judged and dead-lettered,
+    # never committed.
+    [declared] = kafka_resources(setup.store, CODE)
+    with setup.store.connect() as conn:
+        res = IngestResource(declared, catalog.load_contract_version(conn, declared.contract))
+    consumer = KafkaConsumer(bootstrap_servers=setup.bootstrap, group_id=None,
+                             enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(TOPIC, p) for p in (0, 1)]
+        consumer.assign(tps)
+        for tp in tps:
+            consumer.seek(tp, stored.get(tp.partition, 0))
+        batch = [Message(r.partition, r.offset, r.key, r.value)
+                 for records in _drain(consumer) for r in records]
+    finally:
+        consumer.close()
+    assert len(batch) == len(messages) - landed_before
+    judged = judge(res, batch, LIMIT)
+    producer = KafkaProducer(bootstrap_servers=setup.bootstrap, acks="all")
+    try:
+        _dead_letter(producer, res, judged.rejects, LIMIT)
+    finally:
+        producer.close()
+    assert judged.rejects
+
+    stats = ingest(setup, idle_timeout=2.0)
+    assert stats["consumed"] == len(batch)
+    assert stats["rejected"] == len(judged.rejects)
+    assert set(landed_ids(setup.store)) == valid
+    counts = collections.Counter(record.value for record in read_topic(setup.bootstrap, DLQ))
+    assert set(counts) == invalid
+    assert set(counts.values()) == {1}
+    setup.store.dispose()
+
+
+def test_a_slow_workers_batch_of_a_partition_that_moved_on_is_rolled_back(
+    kafka_broker: EmbeddedBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A partition handed to another worker while this one was still landing a batch of it
+    (the embedded broker does not wait for a slow member): the other worker landed past that
+    batch, so the slow worker's batch rolls back and sends no dead letter; a batch covering
+    exactly what was landed counts as landed already."""
+    setup = make_setup(kafka_broker, tmp_path, monkeypatch)
+    messages, valid, invalid = mixed_stream(200)
+    produce(setup.bootstrap, messages)
+    assert ingest(setup, idle_timeout=1.0)["consumed"] == len(messages)
+    stored, landed = stored_offsets(setup.store), landed_ids(setup.store)
+    letters = len(read_topic(setup.bootstrap, DLQ))
+    assert letters == len(invalid)
+
+    [declared] = kafka_resources(setup.store, CODE)
+    with setup.store.connect() as conn:
+        res = IngestResource(declared, catalog.load_contract_version(conn, declared.contract))
+    consumer = KafkaConsumer(bootstrap_servers=setup.bootstrap, group_id=None,
+                             enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(TOPIC, p) for p in (0, 1)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        everything = [Message(r.partition, r.offset, r.key, r.value)
+                      for records in _drain(consumer) for r in records]
+    finally:
+        consumer.close()
+    # The slow worker read both partitions from the start (nothing was stored then).
+    first_half = [m for m in everything if m.offset < stored[m.partition] // 2]
+    producer = KafkaProducer(bootstrap_servers=setup.bootstrap, acks="all")
+    try:
+        def land(batch: list[Message]) -> tuple[int, int] | None:
+            judged = judge(res, batch, LIMIT)
+            assert judged.rejects
+            return land_batch(setup.store, producer, res, judged,
+                              read_from={0: None, 1: None}, max_message_bytes=LIMIT)
+
+        assert land(first_half) is None
+        accepted = len(judge(res, everything, LIMIT).accepted)
+        assert land(everything) == (0, accepted)
+    finally:
+        producer.close()
+    assert stored_offsets(setup.store) == stored
+    assert landed_ids(setup.store) == landed
+    assert len(read_topic(setup.bootstrap, DLQ)) == letters
+    setup.store.dispose()
+
+
+def _drain(consumer: KafkaConsumer) -> Iterator[list[Any]]:
+    """The consumer's records until it has been quiet for a second."""
+    quiet = 0
+    while quiet < 4:
+        polled = consumer.poll(timeout_ms=250)
+        quiet = 0 if polled else quiet + 1
+        yield from polled.values()
 
 
 # -- 2. no broker at start --------------------------------------------------------------------

@@ -67,7 +67,7 @@ def test_department_and_resource_count_the_same_way(city: City) -> None:
 
     ctx = Context(city.engine, city.docs_dir)
     admin = Principal(department="gsc", role="admin")
-    departments = ctx.dashboard(admin)
+    departments = ctx.dashboard(admin).departments
     assert departments
     for d in departments:
         for r in d["resources"]:

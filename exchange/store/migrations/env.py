@@ -22,6 +22,7 @@ target_metadata = [
     records.audit_metadata,
     records.provenance_metadata,
     records.disputes_metadata,
+    records.dispute_flags_metadata,
     records.notifications_metadata,
     records.usage_metadata,
     records.verifications_metadata,

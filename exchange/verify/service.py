@@ -1,0 +1,441 @@
+"""One verification call, `POST /api/v1/verify/{code}`: match or mismatch per field, found or
+not found, for 1–1000 records, and never a value.
+
+    the consumer's verify subscription to `code` → the call rate → the body, checked →
+    keys and values typed and digested → one store transaction: the per-key answer counts,
+    the index lookup, a `verify_records` row per answered record, the usage counts
+
+Refusals change nothing and say why in one sentence: a token that is not a consumer's, or a
+department with no active verify subscription to `code` (Forbidden, 403); an unknown
+resource (404); over the subscription's call rate (TooManyCalls, 429, with the seconds to
+wait); a body that is not what the route takes (DeclarationError, 422, naming
+`records[i].fields.<name>` or whichever part is at fault: too many records, a field the
+subscription may not ask about, a value not of its field's type).
+
+Answers come from the subscription's verification index (`index`), as of the last run that
+brought the subscription level with its resource (`as_of`). A record key gets at most
+GOVEX_VERIFY_KEY_DAILY answers per subscription and day (Asia/Shanghai), counted in the store
+so that every server process shares the count: past it, the record is answered
+`"limited": true` and nothing else, and it is neither recorded nor counted as an answer (so a
+birth date cannot be found by asking 366 times). What a call answered — one `verify_records`
+row per answered record, the answer counts and the day's usage (`records.count_usage`: one
+call, the records answered, the body's bytes, the records found with every asked field
+matching, the records not found) — commits in one transaction, or none of it does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+import catalog
+import records
+from catalog import tables as catalog_tables
+from exchange.run import bookkeeping, masking, secrets
+from exchange.store import Principal
+from exchange.verify import answers, index
+from exchange.verify.canonical import BadValue, FieldRule, field_rules, normalised, parse
+from exchange.verify.digests import Digester
+from exchange.verify.limits import CallRate
+from govex.errors import DeclarationError, Forbidden, GovexError
+from govex.ids import uuid7
+from govex.settings import Settings, load_settings
+from govex.workdays import SHANGHAI
+
+__all__ = ["CALL_RATE", "MAX_RECORDS", "TooManyCalls", "UnknownResource", "verify"]
+
+MAX_RECORDS = 1000
+#: This process's call buckets, one per subscription (`limits`).
+CALL_RATE = CallRate()
+_BODY_KEYS = ("records", "subscription")
+_RECORD_KEYS = ("key", "fields")
+_CACHE_SIZE = 1024  # parsed declarations and contract rules kept per process
+
+subscriptions = catalog_tables.subscriptions
+resources = catalog_tables.resources
+progress = bookkeeping.progress
+
+
+class UnknownResource(DeclarationError):
+    """No resource has this code (HTTP 404)."""
+
+
+class TooManyCalls(GovexError):  # noqa: N818 - named for the HTTP answer it becomes
+    """Over the subscription's call rate (HTTP 429); retry after `retry_after` seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class _Verifier:
+    """A consumer's verify subscription as a call uses it."""
+
+    sub: catalog.Subscription
+    resource: catalog.Resource
+    key: tuple[FieldRule, ...]
+    rules: dict[str, FieldRule]  # the fields it may ask about
+    as_of: dt.datetime | None  # when a run last brought its index level with the resource
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    """SQLite hands back naive datetimes; govex stores UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value
+
+
+def verify(
+    store: sa.Engine, principal: Principal, code: str, body: bytes,
+    *, now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Answer one call of `principal` about resource `code` with the JSON `body` (see the
+    module docstring for what is refused, and how)."""
+    at = now or _now()
+    if principal.role != "consumer":
+        msg = (f"{principal.department}/{principal.role} may not verify: verification is asked "
+               "with a consumer token of a department holding a verify subscription")
+        raise Forbidden(msg)
+    settings = load_settings()
+    # One connection and one transaction for the whole call: the catalog read, then the
+    # writes (a store round trip costs more than anything computed in between).
+    with store.begin() as conn:
+        verifier, items = _admitted(conn, principal, code, body, at, settings)
+        keys = _keys(items, verifier)
+        values = _values(items, verifier)
+        digester = _digester(_master(store, settings), verifier.sub.id)
+        key_digests = digester.key_digests(keys, verifier.key)
+        field_digests = {name: digester.field_digests(typed, verifier.rules[name])
+                         for name, (_rows, typed) in values.items()}
+        record_keys = [str(k) for k in records.record_keys(  # provenance's KEY text
+            pa.table({r.name: normalised(keys.column(r.name), r) for r in verifier.key}),
+            verifier.resource.key,
+        ).to_pylist()]
+        granted = answers.grant(conn, verifier.sub.id, key_digests, at,
+                                settings.verify_key_daily)
+        held = index.lookup(conn, verifier.sub.id,
+                            [k for k, ok in zip(key_digests, granted, strict=True) if ok])
+        results, done = _answers(items, record_keys, key_digests, granted, held, values,
+                                 field_digests)
+        answers.record(conn, call_id=str(uuid7()), resource=code, subscription=verifier.sub.id,
+                       at=at, answered=done)
+        records.count_usage(
+            conn, subscription=verifier.sub.id, resource=code, consumer=verifier.sub.consumer,
+            at=at, records=len(done), bytes=len(body), calls=1,
+            matches=sum(1 for a in done if a.found and a.matched),
+            not_found=sum(1 for a in done if not a.found),
+        )
+    as_of = verifier.as_of.isoformat() if verifier.as_of is not None else None
+    return {"subscription": verifier.sub.id, "as_of": as_of, "results": results}
+
+
+# ---- who is asking, under which subscription -------------------------------------------
+
+
+def _admitted(
+    conn: sa.Connection, principal: Principal, code: str, body: bytes, at: dt.datetime,
+    settings: Settings,
+) -> tuple[_Verifier, list[_Item]]:
+    """The subscription the call is under and its records, once every refusal is passed:
+    who may ask (403, 404), then the body's JSON, the subscription named, the call rate
+    (429), the records (422)."""
+    candidates = _active(conn, principal.department, code, at)
+    asked = _body(body)
+    verifier = _chosen(candidates, asked.get("subscription"), principal.department, code)
+    wait = CALL_RATE.take(verifier.sub.id, settings.verify_rate)
+    if wait:
+        msg = (f"subscription {verifier.sub.id} is over its {settings.verify_rate} calls per "
+               f"second (GOVEX_VERIFY_RATE); retry after {wait} s")
+        raise TooManyCalls(msg, wait)
+    return verifier, _records(asked, verifier, code)
+
+
+_parsed: dict[tuple[str, str, str], Any] = {}
+
+
+def _cached(kind: str, name: str, stamp: Any, make: Any) -> Any:
+    """A declaration parsed (or a contract's rules built) once per process and version."""
+    key = (kind, name, str(stamp))
+    found = _parsed.get(key)
+    if found is None:
+        if len(_parsed) > _CACHE_SIZE:
+            _parsed.clear()
+        found = _parsed[key] = make()
+    return found
+
+
+# Built once: a statement built per call costs more CPU than the call's own work (SQLAlchemy
+# constructs it and derives its cache key each time); the same holds in `index` and `answers`.
+_SUBSCRIPTIONS = (
+    sa.select(subscriptions.c.id, subscriptions.c.state, subscriptions.c.ended_at,
+              subscriptions.c.valid_from, subscriptions.c.valid_until,
+              subscriptions.c.declaration, subscriptions.c.updated_at,
+              resources.c.declaration.label("resource"),
+              resources.c.updated_at.label("resource_at"),
+              progress.c.updated_at.label("indexed_at"))
+    .select_from(
+        subscriptions.join(resources, resources.c.code == subscriptions.c.resource_code)
+        .outerjoin(progress, progress.c.subscription == subscriptions.c.id))
+    .where(subscriptions.c.resource_code == sa.bindparam("code"),
+           subscriptions.c.consumer == sa.bindparam("department"))
+)
+
+
+def _active(
+    conn: sa.Connection, department: str, code: str, at: dt.datetime
+) -> list[_Verifier]:
+    """The department's verify subscriptions to `code` that are active today (Asia/Shanghai):
+    one indexed read of the catalog per call, so a revocation holds from the next call."""
+    today = at.astimezone(SHANGHAI).date()
+    rows = [r for r in conn.execute(_SUBSCRIPTIONS, {"code": code, "department": department})
+            .mappings() if (r["declaration"] or {}).get("delivery") == "verify"]
+    if not rows:
+        known = conn.execute(sa.select(resources.c.code).where(resources.c.code == code)).first()
+        if known is None:
+            msg = f"unknown resource code '{code}' (see GET /api/v1/resources)"
+            raise UnknownResource(msg, value=code)
+        msg = (f"department '{department}' holds no verify subscription to {code}: ask for "
+               "one with a sharing request (delivery: verify)")
+        raise Forbidden(msg)
+    active = [r for r in rows if r["state"] == "active" and r["valid_from"] <= today
+              and (r["valid_until"] is None or today <= r["valid_until"])]
+    if not active:
+        raise Forbidden(_why_not_active(rows[0], code, today))
+    return sorted((_verifier(conn, row) for row in active), key=lambda v: v.sub.id)
+
+
+def _why_not_active(row: sa.RowMapping, code: str, today: dt.date) -> str:
+    if row["state"] == "revoked":
+        ended = _aware(row["ended_at"])
+        when = f" on {ended.astimezone(SHANGHAI).date()}" if ended else ""
+        return f"verify subscription {row['id']} to {code} was revoked{when}: it answers no more"
+    if row["valid_from"] > today:
+        return f"verify subscription {row['id']} to {code} is valid from {row['valid_from']}"
+    return (f"verify subscription {row['id']} to {code} expired: it was valid until "
+            f"{row['valid_until']}")
+
+
+def _verifier(conn: sa.Connection, row: sa.RowMapping) -> _Verifier:
+    sub: catalog.Subscription = _cached(
+        "subscription", row["id"], row["updated_at"],
+        lambda: catalog.Subscription.model_validate(row["declaration"]))
+    resource: catalog.Resource = _cached(
+        "resource", sub.resource, row["resource_at"],
+        lambda: catalog.Resource.model_validate(row["resource"]))
+    rules: dict[str, FieldRule] = _cached(  # a registered contract version never changes
+        "contract", resource.contract, "",
+        lambda: field_rules(catalog.load_contract_version(conn, resource.contract)))
+    return _Verifier(sub, resource, tuple(rules[k] for k in resource.key),
+                     {f: rules[f] for f in sub.fields if f in rules},
+                     _aware(row["indexed_at"]))
+
+
+def _chosen(candidates: list[_Verifier], named: Any, department: str, code: str) -> _Verifier:
+    """The subscription the call is under: the one named in the body, or the only one."""
+    if named is not None:
+        if not isinstance(named, str):
+            msg = "body field 'subscription' must be a subscription id (SUB-…)"
+            raise DeclarationError(msg, field="subscription")
+        for verifier in candidates:
+            if verifier.sub.id == named:
+                return verifier
+        msg = (f"'{named}' is not an active verify subscription of department '{department}' "
+               f"to {code} (active: {', '.join(v.sub.id for v in candidates)})")
+        raise Forbidden(msg)
+    if len(candidates) > 1:
+        msg = (f"department '{department}' holds several verify subscriptions to {code} "
+               f"({', '.join(v.sub.id for v in candidates)}): name one in body field "
+               "'subscription'")
+        raise DeclarationError(msg, field="subscription")
+    return candidates[0]
+
+
+_masters: dict[str, bytes] = {}
+_NO_MASTER = bytes(32)  # no run has delivered yet: nothing is indexed under any key
+
+
+def _master(store: sa.Engine, settings: Settings) -> bytes:
+    """The master key behind every subscription key, read from the store once per process
+    (it never changes once made; GOVEX_SECRET_KEY, when set, wins as everywhere). A call
+    creates none: before any run made one, no index exists and a stand-in finds nothing."""
+    configured = settings.secret_key
+    if configured is not None:
+        return hashlib.sha256(configured.get_secret_value().encode()).digest()
+    url = store.url.render_as_string(hide_password=True)
+    found = _masters.get(url)
+    if found is None:
+        found = secrets.find_master_key(store)
+        if found is None:
+            return _NO_MASTER
+        _masters[url] = found
+    return found
+
+
+_digesters: dict[tuple[bytes, str], Digester] = {}
+
+
+def _digester(master: bytes, subscription: str) -> Digester:
+    """The subscription's digester (its key derived, its HMAC pads hashed), once per process."""
+    found = _digesters.get((master, subscription))
+    if found is None:
+        if len(_digesters) > _CACHE_SIZE:
+            _digesters.clear()
+        found = _digesters[(master, subscription)] = Digester(
+            masking.subscription_key(master, subscription))
+    return found
+
+
+# ---- the body -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One asked record: its key and its fields as sent."""
+
+    key: dict[str, Any]
+    fields: dict[str, Any]
+
+
+def _body(body: bytes) -> dict[str, Any]:
+    try:
+        asked = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as error:
+        msg = f"the request body is not valid JSON ({error})"
+        raise DeclarationError(msg) from None
+    if not isinstance(asked, dict):
+        msg = 'the request body must be a JSON object {"records": [...]}'
+        raise DeclarationError(msg)
+    unknown = [k for k in asked if k not in _BODY_KEYS]
+    if unknown:
+        msg = (f"body field '{unknown[0]}' is not known: send 'records' and, when the "
+               "department holds several verify subscriptions, 'subscription'")
+        raise DeclarationError(msg, field=unknown[0])
+    return asked
+
+
+def _records(asked: dict[str, Any], verifier: _Verifier, code: str) -> list[_Item]:
+    listed = asked.get("records")
+    if not isinstance(listed, list):
+        msg = "body field 'records' must be a list of 1 to 1000 records {key, fields}"
+        raise DeclarationError(msg, field="records")
+    if not listed or len(listed) > MAX_RECORDS:
+        msg = (f"records holds {len(listed)} records; ask about 1 to {MAX_RECORDS} in one call")
+        raise DeclarationError(msg, field="records")
+    key_fields = set(verifier.resource.key)
+    items = []
+    for i, record in enumerate(listed):
+        where = f"records[{i}]"
+        if not isinstance(record, dict):
+            msg = f"{where} must be an object {{key, fields}}"
+            raise DeclarationError(msg, field=where)
+        unknown = [k for k in record if k not in _RECORD_KEYS]
+        if unknown:
+            msg = f"{where}.{unknown[0]} is not known: a record has 'key' and 'fields'"
+            raise DeclarationError(msg, field=f"{where}.{unknown[0]}")
+        key, fields = record.get("key"), record.get("fields", {})
+        if not isinstance(key, dict):
+            msg = (f"{where}.key must be an object naming the record key "
+                   f"({', '.join(verifier.resource.key)})")
+            raise DeclarationError(msg, field=f"{where}.key")
+        for name in key:
+            if name not in key_fields:
+                msg = (f"{where}.key.{name} is not a key field of {code} (its key: "
+                       f"{', '.join(verifier.resource.key)})")
+                raise DeclarationError(msg, field=f"{where}.key.{name}")
+        missing = [k for k in verifier.resource.key if k not in key]
+        if missing:
+            msg = f"{where}.key.{missing[0]} is missing: the key of {code} is " + ", ".join(
+                verifier.resource.key)
+            raise DeclarationError(msg, field=f"{where}.key.{missing[0]}")
+        if not isinstance(fields, dict):
+            msg = f"{where}.fields must be an object {{field: value}}"
+            raise DeclarationError(msg, field=f"{where}.fields")
+        for name in fields:
+            if name not in verifier.rules:
+                msg = (f"{where}.fields.{name} is not a field of subscription "
+                       f"{verifier.sub.id} (it may ask about: {', '.join(verifier.rules)})")
+                raise DeclarationError(msg, field=f"{where}.fields.{name}")
+        items.append(_Item(key, fields))
+    return items
+
+
+def _keys(items: Sequence[_Item], verifier: _Verifier) -> pa.Table:
+    """The asked keys as a table in the contract's key types (422 naming a bad part)."""
+    columns = {}
+    for rule in verifier.key:
+        try:
+            columns[rule.name] = parse([item.key[rule.name] for item in items], rule)
+        except BadValue as bad:
+            where = f"records[{bad.index}].key.{rule.name}"
+            msg = f"{where} {bad.reason}"
+            raise DeclarationError(msg, field=where) from None
+    return pa.table(columns)
+
+
+def _values(
+    items: Sequence[_Item], verifier: _Verifier
+) -> dict[str, tuple[list[int], pa.Array[Any]]]:
+    """Per asked field: (the records asking it, their values in the field's contract type)."""
+    rows: dict[str, list[int]] = {}
+    for i, item in enumerate(items):
+        for name in item.fields:
+            rows.setdefault(name, []).append(i)
+    typed = {}
+    for name, asking in rows.items():
+        try:
+            typed[name] = (asking, parse([items[i].fields[name] for i in asking],
+                                         verifier.rules[name]))
+        except BadValue as bad:
+            where = f"records[{asking[bad.index]}].fields.{name}"
+            msg = f"{where} {bad.reason}"
+            raise DeclarationError(msg, field=where) from None
+    return typed
+
+
+# ---- the answers ----------------------------------------------------------------------
+
+
+def _answers(
+    items: Sequence[_Item],
+    record_keys: Sequence[str],
+    key_digests: Sequence[str],
+    granted: Sequence[bool],
+    held: Mapping[str, Mapping[str, str]],
+    values: Mapping[str, tuple[list[int], pa.Array[Any]]],
+    field_digests: Mapping[str, Sequence[str | None]],
+) -> tuple[list[dict[str, Any]], list[answers.Answered]]:
+    """(the results in the order asked, and each answered record as it is recorded)."""
+    asked: list[dict[str, str | None]] = [{} for _ in items]
+    for name, (asking, _typed) in values.items():
+        for record, digest in zip(asking, field_digests[name], strict=True):
+            asked[record][name] = digest
+    results: list[dict[str, Any]] = []
+    done: list[answers.Answered] = []
+    for i, item in enumerate(items):
+        if not granted[i]:
+            results.append({"key": item.key, "limited": True})
+            continue
+        fields = ",".join(item.fields)
+        source = held.get(key_digests[i])
+        if source is None:
+            results.append({"key": item.key, "found": False})
+            done.append(answers.Answered(record_keys[i], fields, False, False))
+            continue
+        # A field the source holds no value for has no digest: it matches nothing.
+        match = {name: asked[i][name] is not None and source.get(name) == asked[i][name]
+                 for name in item.fields}
+        results.append({"key": item.key, "found": True, "match": match})
+        done.append(answers.Answered(record_keys[i], fields, True, all(match.values())))
+    return results, done
