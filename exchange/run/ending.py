@@ -210,17 +210,8 @@ def purge(store: sa.Engine, code: str, ended: Ended, *, run_id: str | None = Non
     finally:
         sink.close()
     with store.begin() as conn:
-        done = conn.execute(
-            sa.update(subscriptions)
-            .where(subscriptions.c.id == ended.subscription, subscriptions.c.purged_at.is_(None))
-            .values(purged_at=_now())
-        ).rowcount
-        if done:
-            records.append_audit(conn, kind="purge", subject=ended.subscription, detail={
-                "resource": code, "consumer": sub.consumer, "target": sub.sink.table,
-                "connection": sub.sink.connection, "rows": removed, "ended": ended.state,
-                "run_id": run_id,
-            })
+        _mark_purged(conn, code, ended, sub, removed, run_id,
+                     {"target": sub.sink.table, "connection": sub.sink.connection})
     return removed
 
 
@@ -231,17 +222,26 @@ def _purge_index(
     one store transaction: nothing is left to answer from."""
     with store.begin() as conn:
         removed = verify_index.remove(conn, sub.id)
-        done = conn.execute(
-            sa.update(subscriptions)
-            .where(subscriptions.c.id == ended.subscription, subscriptions.c.purged_at.is_(None))
-            .values(purged_at=_now())
-        ).rowcount
-        if done:
-            records.append_audit(conn, kind="purge", subject=ended.subscription, detail={
-                "resource": code, "consumer": sub.consumer, "target": VERIFICATION_INDEX,
-                "rows": removed, "ended": ended.state, "run_id": run_id,
-            })
+        _mark_purged(conn, code, ended, sub, removed, run_id, {"target": VERIFICATION_INDEX})
     return removed
+
+
+def _mark_purged(
+    conn: sa.Connection, code: str, ended: Ended, sub: catalog.Subscription, removed: int,
+    run_id: str | None, where: dict[str, str],
+) -> None:
+    """`purged_at` and the purge's audit entry, once (a second purge of the same end finds
+    `purged_at` set and records nothing)."""
+    done = conn.execute(
+        sa.update(subscriptions)
+        .where(subscriptions.c.id == ended.subscription, subscriptions.c.purged_at.is_(None))
+        .values(purged_at=_now())
+    ).rowcount
+    if done:
+        records.append_audit(conn, kind="purge", subject=ended.subscription, detail={
+            "resource": code, "consumer": sub.consumer, **where, "rows": removed,
+            "ended": ended.state, "run_id": run_id,
+        })
 
 
 def purge_ended(
