@@ -114,7 +114,7 @@ class _Worker:
     read_from: dict[tuple[str, int], int | None] = field(default_factory=dict)
 
     def close(self) -> None:
-        self.consumer.close()
+        _close_consumer(self.consumer)
         self.producer.close(timeout=5)
 
 
@@ -204,7 +204,7 @@ def _start(store: sa.Engine, code: str | None, bootstrap: str | None, *, limit: 
     try:
         feeds = _prepare(store, declared, pinned, from_beginning=from_beginning, say=say)
     except BaseException as error:
-        consumer.close()
+        _close_consumer(consumer)
         producer.close(timeout=5)
         if isinstance(error, STORE_DOWN):
             raise store_unreachable(store, error, _RESTART) from error
@@ -292,9 +292,20 @@ def _clients(bootstrap: str, attempt_ms: int, max_message_bytes: int,
             bootstrap_timeout_ms=max(attempt_ms, 5000),
         )
     except BaseException:
-        consumer.close()
+        _close_consumer(consumer)
         raise
     return consumer, producer
+
+
+# How long a stopping worker tries to leave its group. Offsets live in the store, so nothing
+# is committed to Kafka on the way out; a worker that cannot say goodbye in time is dropped
+# by the group after its session timeout instead. kafka-python would wait for its request
+# timeout (five minutes) on a coordinator that does not answer a LeaveGroup.
+_LEAVE_GROUP_MS = 5_000
+
+
+def _close_consumer(consumer: Any) -> None:
+    consumer.close(autocommit=False, timeout_ms=_LEAVE_GROUP_MS)
 
 
 def _prepare(store: sa.Engine, declared: Sequence[catalog.Resource],

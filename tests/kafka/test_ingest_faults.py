@@ -366,7 +366,9 @@ def test_broker_frozen_mid_stream_then_back_lands_each_valid_message_once(
     url = str(setup.store.url)
     before, valid, invalid = mixed_stream(6_000)
     produce(setup.bootstrap, before)
-    running = worker(url, setup.bootstrap, tmp_path, "--idle-timeout", "25")
+    # The idle timeout is only a safety net here (the test stops the worker with Ctrl-C): longer
+    # than every wait below, so a slow machine cannot end the worker before the Ctrl-C.
+    running = worker(url, setup.bootstrap, tmp_path, "--idle-timeout", "150")
     try:
         wait_for(lambda: len(landed_ids(setup.store)) > 0, "first landed batch", running,
                  every=0.005)
