@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +18,13 @@ import sqlalchemy as sa
 
 PG_ADMIN_URL = os.environ.get("GOVEX_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 MARIADB_ADMIN_URL = os.environ.get("GOVEX_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/")
+
+# A suite started in the background (`make test &` from a script) inherits SIGINT ignored, and
+# an ignored signal stays ignored in every process the tests start: the tests that stop a
+# broker or an ingest worker with Ctrl-C would then wait for a process that cannot hear it.
+# A handled signal is reset to the default in a started program, so handle it here.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _unavailable(what: str, error: Exception) -> None:
