@@ -20,24 +20,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from benchmarks.large_catalog import CONTRACT
+
 from .conftest import AIRFLOW_ENV, DAGS, copy_city, store_with
 
 RESOURCES = 100
 BUDGET_SECONDS = 1.0
 
-CONTRACT = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "generated record",
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["id", "name", "updated_at"],
-    "properties": {
-        "id": {"type": "string", "maxLength": 20},
-        "name": {"type": "string", "maxLength": 50},
-        "amount": {"type": ["number", "null"], "minimum": 0},
-        "updated_at": {"type": "string", "format": "date-time"},
-    },
-}
 PROVIDERS = ["psb", "amr", "hrss", "health"]
 SCHEDULES = ["@daily", "@hourly", "0 */6 * * *", None]
 
