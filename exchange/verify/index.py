@@ -32,6 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
@@ -163,7 +164,7 @@ def lookup(
         rows = conn.execute(_LOOKUP_LISTED if listed else _LOOKUP_IN, {
             "subscription": subscription, "keys": ",".join(chunk) if listed else chunk,
         }).all()
-        digests = json.loads("[" + ",".join(r.digests for r in rows) + "]")
+        digests = orjson.loads("[" + ",".join(r.digests for r in rows) + "]")
         found.update(zip((r.key_digest for r in rows), digests, strict=True))
     return found
 
