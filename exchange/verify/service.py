@@ -397,15 +397,21 @@ def _values(
     items: Sequence[_Item], verifier: _Verifier
 ) -> dict[str, tuple[list[int], pa.Array[Any]]]:
     """Per asked field: (the records asking it, their values in the field's contract type)."""
-    rows: dict[str, list[int]] = {}
-    for i, item in enumerate(items):
-        for name in item.fields:
-            rows.setdefault(name, []).append(i)
+    first = items[0].fields.keys()
+    if all(item.fields.keys() == first for item in items):  # the usual call: one form
+        everyone = list(range(len(items)))
+        asked = {name: (everyone, [item.fields[name] for item in items]) for name in first}
+    else:
+        rows: dict[str, list[int]] = {}
+        for i, item in enumerate(items):
+            for name in item.fields:
+                rows.setdefault(name, []).append(i)
+        asked = {name: (asking, [items[i].fields[name] for i in asking])
+                 for name, asking in rows.items()}
     typed = {}
-    for name, asking in rows.items():
+    for name, (asking, values) in asked.items():
         try:
-            typed[name] = (asking, parse([items[i].fields[name] for i in asking],
-                                         verifier.rules[name]))
+            typed[name] = (asking, parse(values, verifier.rules[name]))
         except BadValue as bad:
             where = f"records[{asking[bad.index]}].fields.{name}"
             msg = f"{where} {bad.reason}"

@@ -52,6 +52,8 @@ BAD_BODIES: list[tuple[dict[str, Any], str]] = [
     ({"records": [{"key": {"id_no": KEY}, "extra": 1}]}, "records[0].extra is not known"),
     ({"records": [ask(KEY), ask(KEY, birth_date="1990-13-01")]},
      "records[1].fields.birth_date is not a calendar date (1990-13-01)"),
+    ({"records": [ask(KEY, birth_date="1990-01-01"), ask(KEY, birth_date="1990-02-30")]},
+     "records[1].fields.birth_date is not a calendar date (1990-02-30)"),
     ({"records": [ask(KEY, children="two")]},
      "records[0].fields.children must be an integer, not a string"),
     ({"records": [ask(KEY, score=True)]}, "records[0].fields.score must be a number"),
