@@ -186,8 +186,8 @@ def _mask_name(values: _Col, _key: bytes) -> _Col:
     text = _as_text(values)
     n = pc.utf8_length(text)
     return _choose(
-        [(pc.greater_equal(n, 2), _keep(text, n, head=1, tail=0))],
-        otherwise=_stars(n),
+        [(pc.greater_equal(n, 2), lambda: _keep(text, n, head=1, tail=0))],
+        otherwise=lambda: _stars(n),
     )
 
 
@@ -196,11 +196,11 @@ def _mask_id_number(values: _Col, _key: bytes) -> _Col:
     n = pc.utf8_length(text)
     return _choose(
         [
-            (pc.greater(n, 10), _keep(text, n, head=6, tail=4)),
-            (pc.greater_equal(n, 3), _keep(text, n, head=1, tail=1)),
-            (pc.equal(n, 2), _keep(text, n, head=1, tail=0)),
+            (pc.greater(n, 10), lambda: _keep(text, n, head=6, tail=4)),
+            (pc.greater_equal(n, 3), lambda: _keep(text, n, head=1, tail=1)),
+            (pc.equal(n, 2), lambda: _keep(text, n, head=1, tail=0)),
         ],
-        otherwise=_stars(n),
+        otherwise=lambda: _stars(n),
     )
 
 
@@ -209,23 +209,28 @@ def _mask_phone(values: _Col, _key: bytes) -> _Col:
     n = pc.utf8_length(text)
     return _choose(
         [
-            (pc.match_substring_regex(text, _MOBILE), _keep(text, n, head=3, tail=4)),
-            (pc.greater(n, 4), _keep(text, n, head=0, tail=4)),
+            (pc.match_substring_regex(text, _MOBILE), lambda: _keep(text, n, head=3, tail=4)),
+            (pc.greater(n, 4), lambda: _keep(text, n, head=0, tail=4)),
         ],
-        otherwise=_stars(n),
+        otherwise=lambda: _stars(n),
     )
 
 
 def _mask_address(values: _Col, _key: bytes) -> _Col:
     text = _as_text(values)
     n = pc.utf8_length(text)
-    stars = pc.min_element_wise(
-        pc.subtract(n, _ADDRESS_KEEP), _ADDRESS_MAX_STARS, skip_nulls=False
-    )
-    long_form = _join(pc.utf8_slice_codeunits(text, 0, _ADDRESS_KEEP), _stars(stars))
-    # Up to 6 characters the kept prefix would be the whole address: hide the last one.
-    last = pc.min_element_wise(n, 1, skip_nulls=False)
-    short_form = _join(pc.utf8_slice_codeunits(text, 0, -1), _stars(last))
+
+    def long_form() -> _Col:
+        stars = pc.min_element_wise(
+            pc.subtract(n, _ADDRESS_KEEP), _ADDRESS_MAX_STARS, skip_nulls=False
+        )
+        return _join(pc.utf8_slice_codeunits(text, 0, _ADDRESS_KEEP), _stars(stars))
+
+    def short_form() -> _Col:
+        # Up to 6 characters the kept prefix would be the whole address: hide the last one.
+        last = pc.min_element_wise(n, 1, skip_nulls=False)
+        return _join(pc.utf8_slice_codeunits(text, 0, -1), _stars(last))
+
     return _choose([(pc.greater(n, _ADDRESS_KEEP), long_form)], otherwise=short_form)
 
 
@@ -329,9 +334,26 @@ def _keep(text: _Col, n: _Col, *, head: int, tail: int) -> _Col:
     return _join(*parts)
 
 
-def _choose(cases: list[tuple[_Col, _Col]], *, otherwise: _Col) -> _Col:
-    """Per row, the first case whose condition holds, else `otherwise` (null stays null)."""
-    result = otherwise
-    for condition, value in reversed(cases):
-        result = pc.if_else(pc.fill_null(condition, False), value, result)
+def _choose(
+    cases: list[tuple[_Col, Callable[[], _Col]]], *, otherwise: Callable[[], _Col]
+) -> _Col:
+    """Per row, the first case whose condition holds, else `otherwise` (null stays null).
+
+    A form no row takes is never computed: most columns take one form throughout (every
+    phone a mobile number), and each form costs several passes over the text."""
+    open_rows: _Col = None  # rows no earlier case took (None: every row)
+    taken: list[tuple[_Col, Callable[[], _Col]]] = []
+    for condition, value in cases:
+        takes = pc.fill_null(condition, False)
+        if open_rows is not None:
+            takes = pc.and_(takes, open_rows)
+        if pc.any(takes).as_py():
+            taken.append((takes, value))
+        open_rows = pc.invert(takes) if open_rows is None else pc.and_not(open_rows, takes)
+    if open_rows is None or not taken or pc.any(open_rows).as_py():
+        result = otherwise()  # a null value stays open, and `otherwise` keeps it null
+    else:
+        result = taken.pop()[1]()  # every row took a case: the last one taken is the base
+    for takes, value in reversed(taken):  # the cases' rows are disjoint: order is free
+        result = pc.if_else(takes, value(), result)
     return result

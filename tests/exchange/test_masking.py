@@ -323,3 +323,18 @@ def test_subscription_keys_are_deterministic_and_distinct(subscription: str, oth
     a = masking.subscription_key(MASTER, subscription)
     assert a == masking.subscription_key(MASTER, subscription)
     assert (a == masking.subscription_key(MASTER, other)) == (subscription == other)
+
+
+_phones = st.one_of(st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True), _texts)
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(st.one_of(st.none(), _phones), max_size=40),
+       function=st.sampled_from(masking.MASKING_FUNCTIONS))
+def test_a_column_is_masked_as_each_of_its_values_alone(
+    values: list[str | None], function: str
+) -> None:
+    """Forms are computed only for the rows that take them, and a column mixing every form
+    (mobile numbers and other text, long and short, nulls) gets each row's own form."""
+    alone = [run(function, [value], pa.string())[0] for value in values]
+    assert run(function, values, pa.string()) == alone
