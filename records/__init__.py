@@ -10,7 +10,8 @@ Public API (the rest of the package is internal):
   and `delivered_keys` (every key a subscription was sent), each also answering from what
   retention kept (`beyond_retention`);
 - provenance over time: `maintain_provenance` (monthly partitions on PostgreSQL, sealing,
-  retention with an audit entry per dropped month; → `ProvenanceMaintenance`);
+  retention with an audit entry per dropped month, and the same retention for the
+  verification records with one audit entry per run; → `ProvenanceMaintenance`);
 - trace: `trace` (where a record came from and who received it), `read_source_record`,
   `source_hash`;
 - disputes (数据异议): `open_dispute`, `acknowledge`, `reject`, `mark_resolved`,

@@ -34,12 +34,15 @@ is older than now minus the retention, oldest first, each in one transaction: th
 delivery of every record and subscription in it is folded into `lineage_provenance_latest`,
 its rows of the months index are deleted, the partition is dropped, and an audit entry (kind
 `retention`) says what went. SQLite has no partitions: there the same happens a calendar
-month (UTC) at a time, with DELETE.
+month (UTC) at a time, with DELETE. The same retention then applies to the verification
+records (`records.verifications.expire`: every row older than the horizon, one audit entry
+per run), which disclosure reads beside provenance.
 """
 
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,8 +52,9 @@ import sqlalchemy as sa
 
 from govex.durations import duration_parts
 from govex.errors import DeclarationError, TransientError
-from records import audit
+from records import audit, verifications
 from records.provenance_tables import TS, months, partitions, provenance
+from records.verifications import Expired
 
 __all__ = [
     "AHEAD",
@@ -114,6 +118,8 @@ class Maintenance:
     sealed: tuple[tuple[str, int | None], ...]  # (partition, records indexed)
     dropped: tuple[Dropped, ...]
     dry_run: bool
+    # The verification records retention removed (None: no retention).
+    verifications: Expired | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -123,6 +129,8 @@ class Maintenance:
             "created": list(self.created),
             "sealed": [{"name": n, "indexed": k} for n, k in self.sealed],
             "dropped": [d.to_json() for d in self.dropped],
+            "verifications": (self.verifications.to_json()
+                              if self.verifications is not None else None),
             "dry_run": self.dry_run,
         }
 
@@ -400,15 +408,29 @@ def maintain(
     actor: str = "cli",
 ) -> Maintenance:
     """Create the partitions of this month and the next, seal the partitions whose month has
-    ended, and with a `retention` (an ISO-8601 duration) drop what is older, each step in its
-    own transaction (what finished stays finished if a later step fails). On SQLite only
-    retention applies, a month of rows at a time."""
+    ended, and with a `retention` (an ISO-8601 duration) drop what is older, then delete the
+    verification records older than it, each step in its own transaction (what finished
+    stays finished if a later step fails). On SQLite only retention applies, a month of
+    provenance rows at a time."""
     moment = _utc(now or _now())
     limit = horizon(retention, moment) if retention else None
     with engine.connect() as conn:
         partitioned = _partitioned(conn)
     if not partitioned:
-        return _maintain_plain(engine, retention, limit, dry_run, actor)
+        done = _maintain_plain(engine, retention, limit, dry_run, actor)
+    else:
+        done = _maintain_partitioned(engine, retention, limit, moment, dry_run, actor)
+    if retention is None or limit is None:
+        return done
+    expired = verifications.expire(engine, retention=retention, before=limit,
+                                   dry_run=dry_run, actor=actor)
+    return dataclasses.replace(done, verifications=expired)
+
+
+def _maintain_partitioned(
+    engine: sa.Engine, retention: str | None, limit: dt.datetime | None,
+    moment: dt.datetime, dry_run: bool, actor: str,
+) -> Maintenance:
     created: list[str] = []
     starts = [month_start(moment)]
     for _ in range(AHEAD):

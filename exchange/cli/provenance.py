@@ -1,6 +1,7 @@
 """`govex provenance maintain [--retention DURATION] [--dry-run] [--json]`: keep provenance's
-monthly partitions created ahead, sealed once their month ended, and within retention
-(`records.maintain_provenance`; run it daily, e.g. from cron or an Airflow DAG)."""
+monthly partitions created ahead, sealed once their month ended, and within retention, and the
+verification records within the same retention (`records.maintain_provenance`; run it daily,
+e.g. from cron or an Airflow DAG)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "drop every month that ended longer ago than the retention, after folding the last "
         "delivery of each record and subscription in it into the kept table; each drop is "
         "an audit entry of kind `retention`. On SQLite only retention applies, deleting a "
-        "month of rows at a time. Without a retention nothing is dropped.",
+        "month of rows at a time. The same retention then deletes the verification records "
+        "(verify_records) older than it, with one audit entry per run. Without a retention "
+        "nothing is dropped.",
     )
     m.add_argument("--retention", type=_retention, metavar="DURATION",
                    help="history to keep, an ISO-8601 duration such as P3Y "
@@ -70,12 +73,16 @@ def run_maintain(args: argparse.Namespace) -> int:
                  or "none"))
     if not done.dropped:
         print(f"{would}dropped: none")
-        return 0
-    print(f"{would}dropped:")
-    table(
-        [("  " + d.name, d.starts.isoformat() if d.starts else "-", d.ends.isoformat(),
-          "-" if d.rows is None else f"{d.rows:,}", "-" if d.kept is None else f"{d.kept:,}")
-         for d in done.dropped],
-        ["  PARTITION", "FROM", "TO", "DELIVERIES", "LAST KEPT"],
-    )
+    else:
+        print(f"{would}dropped:")
+        table(
+            [("  " + d.name, d.starts.isoformat() if d.starts else "-", d.ends.isoformat(),
+              "-" if d.rows is None else f"{d.rows:,}",
+              "-" if d.kept is None else f"{d.kept:,}")
+             for d in done.dropped],
+            ["  PARTITION", "FROM", "TO", "DELIVERIES", "LAST KEPT"],
+        )
+    if done.verifications is not None:
+        print(f"verification records {would}removed: {done.verifications.rows:,} "
+              f"(verified before {done.verifications.before.isoformat()})")
     return 0

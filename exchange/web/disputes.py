@@ -284,10 +284,16 @@ def show_for(store: sa.Engine, principal: Principal, dispute_id: str) -> dict[st
     return _as_received(store, principal, [_own_flags(principal, found)])[0]
 
 
+def sees_every_flag(principal: Principal, dispute: Mapping[str, Any]) -> bool:
+    """Whether the reader sees the flags of every consumer of `dispute` (the full readers and
+    its provider), not only its own department's."""
+    return not _consumer_view(principal, str(dispute["provider"]))
+
+
 def _own_flags(principal: Principal, dispute: dict[str, Any]) -> dict[str, Any]:
     """The dispute with the flags the reader may see: all for the full readers and its
     provider, the department's own subscriptions' for a consumer."""
-    if not _consumer_view(principal, str(dispute["provider"])):
+    if sees_every_flag(principal, dispute):
         return dispute
     return {**dispute, "flags": [f for f in dispute.get("flags") or ()
                                  if f["consumer"] == principal.department]}

@@ -527,7 +527,8 @@ def dispute_page(request: Request, principal: PagePrincipal, dispute_id: str) ->
     except (Denied, Missing) as error:
         raise _page_error(error) from error
     return render(request, "dispute.html", principal, dispute=found,
-                  may_act=disputes.may_act(principal, found))
+                  may_act=disputes.may_act(principal, found),
+                  every_flag=disputes.sees_every_flag(principal, found))
 
 
 @router.post("/disputes/{dispute_id}/{step}")

@@ -6,16 +6,20 @@ for that would let it confirm guesses of the plaintext.
 
 `source_keys` turns what a consumer sent into the source key(s) it stands for, per subscription:
 
-- key fields delivered in clear: the key sent is the source key; one exact lookup among the
-  subscription's provenance rows;
+- key fields delivered in clear: the key sent is the source key if the subscription received
+  it; one lookup of that record's deliveries (`records.latest_hashes`);
 - key fields hashed, or the `_govex_key` stand-in: every source key delivered to the
-  subscription (its provenance rows) is masked the way the delivery masked it, vectorised, and
-  compared with the key sent. The work depends on what was delivered to the subscription, never
-  on whether the key sent exists: a hit and a miss cost the same, and every subscription is
-  looked at whatever an earlier one found.
+  subscription (`records.delivered_keys`, streamed) is masked the way the delivery masked it,
+  vectorised, and compared with the key sent. The work depends on what was delivered to the
+  subscription, never on whether the key sent exists: a hit and a miss cost the same, and
+  every subscription is looked at whatever an earlier one found.
 
 `as_received` goes the other way for one record (a dispute's source key shown back to the
 consumer that opened it).
+
+Both read provenance through `records`, whose readers also answer from what retention kept of
+the months it dropped (each record's last delivery to each subscription, `beyond_retention`):
+a record received only in a dropped month is still named by what the consumer holds.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import pyarrow.compute as _pc
 import sqlalchemy as sa
 
 import catalog
-from records.provenance import provenance
+import records
 
 pc: Any = _pc  # pyarrow-stubs cannot follow kernels that are generic over types
 
@@ -78,25 +82,20 @@ def source_keys(
     sent: str, secret: bytes,
 ) -> set[str]:
     """The source keys that `sent` names among what `subs` received (empty: none)."""
-    p = provenance
     found: set[str] = set()
+    receivers: set[str] | None = None  # the subscriptions record `sent` was delivered to
     for sub in subs:
-        where = [p.c.resource == resource.code, p.c.subscription == sub.id]
         if _clear(resource, sub):
-            rows = conn.execute(
-                sa.select(p.c.record_key).where(*where, p.c.record_key == sent).limit(1)
-            ).scalars().all()
-            found.update(rows)
+            if receivers is None:  # one read of the record's deliveries for every such sub
+                receivers = set(records.latest_hashes(conn, resource.code, sent))
+            if sub.id in receivers:
+                found.add(sent)
             continue
-        delivered = pa.array(
-            conn.execute(sa.select(p.c.record_key).where(*where).distinct()).scalars().all(),
-            pa.string(),
-        )
-        if len(delivered) == 0:
-            continue
-        forms = delivered_forms(resource, sub, delivered, secret)
-        hits = pc.filter(delivered, pc.equal(forms, sent))
-        found.update(str(k) for k in hits.to_pylist())
+        for part in records.delivered_keys(conn, resource.code, sub.id):
+            delivered = pa.array(part, pa.string())
+            forms = delivered_forms(resource, sub, delivered, secret)
+            hits = pc.filter(delivered, pc.equal(forms, sent))
+            found.update(str(k) for k in hits.to_pylist())
     return found
 
 
@@ -110,11 +109,7 @@ def as_received(
     ordered = sorted(subs, key=lambda s: s.id)
     if not ordered or any(_clear(resource, s) for s in ordered):
         return key
-    p = provenance
-    delivered = set(conn.execute(
-        sa.select(p.c.subscription).where(p.c.resource == resource.code, p.c.record_key == key)
-        .distinct()
-    ).scalars())
+    delivered = set(records.latest_hashes(conn, resource.code, key))
     chosen = next((s for s in ordered if s.id in delivered), ordered[0])
     form = delivered_forms(resource, chosen, pa.array([key], pa.string()), secret)
     return str(form[0].as_py())

@@ -126,19 +126,23 @@ def _form_page(
     )
 
 
-def _defaults(resource: str | None) -> dict[str, Any]:
+def _defaults(resource: str | None, delivery: str | None) -> dict[str, Any]:
     today = dt.datetime.now(SHANGHAI).date()
     return {"resource": resource or "", "fields": [], "masking": {}, "mode": "upsert",
+            "delivery": "verify" if delivery == "verify" else "bulk",
             "valid_from": today.isoformat(),
             "valid_until": (today + dt.timedelta(days=DEFAULT_VALIDITY_DAYS)).isoformat()}
 
 
 @router.get("/requests/new", response_class=HTMLResponse)
 def request_form(request: Request, principal: PagePrincipal, resource: str | None = None,
-                 department: str | None = None) -> HTMLResponse:
-    """Pick a resource (of a providing department, in a large catalog), then its fields (from
-    the contract), masking, purpose, legal basis, target, mode, schedule and validity."""
-    return _form_page(request, principal, {**_defaults(resource), "department": department})
+                 department: str | None = None, delivery: str | None = None) -> HTMLResponse:
+    """Pick a resource (of a providing department, in a large catalog) and how it is
+    delivered, then its fields (from the contract), purpose, legal basis, schedule and
+    validity; for a bulk delivery also masking, target, mode and retention after the end
+    (a verify request receives no copy, so its form has none of those to send)."""
+    return _form_page(request, principal,
+                      {**_defaults(resource, delivery), "department": department})
 
 
 def _masking(pairs: list[str]) -> dict[str, str]:
@@ -151,6 +155,29 @@ def _masking(pairs: list[str]) -> dict[str, str]:
     return chosen
 
 
+def _copy_asked(
+    delivery: str, masks: dict[str, str], connection: str, table: str, mode: str,
+    retain_after_end: bool,
+) -> dict[str, Any]:
+    """What the form asks about the copy: for bulk, all of it (mode upsert unless chosen);
+    for verify, which has no copy, only what was posted anyway (the verify form sends none
+    of it), so that the service refuses it as the API would."""
+    if delivery != "verify":
+        return {"masking": masks, "mode": mode or "upsert",
+                "target": {"connection": connection, "table": table},
+                "retain_after_end": retain_after_end}
+    sent: dict[str, Any] = {}
+    if connection or table:
+        sent["target"] = {"connection": connection, "table": table}
+    if masks:
+        sent["masking"] = masks
+    if mode:
+        sent["mode"] = mode
+    if retain_after_end:
+        sent["retain_after_end"] = True
+    return sent
+
+
 @router.post("/requests", response_class=HTMLResponse)
 def submit_form(
     request: Request,
@@ -160,9 +187,10 @@ def submit_form(
     legal_basis: Annotated[str, Form()] = "",
     fields: Annotated[list[str] | None, Form()] = None,
     masking: Annotated[list[str] | None, Form()] = None,
+    delivery: Annotated[str, Form()] = "bulk",
     connection: Annotated[str, Form()] = "",
     table: Annotated[str, Form()] = "",
-    mode: Annotated[str, Form()] = "upsert",
+    mode: Annotated[str, Form()] = "",
     schedule: Annotated[str, Form()] = "",
     valid_from: Annotated[str, Form()] = "",
     valid_until: Annotated[str, Form()] = "",
@@ -174,17 +202,18 @@ def submit_form(
     masks = {f: m for f, m in _masking(masking or []).items() if f in chosen}
     values: dict[str, Any] = {
         "resource": resource, "purpose": purpose, "legal_basis": legal_basis,
-        "fields": chosen, "masking": masks, "connection": connection, "table": table,
-        "mode": mode, "schedule": schedule, "valid_from": valid_from,
-        "valid_until": valid_until, "retain_after_end": retain_after_end,
+        "fields": chosen, "masking": masks, "delivery": delivery, "connection": connection,
+        "table": table, "mode": mode or "upsert", "schedule": schedule,
+        "valid_from": valid_from, "valid_until": valid_until,
+        "retain_after_end": retain_after_end,
     }
     try:
         ask = sharing.Ask.model_validate({
             "resource": resource, "purpose": purpose, "legal_basis": legal_basis,
-            "fields": chosen, "masking": masks, "mode": mode,
-            "target": {"connection": connection, "table": table},
+            "fields": chosen, "delivery": delivery,
+            **_copy_asked(delivery, masks, connection, table, mode, retain_after_end),
             "schedule": schedule.strip() or None, "valid_from": valid_from,
-            "valid_until": valid_until, "retain_after_end": retain_after_end,
+            "valid_until": valid_until,
         })
         asked = sharing.submit(_ctx(request).store, principal, ask)
     except (ValidationError, Forbidden, DeclarationError) as error:

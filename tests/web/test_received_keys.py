@@ -29,6 +29,10 @@ RES = "PSB-RES-001"
 K1 = "110105199001011234"  # delivered to hpf (hashed key, and by _govex_key) and to gsc
 K2 = "110105199001015678"  # delivered to gsc only (clear key)
 NOWHERE = "110105199001019999"  # no such record
+# Received only in a month retention has since dropped: K3 by hpf as SUB-HPF-009's
+# `_govex_key` and by gsc in clear, K4 by hpf hashed.
+K3, K4 = "110105199001013333", "110105199001014444"
+DROPPED_MONTH = dt.datetime(2020, 3, 10, 8, tzinfo=dt.UTC)
 HASHED = {"SUB-HPF-001": {"id_no": "hash", "phone": "mask_phone", "address": "mask_address"}}
 NAMES_REQUEST = """resource: PSB-RES-001
 subscription: SUB-HPF-009
@@ -69,9 +73,15 @@ def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[City, Test
             records.record_provenance(
                 conn, resource=RES, subscription=sub, run_id=run, delivered_at=at,
                 keys=pa.array(keys), hashes=pa.array(["0123456789abcdef"] * len(keys)))
+        for sub, keys in (("SUB-HPF-009", [K3]), ("SUB-GSC-001", [K3]), ("SUB-HPF-001", [K4])):
+            records.record_provenance(
+                conn, resource=RES, subscription=sub, run_id=run, delivered_at=DROPPED_MONTH,
+                keys=pa.array(keys), hashes=pa.array(["0123456789abcdef"] * len(keys)))
         city.tokens["consumer:amr"] = tokens.create_token(conn, "amr", "consumer")
         # A second hpf consumer token, for the rate limit: its count is its own.
         city.tokens["consumer:hpf2"] = tokens.create_token(conn, "hpf", "consumer")
+    dropped = records.maintain_provenance(city.engine, retention="P1Y")
+    assert [d.name for d in dropped.dropped] == ["lineage_provenance_p202003"]
     with TestClient(create_app(city.engine, docs_dir=city.docs_dir)) as client:
         yield city, client
     city.engine.dispose()
@@ -199,6 +209,33 @@ def test_a_consumer_disputes_by_its_govex_key(keyed: Any) -> None:
     refused = client.post("/api/v1/disputes", json={**body, "key": gsc_stand_in}, headers=hpf)
     assert refused.status_code == 404
     assert refused.text == _trace(client, city, ("consumer", "hpf"), NOWHERE).text
+
+
+def test_a_record_received_only_in_a_month_retention_dropped_is_still_named(
+    keyed: Any,
+) -> None:
+    """Retention kept each subscription's last delivery of K3 and K4: the consumer still
+    names them by what it holds (hashed, `_govex_key`, clear), and sees its own form back."""
+    city, client = keyed
+    with city.engine.connect() as conn:
+        kept = records.deliveries_of_keys(conn, RES, [K3, K4])
+    assert {(d["key"], d["subscription"]) for d in kept} == {
+        (K3, "SUB-HPF-009"), (K3, "SUB-GSC-001"), (K4, "SUB-HPF-001")}
+    assert all(d["beyond_retention"] for d in kept)
+    hpf = ("consumer", "hpf")
+    stand_in, hashed = _hash(city.engine, "SUB-HPF-009", K3), _hash(city.engine, "SUB-HPF-001", K4)
+    for who, key in ((hpf, stand_in), (hpf, hashed), (("consumer", "gsc"), K3)):
+        answer = _trace(client, city, who, key)
+        assert answer.status_code == 200, (key, answer.text)
+        assert answer.json()["key"] == key
+        assert [d.get("beyond_retention") for d in answer.json()["deliveries"]] == [True]
+    assert _trace(client, city, hpf, K3).status_code == 404  # still never received in clear
+    opened = client.post("/api/v1/disputes", headers=city.headers(*hpf), json={
+        "resource": RES, "key": stand_in, "field": "name", "claim": "姓名有误"})
+    assert opened.status_code == 201, opened.text
+    # Shown back as hpf received it: SUB-HPF-009's stand-in, not SUB-HPF-001's hash of K3.
+    shown = client.get(f"/api/v1/disputes/{opened.json()['id']}", headers=city.headers(*hpf))
+    assert shown.json()["key"] == stand_in
 
 
 def test_the_trace_page_links_its_quality_rows_to_their_runs(keyed: Any) -> None:

@@ -103,6 +103,58 @@ def test_the_form_offers_the_contract_fields_and_own_connections(app: Any, city:
     assert 'href="/supervision"' not in html
 
 
+BULK_ONLY = ('name="connection"', 'name="table"', 'name="mode"', 'name="masking"',
+             'name="retain_after_end"')
+VERIFY_FORM = {k: v for k, v in FORM.items()
+               if k not in ("masking", "connection", "table", "mode")} | {"delivery": "verify"}
+
+
+def test_the_form_offers_bulk_or_verify_delivery(app: Any, city: City) -> None:
+    consumer = signed_in(app, city, GSC)
+    bulk = consumer.get("/requests/new", params={"resource": "PSB-RES-001"}).text
+    assert 'name="delivery" value="bulk" checked' in bulk
+    assert 'name="delivery" value="verify">' in bulk
+    assert '<input type="hidden" name="delivery" value="bulk">' in bulk
+    for name in BULK_ONLY:
+        assert name in bulk, name
+    page = consumer.get("/requests/new",
+                        params={"resource": "PSB-RES-001", "delivery": "verify"})
+    assert page.status_code == 200
+    verify = page.text
+    assert 'name="delivery" value="verify" checked' in verify
+    assert '<input type="hidden" name="delivery" value="verify">' in verify
+    for name in BULK_ONLY:  # nothing of a copy to send
+        assert name not in verify, name
+    said = verify.split('id="verify-only">', 1)[1].split("</dd>", 1)[0]
+    assert "<code>POST /api/v1/verify/PSB-RES-001</code>" in said
+    assert "match" in said
+    assert "核验" in said
+    for field in ("id_no", "name", "birth_date"):
+        assert f'name="fields" value="{field}"' in verify
+
+
+def test_a_verify_request_from_the_form_asks_for_no_copy(app: Any, city: City) -> None:
+    rid = submitted(app, city, VERIFY_FORM)
+    done = sharing.get_request(city.engine, Principal("gsc", "consumer"), rid)
+    assert done["delivery"] == "verify"
+    assert (done["target"], done["mode"], done["masking"], done["retain_after_end"]) == (
+        None, None, {}, False)
+    assert done["fields"] == ["id_no", "name", "birth_date"]
+    page = signed_in(app, city, GSC).get(f"/requests/{rid}").text
+    assert "verification only, no copy" in page
+    # Posted anyway, what shapes a copy is refused as the API refuses it; nothing changes.
+    consumer = signed_in(app, city, GSC)
+    for extra, named in (({"connection": "gsc_db", "table": "t"}, "target"),
+                         ({"mode": "snapshot"}, "mode"),
+                         ({"masking": ["name:mask_name"]}, "masking"),
+                         ({"retain_after_end": "true"}, "retain_after_end")):
+        html = refused(consumer, city, "/requests", {**VERIFY_FORM, **extra}, 422,
+                       f"so it cannot ask for {named}")
+        assert 'name="delivery" value="verify" checked' in html
+    refused(consumer, city, "/requests", {**VERIFY_FORM, "delivery": "pigeon"}, 422,
+            "delivery")
+
+
 def test_every_refused_submission_shows_its_sentence_and_changes_nothing(
     app: Any, city: City
 ) -> None:
