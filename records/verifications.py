@@ -45,6 +45,8 @@ verify_records = sa.Table(
     sa.Column("verified_at", TS, nullable=False),
     # Disclosure asks "who verified this record": the same access path as provenance.
     sa.Index("ix_verify_records_record", "resource", "record_key"),
+    # Retention deletes by time (`expire`); rows arrive in time order, so BRIN will do.
+    sa.Index("ix_verify_records_verified_at", "verified_at", postgresql_using="brin"),
 )
 
 

@@ -111,3 +111,15 @@ def test_govex_provenance_maintain_says_what_it_removed(
     assert "verification records removed: 1 (verified before " in out
     assert _left(engine) == {"recent"}
     engine.dispose()
+
+
+def test_the_migrated_tables_are_the_declared_ones(store: sa.Engine) -> None:
+    """Migration 0021's index on `verified_at` (BRIN on PostgreSQL) is the one declared."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    with store.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), verifications.metadata)
+        indexes = {i["name"] for i in sa.inspect(conn).get_indexes("verify_records")}
+    assert [d for d in diff if "verify_records" in repr(d)] == []
+    assert "ix_verify_records_verified_at" in indexes
