@@ -116,3 +116,27 @@ def test_deletes_and_replacement_keep_a_postgresql_index_exact(world: Any) -> No
     results = service.verify(world.store, GSC, CODE, _body(
         [ask(gone["id_no"]), ask(outright["id_no"]), ask(person(13)["id_no"])]))["results"]
     assert [r["found"] for r in results] == [False, False, True]
+
+
+@pytest.mark.parametrize("odd", ["", "\x1f"])
+def test_verification_records_keep_every_key_as_asked(pg_url: str, odd: str) -> None:
+    """`answers.record` sends a column's texts joined by the unit separator; a key holding the
+    separator itself (source data is anyone's) is written as JSON rows instead: either way
+    every row is exactly what was answered."""
+    import datetime as dt
+
+    from exchange.store import create_store_engine, upgrade
+    from exchange.verify import answers
+
+    engine = create_store_engine(pg_url)
+    upgrade(engine)
+    done = [answers.Answered(f"K{i}{odd if i == 1 else ''},x", "name,birth_date"[: 4 + i],
+                             i % 2 == 0, i % 3 == 0) for i in range(5)]
+    with engine.begin() as conn:
+        answers.record(conn, call_id="call-1", resource="R", subscription="SUB-1",
+                       at=dt.datetime(2026, 12, 3, tzinfo=dt.UTC), answered=done)
+        rows = conn.execute(sa.text(
+            "SELECT record_key, fields, found, matched FROM verify_records "
+            "WHERE call_id = 'call-1' ORDER BY id")).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [tuple(a) for a in done]
