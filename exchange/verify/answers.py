@@ -172,21 +172,21 @@ _asked = sa.func.json_to_recordset(sa.cast(sa.bindparam("rows", type_=sa.Text), 
     sa.column("record_key", sa.Text), sa.column("fields", sa.Text),
     sa.column("found", sa.Boolean), sa.column("matched", sa.Boolean),
 ).render_derived(with_types=True)
-_RECORD_JSON = sa.insert(records.verify_records).from_select(
-    ["call_id", "resource", "record_key", "subscription", "fields", "found", "matched",
-     "verified_at"],
-    sa.select(sa.bindparam("call_id", type_=sa.String),
-              sa.bindparam("resource", type_=sa.String), _asked.c.record_key,
-              sa.bindparam("subscription", type_=sa.String), _asked.c.fields,
-              _asked.c.found, _asked.c.matched,
-              sa.bindparam("at", type_=sa.DateTime(timezone=True))),
-)
-_RECORD_LISTED = sa.insert(records.verify_records).from_select(
-    ["call_id", "resource", "record_key", "subscription", "fields", "found", "matched",
-     "verified_at"],
-    sa.select(sa.bindparam("call_id", type_=sa.String),
-              sa.bindparam("resource", type_=sa.String), _columns.c.record_key,
-              sa.bindparam("subscription", type_=sa.String), _columns.c.fields,
-              _columns.c.found, _columns.c.matched,
-              sa.bindparam("at", type_=sa.DateTime(timezone=True))),
-)
+
+
+def _recorded(rows: Any) -> Any:
+    """INSERT INTO verify_records the rows of `rows` (record_key, fields, found, matched),
+    with the call's own values bound."""
+    return sa.insert(records.verify_records).from_select(
+        ["call_id", "resource", "record_key", "subscription", "fields", "found", "matched",
+         "verified_at"],
+        sa.select(sa.bindparam("call_id", type_=sa.String),
+                  sa.bindparam("resource", type_=sa.String), rows.c.record_key,
+                  sa.bindparam("subscription", type_=sa.String), rows.c.fields,
+                  rows.c.found, rows.c.matched,
+                  sa.bindparam("at", type_=sa.DateTime(timezone=True))),
+    )
+
+
+_RECORD_JSON = _recorded(_asked)
+_RECORD_LISTED = _recorded(_columns)
