@@ -5,10 +5,11 @@ consumer.
     ledger → provenance rows → the delivery row (and, for a run, its audit entry)
 
 `steps.deliver` sends a run's staged batches through it; `correction` sends a dispute's
-corrected record. A batch's provenance is written only after the target committed the batch;
-the delivery row says success only after every batch and its provenance committed. A crash in
-between leaves the run unfinished and the watermark unmoved: the rerun delivers and records
-these rows again.
+corrected record; `reconcile` sends the keys gone from a source (to a verify subscription's
+index, their key digests: `forget_in_index`, since the index knows no key). A batch's
+provenance is written only after the target committed the batch; the delivery row says
+success only after every batch and its provenance committed. A crash in between leaves the run
+unfinished and the watermark unmoved: the rerun delivers and records these rows again.
 
 The target's ledger names the run and counts its rows; it holds no cursor. A cursor is made of
 watermark and key values, which are record values (a resident ID, when it is the key) that a
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -39,7 +40,9 @@ from exchange.run.targets import shape_batch, shape_keys, target_spec, write_mod
 from exchange.verify import index as verify_index
 from govex import progress as meter
 
-__all__ = ["VERIFICATION_INDEX", "DeliveryJob", "deliver_batches", "run_actor"]
+__all__ = [
+    "VERIFICATION_INDEX", "DeliveryJob", "deliver_batches", "forget_in_index", "run_actor",
+]
 
 #: Where a verify subscription's deliveries go, as the audit log and summaries name it.
 VERIFICATION_INDEX = "verification index"
@@ -112,10 +115,26 @@ def deliver_batches(
     keys, each recorded in provenance as `records.DELETED`); returns how many rows the target
     took or lost. The delivery row goes running, then
     success with the count, or failed with the error, which is raised again."""
+    return _delivery(store, job, lambda: _load(store, job, batches, deletes))
+
+
+def forget_in_index(store: sa.Engine, job: DeliveryJob, digests: Iterable[Sequence[str]]) -> int:
+    """Remove from a verify subscription's index the records of `digests` (key digests: what
+    a key reconciliation finds gone, since the index knows no key), as a delivery of its own
+    like `deliver_batches`' (its row, count and audit entry); the rows removed."""
+    if job.sub.target is not None:
+        msg = f"{job.sub.id} delivers to a target: its deletes are record keys, not digests"
+        raise ValueError(msg)
+    return _delivery(store, job, lambda: verify_index.forget(store, job.sub.id, digests))
+
+
+def _delivery(store: sa.Engine, job: DeliveryJob, load: Callable[[], int]) -> int:
+    """The delivery row around `load`: running, then success with its count, or failed with
+    the error, which is raised again."""
     with store.begin() as conn:
         bookkeeping.open_delivery(conn, job.run_id, job.sub.id, _now(), backfill=job.backfill)
     try:
-        delivered = _load(store, job, batches, deletes)
+        delivered = load()
     except Exception as error:
         _record_outcome(store, job, "failed", error=str(error))
         raise

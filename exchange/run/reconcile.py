@@ -1,34 +1,42 @@
 """Key reconciliation (`govex run CODE --reconcile`, or `source.reconcile: P7D` on a schedule):
-the records a table or query source has deleted outright, removed from the targets too.
+the records a table or query source has deleted outright, removed from the targets and the
+verification indexes too.
 
 An incremental read never sees a row that is gone. A reconciliation reads every key the source
 holds (keys only, streamed in batches; rows marked deleted by `source.deleted` count as gone),
 compares them with the keys each upsert or snapshot subscription holds as far as provenance
 knows (`records.live_keys`), and sends the difference through the one delivery path as
 deletes: delivery rows, provenance entries (`records.DELETED`), audit entries, like any
-delivery. Append targets keep their history and are left alone. The run is a run of the
+delivery. Append targets keep their history and are left alone. A verify subscription's index
+knows no key, only its keyed digest: each key the source holds is digested under that
+subscription's key as the index build digests it (`verify.index.key_digests`), compared with
+the digests the index holds (`verify.index.held_digests`), and the index rows of the digests
+gone are removed (`delivery.forget_in_index`), with a delivery row and audit entry like a
+target's deletes (no provenance: nothing reached the consumer). The run is a run of the
 resource (`exchange_runs`, its audit entry says `"reconcile": true`) that moves no watermark
 and no subscription progress.
 
-The keys each subscription holds are read *before* the source's: a record delivered by a run
-that ends while the reconciliation reads was not in that list, so it is never mistaken for one
-the source lost.
+What each subscription holds is read *before* the source's keys: a record delivered or indexed
+by a run that ends while the reconciliation reads was not in that list, so it is never
+mistaken for one the source lost.
 
 Safety: a reconciliation deletes only what it has read the source whole to decide. A failed
 key read fails the run before anything is deleted. A source that returns no key at all while
-subscriptions hold records is refused: an empty table is far more often a broken load, a
-wrong connection or a truncated staging table than a department that deleted everything, and
-the cost of being wrong is every consumer's copy. Empty it at the targets deliberately instead
-(end the subscriptions, or mark the rows deleted at the source).
+subscriptions (targets or indexes) hold records is refused: an empty table is far more often
+a broken load, a wrong connection or a truncated staging table than a department that deleted
+everything, and the cost of being wrong is every consumer's copy. Empty it at the targets
+deliberately instead (end the subscriptions, or mark the rows deleted at the source).
 
 Memory: the key text of every record the source holds and of every record one subscription
-holds, as Arrow string arrays (tens of bytes a key); nothing else of a record is read.
+holds, as Arrow string arrays (tens of bytes a key), and per verify subscription the key
+digests of both (32 hex characters each); nothing else of a record is read.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
@@ -44,10 +52,12 @@ from connectors.base import ReadSpec
 from exchange.run import bookkeeping, ending, leases, source_deletes
 from exchange.run.bookkeeping import RunSummary, load_summary
 from exchange.run.conform import conform
-from exchange.run.delivery import DeliveryJob, deliver_batches
+from exchange.run.delivery import DeliveryJob, deliver_batches, forget_in_index
 from exchange.run.secrets import master_key
 from exchange.run.steps import batch_rows, is_active
 from exchange.run.targets import write_mode
+from exchange.verify import digests as verify_digests
+from exchange.verify import index as verify_index
 from govex.durations import duration_parts
 from govex.errors import DeclarationError, FatalError
 from govex.ids import new_run_id
@@ -57,6 +67,8 @@ pc: Any = _pc  # pyarrow-stubs cannot follow kernels that are generic over types
 __all__ = ["reconcile_due", "reconcile_resource"]
 
 Progress = Callable[[str], None]
+# How the source's keys are named to compare with what one verify subscription holds.
+Digesting = Callable[[pa.Table], list[str]]
 
 
 def _now() -> dt.datetime:
@@ -66,9 +78,10 @@ def _now() -> dt.datetime:
 def reconcile_resource(
     store: sa.Engine, code: str, *, progress: Progress | None = None, wait: float = 0
 ) -> RunSummary:
-    """Delete from every active upsert and snapshot target of `code` the records gone from its
-    source; the run's summary (status failed, and nothing deleted, when the key read fails or
-    the source returns no key while targets hold records). Like a run, it holds the
+    """Delete from every active upsert and snapshot target, and every active verify
+    subscription's index, of `code` the records gone from its source; the run's summary
+    (status failed, and nothing deleted, when the key read fails or the source returns no key
+    while targets or indexes hold records). Like a run, it holds the
     resource's lease (`leases`; `wait` as `start_run`'s), so it never races a run's deletes."""
     say = progress or (lambda _message: None)
     run_id = new_run_id()  # UUIDv7, as OpenLineage wants
@@ -110,10 +123,9 @@ def _open(
         ended = ending.ended_subscriptions(conn, code, now.date())  # revoked: nothing more
         subs = [
             s for s in catalog.load_subscriptions(conn, code)
-            if is_active(s, now.date()) and s.id not in ended and write_mode(s) == "upsert"
-            # A verify subscription's index knows no keys to compare, only their digests: the
-            # rows a source deleted outright leave it at the next run that reads everything.
-            and s.target is not None
+            if is_active(s, now.date()) and s.id not in ended
+            # a verify subscription (no target) has its index reconciled by key digest
+            and (s.target is None or write_mode(s) == "upsert")
         ]
         bookkeeping.insert_run(
             conn, run_id, code, subscriptions=[s.id for s in subs], started_at=now,
@@ -132,11 +144,14 @@ def _reconcile(
     say: Progress,
     lease: leases.Heartbeat,
 ) -> None:
-    """Read the keys held and present, and delete the gone ones from each target, each batch
-    only while the reconciliation still holds the resource."""
+    """Read what each subscription holds and the keys present, and delete the gone ones from
+    each target or index, each batch only while the reconciliation still holds the resource."""
     code = resource.code
-    held = _held_keys(store, code, subs)  # before the source's: see the module docstring
-    present, read = _source_keys(store, resource, contract)
+    secret = master_key(store)
+    jobs = {s.id: DeliveryJob(run_id, resource, contract, s, secret, _now()) for s in subs}
+    digesting = {s.id: _digesting(jobs[s.id]) for s in subs if s.target is None}
+    held = _held(store, code, subs)  # before the source's: see the module docstring
+    present, read = _source_keys(store, resource, contract, subs, digesting)
     say(f"{code}: the source holds {read} keys")
     gone = _gone(code, resource, held, present, read)
     with store.begin() as conn:
@@ -144,12 +159,14 @@ def _reconcile(
         bookkeeping.record_gate_outcome(conn, run_id, passed=read, quarantined=0)
     key_schema = contracts.arrow_schema(contract)
     key_schema = pa.schema([key_schema.field(k) for k in resource.key])
-    secret = master_key(store)
     for sub in subs:
-        keys = _typed_keys(gone[sub.id], resource.key, key_schema)
-        job = DeliveryJob(run_id, resource, contract, sub, secret, _now())
+        job = replace(jobs[sub.id], delivered_at=_now())
         try:
-            n = deliver_batches(store, job, (), lease.guard(_in_batches(keys)))
+            if sub.target is None:  # gone as digests: the index knows no key
+                n = forget_in_index(store, job, lease.guard(_digest_batches(gone[sub.id])))
+            else:
+                keys = _typed_keys(gone[sub.id], resource.key, key_schema)
+                n = deliver_batches(store, job, (), lease.guard(_in_batches(keys)))
             say(f"{code}: {len(gone[sub.id])} keys gone; {n} rows deleted from {sub.id}")
         except Exception as error:  # noqa: BLE001 - recorded on the delivery; others go on
             say(f"{code}: deleting from {sub.id} failed: {error}")
@@ -175,24 +192,41 @@ def reconcile_due(store: sa.Engine, code: str, every: str, now: dt.datetime) -> 
     return due <= now
 
 
-def _held_keys(
-    store: sa.Engine, code: str, subs: list[Any]
+def _digesting(job: DeliveryJob) -> Digesting:
+    """The key digests a verify subscription's index holds a key batch's records under: its
+    own key (`DeliveryJob.key`) and the index's derivation, as the run's delivery uses them."""
+    digester = verify_digests.Digester(job.key)
+    shape = verify_index.IndexShape.of(job.contract, job.resource.key, job.sub.fields)
+    return lambda keys: verify_index.key_digests(digester, shape, keys)
+
+
+def _held(
+    store: sa.Engine, code: str, subs: list[catalog.Subscription]
 ) -> dict[str, pa.Array[Any]]:
-    """The record keys each subscription holds as far as provenance knows."""
+    """What each subscription holds: the record keys of a target's as far as provenance
+    knows, the key digests of a verify subscription's index."""
     held: dict[str, pa.Array[Any]] = {}
+    size = batch_rows()
     with store.connect() as conn:
         for sub in subs:
-            parts = [pa.array(part, pa.string())
-                     for part in records.live_keys(conn, code, sub.id, batch=batch_rows())]
-            held[sub.id] = (pa.concat_arrays(parts) if parts else pa.array([], pa.string()))
+            lists = (verify_index.held_digests(conn, sub.id, batch=size) if sub.target is None
+                     else records.live_keys(conn, code, sub.id, batch=size))
+            parts = [pa.array(part, pa.string()) for part in lists]
+            held[sub.id] = _joined(parts)
     return held
 
 
 def _source_keys(
-    store: sa.Engine, resource: catalog.Resource, contract: contracts.Contract
-) -> tuple[pa.Array[Any], int]:
-    """Every key the source holds (rows marked deleted left out) as record-key text, and how
-    many rows were read. Keys only: the read selects the key columns (and the deleted one)."""
+    store: sa.Engine,
+    resource: catalog.Resource,
+    contract: contracts.Contract,
+    subs: list[catalog.Subscription],
+    digesting: dict[str, Digesting],
+) -> tuple[dict[str, pa.Array[Any]], int]:
+    """Per subscription, every key the source holds (rows marked deleted left out) as it
+    compares with what the subscription holds: record-key text for a target (one array all
+    share), key digests for a verify subscription (`digesting`); and how many rows were read.
+    Keys only: the read selects the key columns (and the deleted one)."""
     decl = resource.source
     with store.connect() as conn:
         resolved = catalog.load_connection(conn, decl.connection)
@@ -207,7 +241,9 @@ def _source_keys(
         types={k: pa.string() for k in key if pa.types.is_string(schema.field(k).type)},
     )
     source = connectors.open_source(resolved.kind, resolved.target, resolved.format)
-    parts: list[pa.Array[Any]] = []
+    texts: list[pa.Array[Any]] | None = (
+        [] if any(s.target is not None for s in subs) else None)  # no target: no key text
+    digests: dict[str, list[pa.Array[Any]]] = {sub: [] for sub in digesting}
     read = 0
     try:
         for batch in source.read_batches(spec):
@@ -216,33 +252,42 @@ def _source_keys(
             if decl.deleted is not None:
                 live, _gone = source_deletes.split_deleted(batch, decl.deleted, key)
             keys = conform(live.select(list(key)), key_schema)
-            parts.append(records.record_keys(keys, key))
+            if texts is not None:
+                texts.append(records.record_keys(keys, key))
+            for sub_id, digest in digesting.items():
+                digests[sub_id].append(pa.array(digest(keys), pa.string()))
     finally:
         source.close()
-    present = pa.concat_arrays(parts) if parts else pa.array([], pa.string())
+    text = _joined(texts or [])
+    present = {s.id: _joined(digests[s.id]) if s.id in digesting else text for s in subs}
     return present, read
+
+
+def _joined(parts: Sequence[pa.Array[Any]]) -> pa.Array[Any]:
+    return pa.concat_arrays(parts) if parts else pa.array([], pa.string())
 
 
 def _gone(
     code: str,
     resource: catalog.Resource,
     held: dict[str, pa.Array[Any]],
-    present: pa.Array[Any],
+    present: dict[str, pa.Array[Any]],
     read: int,
 ) -> dict[str, pa.Array[Any]]:
-    """Per subscription, the keys it holds that the source does not; refused whole when the
-    source returned no key at all while any subscription holds records."""
+    """Per subscription, the keys (or key digests) it holds that the source does not; refused
+    whole when the source returned no key at all while any subscription (a target or an
+    index) holds records."""
     holding = sum(len(keys) for keys in held.values())
     if read == 0 and holding:
         msg = (
             f"the source of {code} ({resource.source.table or 'its query'} in "
-            f"{resource.source.connection}) returned no keys while the targets hold "
+            f"{resource.source.connection}) returned no keys while its subscriptions hold "
             f"{holding} records; nothing was deleted, since an empty source is more likely a "
             "broken read than every record deleted"
         )
         raise FatalError(msg)
     return {
-        sub: keys.filter(pc.invert(pc.is_in(keys, value_set=present)))
+        sub: keys.filter(pc.invert(pc.is_in(keys, value_set=present[sub])))
         for sub, keys in held.items()
     }
 
@@ -264,6 +309,12 @@ def _in_batches(keys: pa.Table) -> Iterator[pa.Table]:
     size = batch_rows()
     for start in range(0, keys.num_rows, size):
         yield keys.slice(start, size)
+
+
+def _digest_batches(digests: pa.Array[Any]) -> Iterator[list[str]]:
+    size = batch_rows()
+    for start in range(0, len(digests), size):
+        yield [str(d) for d in digests.slice(start, size).to_pylist()]
 
 
 def _finish(store: sa.Engine, run_id: str, sub_ids: list[str]) -> RunSummary:

@@ -17,7 +17,10 @@ subscription's progress, backfills and deletes apply unchanged:
   replaces the subscription's index: it upserts every record under its run id, then removes
   the rows no batch of the run touched, so answers stay available while it works and the
   records the source no longer holds leave the index;
-- when the subscription ends (revoked, expired), its rows are removed (`remove`).
+- when the subscription ends (revoked, expired), its rows are removed (`remove`);
+- a key reconciliation (`exchange.run.reconcile`) compares the key digests the index holds
+  (`held_digests`) with those of every key the source holds (`key_digests`) and removes the
+  records the source deleted outright by digest (`forget`), since the index knows no key.
 
 The runs also keep `verify_answers` small: the per-key answer counts matter only on their own
 day (Asia/Shanghai), so each run forgets the subscription's counts of earlier days, and an
@@ -28,7 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +47,9 @@ from exchange.verify.tables import verify_answers, verify_index
 from govex import progress as meter
 from govex.workdays import SHANGHAI
 
-__all__ = ["IndexShape", "lookup", "maintain", "remove"]
+__all__ = [
+    "IndexShape", "forget", "held_digests", "key_digests", "lookup", "maintain", "remove",
+]
 
 # Digests per DELETE or lookup statement: an IN list the planner takes in stride.
 CHUNK = 1000
@@ -68,10 +73,16 @@ class IndexShape:
         return cls(tuple(rules[k] for k in key), tuple(rules[f] for f in fields))
 
 
+def key_digests(digester: Digester, shape: IndexShape, batch: pa.Table) -> list[str]:
+    """The key digest the index holds each record of `batch` under (contract-typed, its key
+    columns at least): the one derivation runs, deletes and reconciliations all use."""
+    return digester.key_digests(batch.select([r.name for r in shape.key]), shape.key)
+
+
 def entries(digester: Digester, shape: IndexShape, batch: pa.Table) -> dict[str, str]:
     """{key digest: digests JSON} of a contract-typed batch; a record repeated in the batch
     keeps its last row (one statement may not upsert one row twice)."""
-    keys = digester.key_digests(batch.select([r.name for r in shape.key]), shape.key)
+    keys = key_digests(digester, shape, batch)
     columns = [(r.name, digester.field_digests(batch.column(r.name), r)) for r in shape.fields]
     found: dict[str, str] = {}
     for row, key in enumerate(keys):
@@ -111,14 +122,8 @@ def maintain(
     for keys in deletes:
         if not keys.num_rows:
             continue
-        gone = digester.key_digests(keys.select([r.name for r in shape.key]), shape.key)
         with store.begin() as conn:
-            listed = conn.dialect.name == "postgresql"
-            for start in range(0, len(gone), CHUNK):
-                chunk = gone[start:start + CHUNK]
-                changed += conn.execute(_DELETE_LISTED if listed else _DELETE_IN, {
-                    "subscription": subscription, "keys": ",".join(chunk) if listed else chunk,
-                }).rowcount
+            changed += _delete(conn, subscription, key_digests(digester, shape, keys))
     if replace:
         with store.begin() as conn:
             changed += conn.execute(sa.delete(verify_index).where(
@@ -130,12 +135,55 @@ def maintain(
             verify_answers.c.subscription == subscription,
             verify_answers.c.day < at.astimezone(SHANGHAI).date(),
         ))
+    _analyze_after(store, changed)
+    return changed
+
+
+def held_digests(
+    conn: sa.Connection, subscription: str, *, batch: int = 50_000
+) -> Iterator[list[str]]:
+    """The key digests `subscription`'s index holds, in lists of at most `batch`: one query,
+    streamed."""
+    rows = conn.execute(
+        sa.select(verify_index.c.key_digest)
+        .where(verify_index.c.subscription == subscription)
+        .execution_options(yield_per=batch)
+    )
+    for part in rows.partitions(batch):
+        yield [digest for (digest,) in part]
+
+
+def forget(store: sa.Engine, subscription: str, digests: Iterable[Sequence[str]]) -> int:
+    """Remove the records of `digests` (key digests, as `key_digests` makes them) from
+    `subscription`'s index, one store transaction per batch; the rows removed, as a target's
+    delivery counts its deletes."""
+    changed = 0
+    for gone in digests:
+        if gone:
+            with store.begin() as conn:
+                changed += _delete(conn, subscription, gone)
+    _analyze_after(store, changed)
+    return changed
+
+
+def _delete(conn: sa.Connection, subscription: str, digests: Sequence[str]) -> int:
+    """Remove the index rows of `digests`, CHUNK per statement; the rows removed."""
+    listed = conn.dialect.name == "postgresql"
+    removed = 0
+    for start in range(0, len(digests), CHUNK):
+        chunk = digests[start:start + CHUNK]
+        removed += conn.execute(_DELETE_LISTED if listed else _DELETE_IN, {
+            "subscription": subscription, "keys": ",".join(chunk) if listed else list(chunk),
+        }).rowcount
+    return removed
+
+
+def _analyze_after(store: sa.Engine, changed: int) -> None:
     if changed >= ANALYZE_AFTER and store.dialect.name == "postgresql":
         # A backfill can multiply the table: until autovacuum's next ANALYZE the planner
         # would read the calls' lookups as scans of a small table (measured 9x slower).
         with store.begin() as conn:
             conn.execute(sa.text(f"ANALYZE {verify_index.name}"))
-    return changed
 
 
 def remove(conn: sa.Connection, subscription: str) -> int:

@@ -129,11 +129,12 @@ def write_workspace(root: Path, source_url: str, targets: dict[str, str],
 def scenario_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Scenario]:
     monkeypatch.setenv("GOVEX_STAGING_DIR", str(tmp_path / "staging"))
     def make(source_url: str, targets: dict[str, str], subscriptions: list[dict[str, Any]],
-             rows: list[dict[str, Any]], max_error_rate: float = 0.05) -> Scenario:
+             rows: list[dict[str, Any]], max_error_rate: float = 0.05,
+             store_url: str | None = None) -> Scenario:
         create_source(source_url, rows)
         root = tmp_path / "ws"
         write_workspace(root, source_url, targets, subscriptions, max_error_rate)
-        store_url = f"sqlite:///{tmp_path / 'store.db'}"
+        store_url = store_url or f"sqlite:///{tmp_path / 'store.db'}"
         engine = create_store_engine(store_url)
         upgrade(engine)
         catalog.apply_workspace(engine, root)
