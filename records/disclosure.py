@@ -166,22 +166,25 @@ def _iso(value: Any) -> str | None:
 
 
 def disclosures(
-    conn: sa.Connection, code: str, keys: Sequence[str]
+    conn: sa.Connection, code: str, keys: Sequence[str], *, verified_as: Sequence[str] = ()
 ) -> list[dict[str, Any]]:
     """Every delivery, delete and verification of the records `keys` of resource `code`,
     newest first: {key, action (delivered | deleted | verified), at, consumer, subscription,
     delivery, fields, masking, purpose, subscription_state, declared_in, run_id (deliveries
     and deletes), call_id, found, matched (verifications), beyond_retention (a delivery from
-    a month retention dropped, kept as the subscription's last one then)}."""
+    a month retention dropped, kept as the subscription's last one then)}. `verified_as`:
+    further spellings of those keys that verifications are recorded under (a call records the
+    key normalised as it compared it, e.g. an ID number's check character x in upper case)."""
     if not keys:
         return []
     wanted = list(dict.fromkeys(keys))
+    asked_as = list(dict.fromkeys([*wanted, *verified_as]))
     v = verify_records
     delivered = deliveries_of_keys(conn, code, wanted)  # beyond retention included
     verified = conn.execute(
         sa.select(v.c.record_key, v.c.subscription, v.c.call_id, v.c.verified_at, v.c.fields,
                   v.c.found, v.c.matched, v.c.id)
-        .where(v.c.resource == code, v.c.record_key.in_(wanted))
+        .where(v.c.resource == code, v.c.record_key.in_(asked_as))
     ).all()
     subs = _declared(conn, code, {d["subscription"] for d in delivered} | {
         r.subscription for r in verified})
@@ -242,18 +245,23 @@ def departments(items: Iterable[dict[str, Any]]) -> list[str]:
     return sorted({str(item["consumer"]) for item in items if item["consumer"]})
 
 
-def disclosure(conn_or_store: sa.Connection | sa.Engine, code: str, key: str) -> dict[str, Any]:
+def disclosure(
+    conn_or_store: sa.Connection | sa.Engine, code: str, key: str, *,
+    verified_as: str | None = None,
+) -> dict[str, Any]:
     """The `govex disclosure --json` object for record `key` of resource `code`:
     {resource, key, provider, departments, disclosures}. A key nobody received has no
-    disclosures (the record may exist all the same: the answer is the same). An unknown
-    resource, or a key with the wrong number of parts, raises DeclarationError."""
+    disclosures (the record may exist all the same: the answer is the same). `verified_as`:
+    the key as verifications record it, where that differs
+    (`exchange.verify.service.recorded_key`).
+    An unknown resource, or a key with the wrong number of parts, raises DeclarationError."""
     if isinstance(conn_or_store, sa.Engine):
         with conn_or_store.connect() as conn:
-            return disclosure(conn, code, key)
+            return disclosure(conn, code, key, verified_as=verified_as)
     conn = conn_or_store
     resource = catalog.load_resource(conn, code)
     split_key(key, resource.key)
-    items = disclosures(conn, code, [key])
+    items = disclosures(conn, code, [key], verified_as=[verified_as] if verified_as else [])
     for item in items:
         del item["key"]  # one record: its key is the answer's
     return {

@@ -41,10 +41,13 @@ def run(args: argparse.Namespace) -> int:
     # Imported here, not at the top: `govex --help` loads no command's dependencies.
     import records  # provenance pulls in pyarrow: keeps `govex --help` fast
     from exchange.store import open_store
+    from exchange.verify import service
     from govex.settings import load_settings
 
     engine = open_store(load_settings())
-    found = records.disclosure(engine, args.code, args.key)
+    with engine.connect() as conn:
+        found = records.disclosure(conn, args.code, args.key,
+                                   verified_as=service.recorded_key(conn, args.code, args.key))
     if args.json:
         print_json(found)
         return 0

@@ -49,7 +49,8 @@ from govex.ids import uuid7
 from govex.settings import Settings, load_settings
 from govex.workdays import SHANGHAI
 
-__all__ = ["CALL_RATE", "MAX_RECORDS", "TooManyCalls", "UnknownResource", "verify"]
+__all__ = ["CALL_RATE", "MAX_RECORDS", "TooManyCalls", "UnknownResource", "recorded_key",
+           "verify"]
 
 MAX_RECORDS = 1000
 #: This process's call buckets, one per subscription (`limits`).
@@ -121,10 +122,7 @@ def verify(
         key_digests = digester.key_digests(keys, verifier.key)
         field_digests = {name: digester.field_digests(typed, verifier.rules[name])
                          for name, (_rows, typed) in values.items()}
-        record_keys = [str(k) for k in records.record_keys(  # provenance's KEY text
-            pa.table({r.name: normalised(keys.column(r.name), r) for r in verifier.key}),
-            verifier.resource.key,
-        ).to_pylist()]
+        record_keys = _recorded(keys, verifier.key, verifier.resource.key)
         granted = answers.grant(conn, verifier.sub.id, key_digests, at,
                                 settings.verify_key_daily)
         held = index.lookup(conn, verifier.sub.id,
@@ -141,6 +139,31 @@ def verify(
         )
     as_of = verifier.as_of.isoformat() if verifier.as_of is not None else None
     return {"subscription": verifier.sub.id, "as_of": as_of, "results": results}
+
+
+def _recorded(keys: pa.Table, rules: Sequence[FieldRule], key: Sequence[str]) -> list[str]:
+    """The asked keys as `verify_records` names them: provenance's KEY text of each key
+    typed and normalised as it was compared (an ID number's check character in upper case)."""
+    return [str(k) for k in records.record_keys(
+        pa.table({r.name: normalised(keys.column(r.name), r) for r in rules}), key,
+    ).to_pylist()]
+
+
+def recorded_key(conn: sa.Connection, code: str, key: str) -> str:
+    """Record `key` of `code` (provenance's KEY text, as the source spells it) as a call
+    records it, so that disclosure finds its verifications however the source spells the key
+    (a source may keep an ID number's check character x in lower case). `key` itself when a
+    part is not of its field's type: no call could have asked it so. DeclarationError for an
+    unknown resource or a key of the wrong shape."""
+    resource = catalog.load_resource(conn, code)
+    rules = field_rules(catalog.load_contract_version(conn, resource.contract))
+    key_rules = [rules[name] for name in resource.key]
+    parts = records.split_key(key, resource.key)
+    try:
+        typed = pa.table({r.name: parse([parts[r.name]], r) for r in key_rules})
+    except BadValue:
+        return key
+    return _recorded(typed, key_rules, resource.key)[0]
 
 
 # ---- who is asking, under which subscription -------------------------------------------

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 import catalog
 import records
 from exchange.store import Principal
+from exchange.verify import service as verify
 from exchange.web import policy
 from exchange.web.service import Denied, Limited, Missing
 from govex.errors import DeclarationError
@@ -75,7 +76,9 @@ def disclosure_for(store: sa.Engine, principal: Principal, code: str, key: str
     if not policy.may_read_disclosure(principal, resource.provider):
         raise refused(principal, f"who received the records of {code}")
     try:
-        return records.disclosure(store, code, key)
+        with store.connect() as conn:
+            return records.disclosure(conn, code, key,
+                                      verified_as=verify.recorded_key(conn, code, key))
     except DeclarationError as error:  # a key of the wrong shape
         raise Missing(error.message) from error
 
