@@ -69,6 +69,7 @@ DEFAULT_ANSWER_DAYS = 5
 DEFAULT_LOOKUP_RATE = 60
 DEFAULT_VERIFY_RATE = 200
 DEFAULT_VERIFY_KEY_DAILY = 10
+DEFAULT_VERIFY_NOT_FOUND_DAILY = 1000
 DEFAULT_NOTIFY_TIMEOUT = 5
 DEFAULT_NOTIFY_ATTEMPTS = 8
 DEFAULT_NOTIFY_BACKOFF = 30
@@ -99,6 +100,7 @@ class Settings:
     provenance_retention_text: str | None = None
     verify_rate_text: str | None = None
     verify_key_daily_text: str | None = None
+    verify_not_found_daily_text: str | None = None
     lineage_url: str | None = None
     lineage_api_key: SecretStr | None = None
     lineage_timeout_text: str | None = None
@@ -210,6 +212,13 @@ class Settings:
         )
 
     @property
+    def verify_not_found_daily(self) -> int:
+        return _positive_int(
+            self.verify_not_found_daily_text, DEFAULT_VERIFY_NOT_FOUND_DAILY,
+            "GOVEX_VERIFY_NOT_FOUND_DAILY", "not-found answers per subscription and day",
+        )
+
+    @property
     def notify_timeout(self) -> int:
         return _positive_int(
             self.notify_timeout_text, DEFAULT_NOTIFY_TIMEOUT, "GOVEX_NOTIFY_TIMEOUT", "seconds"
@@ -283,6 +292,7 @@ def _read(env: Mapping[str, str]) -> Settings:
         provenance_retention_text=text("GOVEX_PROVENANCE_RETENTION"),
         verify_rate_text=text("GOVEX_VERIFY_RATE"),
         verify_key_daily_text=text("GOVEX_VERIFY_KEY_DAILY"),
+        verify_not_found_daily_text=text("GOVEX_VERIFY_NOT_FOUND_DAILY"),
         lineage_url=text("GOVEX_LINEAGE_URL"),
         lineage_api_key=_secret(env.get("GOVEX_LINEAGE_API_KEY")),
         lineage_timeout_text=text("GOVEX_LINEAGE_TIMEOUT"),

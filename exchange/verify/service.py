@@ -17,7 +17,11 @@ brought the subscription level with its resource (`as_of`). A record key gets at
 GOVEX_VERIFY_KEY_DAILY answers per subscription and day (Asia/Shanghai), counted in the store
 so that every server process shares the count: past it, the record is answered
 `"limited": true` and nothing else, and it is neither recorded nor counted as an answer (so a
-birth date cannot be found by asking 366 times). What a call answered — one `verify_records`
+birth date cannot be found by asking 366 times). The per-key limit does not bound how many
+different keys are tried (an ID number found by trying its thousand sequence numbers with the
+person's name): a subscription whose records answered "not found" today reach
+GOVEX_VERIFY_NOT_FOUND_DAILY (metered in `usage_daily`, read with the catalog row) is refused
+(429) until midnight Asia/Shanghai. What a call answered — one `verify_records`
 row per answered record, the answer counts and the day's usage (`records.count_usage`: one
 call, the records answered, the body's bytes, the records found with every asked field
 matching, the records not found) — commits in one transaction, or none of it does.
@@ -87,6 +91,7 @@ class _Verifier:
     key_names: frozenset[str]
     rules: dict[str, FieldRule]  # the fields it may ask about
     as_of: dt.datetime | None  # when a run last brought its index level with the resource
+    not_found_today: int  # its answers "not found" so far today (Asia/Shanghai)
 
 
 def _now() -> dt.datetime:
@@ -179,12 +184,29 @@ def _admitted(
     candidates = _active(conn, principal.department, code, at)
     asked = _body(body)
     verifier = _chosen(candidates, asked.get("subscription"), principal.department, code)
+    cap = settings.verify_not_found_daily
+    if verifier.not_found_today >= cap:
+        wait = _to_midnight(at)
+        msg = (f"subscription {verifier.sub.id} has had {verifier.not_found_today} records "
+               f"answered not found today, its limit (GOVEX_VERIFY_NOT_FOUND_DAILY {cap}): "
+               "asking mostly about records the source does not hold is how keys are "
+               f"enumerated; it answers again after midnight Asia/Shanghai, in {wait} s")
+        raise TooManyCalls(msg, wait)
     wait = CALL_RATE.take(verifier.sub.id, settings.verify_rate)
     if wait:
         msg = (f"subscription {verifier.sub.id} is over its {settings.verify_rate} calls per "
                f"second (GOVEX_VERIFY_RATE); retry after {wait} s")
         raise TooManyCalls(msg, wait)
     return verifier, _records(asked, verifier, code)
+
+
+def _to_midnight(at: dt.datetime) -> int:
+    """Whole seconds from `at` to the next midnight in Asia/Shanghai, when the day's counts
+    start again."""
+    local = at.astimezone(SHANGHAI)
+    midnight = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(),
+                                   tzinfo=SHANGHAI)
+    return max(1, int((midnight - local).total_seconds() + 0.999))
 
 
 _parsed: dict[tuple[str, str, str], Any] = {}
@@ -209,10 +231,14 @@ _SUBSCRIPTIONS = (
               subscriptions.c.declaration, subscriptions.c.updated_at,
               resources.c.declaration.label("resource"),
               resources.c.updated_at.label("resource_at"),
-              progress.c.updated_at.label("indexed_at"))
+              progress.c.updated_at.label("indexed_at"),
+              records.usage_daily.c.not_found)
     .select_from(
         subscriptions.join(resources, resources.c.code == subscriptions.c.resource_code)
-        .outerjoin(progress, progress.c.subscription == subscriptions.c.id))
+        .outerjoin(progress, progress.c.subscription == subscriptions.c.id)
+        .outerjoin(records.usage_daily, sa.and_(
+            records.usage_daily.c.subscription == subscriptions.c.id,
+            records.usage_daily.c.day == sa.bindparam("day"))))
     .where(subscriptions.c.resource_code == sa.bindparam("code"),
            subscriptions.c.consumer == sa.bindparam("department"))
 )
@@ -224,7 +250,8 @@ def _active(
     """The department's verify subscriptions to `code` that are active today (Asia/Shanghai):
     one indexed read of the catalog per call, so a revocation holds from the next call."""
     today = at.astimezone(SHANGHAI).date()
-    rows = [r for r in conn.execute(_SUBSCRIPTIONS, {"code": code, "department": department})
+    rows = [r for r in conn.execute(_SUBSCRIPTIONS,
+                                    {"code": code, "department": department, "day": today})
             .mappings() if (r["declaration"] or {}).get("delivery") == "verify"]
     if not rows:
         known = conn.execute(sa.select(resources.c.code).where(resources.c.code == code)).first()
@@ -264,7 +291,7 @@ def _verifier(conn: sa.Connection, row: sa.RowMapping) -> _Verifier:
         lambda: field_rules(catalog.load_contract_version(conn, resource.contract)))
     return _Verifier(sub, resource, tuple(rules[k] for k in resource.key),
                      frozenset(resource.key), {f: rules[f] for f in sub.fields if f in rules},
-                     _aware(row["indexed_at"]))
+                     _aware(row["indexed_at"]), row["not_found"] or 0)
 
 
 def _chosen(candidates: list[_Verifier], named: Any, department: str, code: str) -> _Verifier:

@@ -85,7 +85,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
           "subscription may not ask about, a value not of its field's type; the detail names "
           "it, e.g. records[3].fields.birth_date"},
     429: {"model": Problem, "description": "over the subscription's GOVEX_VERIFY_RATE calls "
-          "per second; the Retry-After header says when to retry",
+          "per second, or past its GOVEX_VERIFY_NOT_FOUND_DAILY records answered not found "
+          "today (refused until midnight Asia/Shanghai); the Retry-After header says when to "
+          "retry",
           "headers": {"Retry-After": {"description": "seconds to wait",
                                       "schema": {"type": "integer"}}}},
 }

@@ -96,3 +96,39 @@ def test_runs_forget_earlier_days_counts_and_an_end_forgets_all(world_factory: A
     world.run()
     assert world.count("verify_answers", subscription="SUB-GSC-V01") == 0
     assert world.count("verify_answers", subscription="SUB-TAX-V01") == 1
+
+
+def test_a_subscription_probing_for_keys_is_refused_until_midnight(
+    world_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trying many keys (an ID number's sequence numbers with a known name) is mostly "not
+    found": past GOVEX_VERIFY_NOT_FOUND_DAILY of those a day the subscription is refused
+    (429 until midnight in Shanghai) whatever it asks, and nothing of the refused call is
+    recorded; another subscription, and the next day, are not affected."""
+    monkeypatch.setenv("GOVEX_VERIFY_NOT_FOUND_DAILY", "3")
+    world = world_factory(people(10))
+    world.run()
+    one = person(1)
+    tries = [ask(f"{110105199001019000 + n:018d}", name=one["name"]) for n in range(4)]
+    first = _call(world, GSC, tries, LATE)  # one call may pass the cap by its own records
+    assert [r["found"] for r in first] == [False] * 4
+    recorded = world.count("verify_records", subscription="SUB-GSC-V01")
+    with pytest.raises(service.TooManyCalls, match="GOVEX_VERIFY_NOT_FOUND_DAILY 3") as refused:
+        _call(world, GSC, [ask(one["id_no"], name=one["name"])], LATE)
+    assert refused.value.retry_after == 30 * 60  # 23:30 in Shanghai: half an hour to go
+    assert world.count("verify_records", subscription="SUB-GSC-V01") == recorded
+    assert _call(world, TAX, [ask(one["id_no"], name=one["name"])], LATE)[0]["found"] is True
+    assert _call(world, GSC, [ask(one["id_no"], name=one["name"])], NEXT_DAY)[0]["match"] == {
+        "name": True}
+
+
+def test_not_found_answers_under_the_cap_are_answered(
+    world_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GOVEX_VERIFY_NOT_FOUND_DAILY", "3")
+    world = world_factory(people(10))
+    world.run()
+    unknown = [ask(f"{110105199001019000 + n:018d}") for n in range(2)]
+    assert [r["found"] for r in _call(world, GSC, unknown, LATE)] == [False, False]
+    known = person(2)
+    assert _call(world, GSC, [ask(known["id_no"], name=known["name"])], LATE)[0]["found"]
