@@ -5,7 +5,8 @@ is imported first (`airflow.sdk`, `airflow.models` and the DagBag class: the one
 DAG processor has already paid before it parses any file) and then the clock runs around
 `DagBag(dag_folder=<that one file>)` (examples off) — what the DAG processor does per file:
 import the module (govex's own imports included), read the catalog, build 100 DAGs, validate
-and bag them. The best of two processes is asserted and recorded as a junit property.
+and bag them. The best CPU time of two processes is asserted (on a quiet machine, the wall
+time); the best wall time is recorded as a junit property.
 """
 
 from __future__ import annotations
@@ -35,11 +36,11 @@ import json, sys, time
 import airflow.sdk, airflow.models  # the one-time Airflow import: not measured
 from airflow.dag_processing.dagbag import DagBag
 
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 bag = DagBag(dag_folder=sys.argv[1])
-seconds = time.perf_counter() - started
+seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
 heavy = ("great_expectations", "exchange.run.steps", "connectors", "quality", "kafka", "faker")
-print(json.dumps({"seconds": seconds, "dags": len(bag.dags),
+print(json.dumps({"seconds": seconds, "cpu": cpu, "dags": len(bag.dags),
                   "errors": {str(k): str(v) for k, v in bag.import_errors.items()},
                   "heavy_imports": [m for m in heavy if m in sys.modules]}))
 """
@@ -128,4 +129,9 @@ def test_parse_100_resources_under_a_second(
         assert run["heavy_imports"] == []
     best = min(run["seconds"] for run in runs)
     record_property("parse_seconds_100_resources", round(best, 3))
-    assert best < BUDGET_SECONDS, f"parsing took {best:.3f}s for {RESOURCES} resources"
+    # The budget is on the parse's own CPU time: on a quiet machine that is its wall time,
+    # and a suite sharing the cores with other work must not fail for it (wall time is
+    # recorded above).
+    cpu = min(run["cpu"] for run in runs)
+    assert cpu < BUDGET_SECONDS, (
+        f"parsing took {cpu:.3f}s of CPU ({best:.3f}s wall) for {RESOURCES} resources")

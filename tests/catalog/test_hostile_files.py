@@ -50,11 +50,11 @@ def test_billion_laughs_is_refused_at_once_with_bounded_memory(tmp_path: Path) -
     path.write_text("quality:\n  expectations:\n    - kwargs:\n" + _billion_laughs() + "\n")
     assert path.stat().st_size < 1024
     tracemalloc.start()
-    started = time.perf_counter()
+    started = time.process_time()  # the reader's own work, whatever else shares the cores
     try:
         with pytest.raises(DeclarationError) as raised:
             read_yaml(path, display="resources/bomb.yaml")
-        elapsed = time.perf_counter() - started
+        elapsed = time.process_time() - started
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -113,10 +113,10 @@ YAML_CASES: list[tuple[str, str, str]] = [
 def test_hostile_yaml_is_one_sentence(case: str, text: str, fragment: str, tmp_path: Path) -> None:
     path = tmp_path / "x.yaml"
     path.write_bytes(text.encode("utf-8", "surrogateescape"))
-    started = time.perf_counter()
+    started = time.process_time()  # the reader's own work, whatever else shares the cores
     with pytest.raises(DeclarationError) as raised:
         read_yaml(path, display="subscriptions/x.yaml")
-    assert time.perf_counter() - started < 2.0, case
+    assert time.process_time() - started < 2.0, case
     message = raised.value.render()
     assert message.startswith("subscriptions/x.yaml: ")
     assert fragment in message
@@ -172,10 +172,10 @@ def test_hostile_contract_json_is_one_sentence(
     path = tmp_path / "resident_identity" / "1.0.0.json"
     path.parent.mkdir()
     path.write_text(make(), "utf-8")
-    started = time.perf_counter()
+    started = time.process_time()
     with pytest.raises(DeclarationError) as raised:
         contracts.load_contract(path)
-    assert time.perf_counter() - started < 2.0, case
+    assert time.process_time() - started < 2.0, case
     message = raised.value.render()
     assert message.startswith(f"{path}: ")
     assert fragment in message
