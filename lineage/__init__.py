@@ -34,6 +34,7 @@ from lineage.events import (
     ResourceInfo,
     ResourceRun,
     RunCounts,
+    RunEvent,
     SchemaField,
     SubscriptionInfo,
     delivery_completed,
@@ -49,14 +50,7 @@ from lineage.events import (
     schema_from_arrow,
     schema_from_json_schema,
 )
-from lineage.facets import (
-    SCHEMA_BASE_URL,
-    SCHEMA_DIR,
-    GovexResourceRunFacet,
-    GovexRunCountsRunFacet,
-    GovexSubscriptionRunFacet,
-    schema_url,
-)
+from lineage.facets import GOVEX_FACETS, SCHEMA_BASE_URL, SCHEMA_DIR, schema_url
 from lineage.tables import (
     failure_count,
     govex_run_ids,
@@ -68,19 +62,18 @@ from lineage.tables import (
 from lineage.validate import govex_claims, run_ids, validate_run_event
 
 __all__ = [
+    "GOVEX_FACETS",
     "JOB_NAMESPACE",
     "SCHEMA_BASE_URL",
     "SCHEMA_DIR",
     "DatasetName",
-    "GovexResourceRunFacet",
-    "GovexRunCountsRunFacet",
-    "GovexSubscriptionRunFacet",
     "LineageSettings",
     "Parent",
     "ParentLike",
     "ResourceInfo",
     "ResourceRun",
     "RunCounts",
+    "RunEvent",
     "SchemaField",
     "SubscriptionInfo",
     "connection_dataset",

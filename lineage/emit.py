@@ -30,17 +30,18 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import sqlalchemy as sa
-from openlineage.client import OpenLineageClient
-from openlineage.client.event_v2 import RunEvent
-from openlineage.client.serde import Serde
-from openlineage.client.transport import Transport
 
 from govex.settings import LINEAGE_KILL_SWITCHES, load_settings
 from lineage import tables
+
+if TYPE_CHECKING:
+    # openlineage-python loads every transport it has when imported: only to send an event on.
+    from openlineage.client import OpenLineageClient
+    from openlineage.client.transport import Transport
 
 __all__ = [
     "KILL_SWITCHES",
@@ -92,7 +93,7 @@ def emission_failures() -> dict[str, int]:
 
 def emit(
     store: sa.Engine | sa.Connection,
-    event: RunEvent | Mapping[str, Any],
+    event: Mapping[str, Any] | Any,
     *,
     transport: Transport | None = None,
 ) -> int | None:
@@ -101,7 +102,8 @@ def emit(
     With an `Engine` the event is committed in its own transaction. With a `Connection` it is
     written in the caller's transaction, guarded so that a failure cannot spoil the caller's
     work (a SAVEPOINT where the database needs one), and commits with it. Returns the stored
-    event's id, or None when disabled or when storing failed. Never raises.
+    event's id, or None when disabled or when storing failed. Never raises. `event` is JSON
+    (what `lineage.events` builds) or an openlineage-python `RunEvent`.
     """
     try:
         settings = LineageSettings.from_env()
@@ -112,7 +114,7 @@ def emit(
         log.debug("OpenLineage emission is disabled by a kill switch")
         return None
     try:
-        payload = dict(event) if isinstance(event, Mapping) else Serde.to_dict(event)
+        payload = dict(event) if isinstance(event, Mapping) else _serialized(event)
     except Exception as error:  # noqa: BLE001 - side channel: counted, never raised
         _count(store, "serialize", error, None)
         return None
@@ -125,6 +127,13 @@ def emit(
     if client is not None:
         _send(store, client, event, payload)
     return stored
+
+
+def _serialized(event: Any) -> dict[str, Any]:
+    """An openlineage-python event as JSON."""
+    from openlineage.client.serde import Serde
+
+    return Serde.to_dict(event)
 
 
 def _store(store: sa.Engine | sa.Connection, payload: dict[str, Any]) -> int | None:
@@ -167,16 +176,16 @@ def _guarded(conn: sa.Connection) -> Iterator[None]:
 def _send(
     store: sa.Engine | sa.Connection,
     client: OpenLineageClient,
-    event: RunEvent | Mapping[str, Any],
+    event: Mapping[str, Any] | Any,
     payload: dict[str, Any],
 ) -> None:
     try:
-        if isinstance(event, RunEvent):
-            client.emit(event)
-        else:
-            # Already JSON (e.g. an event received from another producer): the transports
+        if isinstance(event, Mapping):
+            # JSON (govex's own events, or one received from another producer): the transports
             # serialize with Serde, which passes a dict through unchanged.
             client.transport.emit(cast(Any, payload))
+        else:
+            client.emit(event)
     except Exception as error:  # noqa: BLE001 - side channel: counted, never raised
         _count(store, "transport", error, payload)
 
@@ -185,6 +194,7 @@ def _send(
 def _cached_http_client(
     url: str, api_key: str | None, timeout: float, retries: int
 ) -> OpenLineageClient:
+    from openlineage.client import OpenLineageClient
     from openlineage.client.transport.http import (
         ApiKeyTokenProvider,
         HttpConfig,
@@ -206,6 +216,8 @@ def _cached_http_client(
 def _client(settings: LineageSettings, transport: Transport | None) -> OpenLineageClient | None:
     """The client for an explicit transport, else the (cached) HTTP one, else None."""
     if transport is not None:
+        from openlineage.client import OpenLineageClient
+
         return OpenLineageClient(transport=transport)
     if settings.url is None:
         return None

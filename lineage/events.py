@@ -1,4 +1,10 @@
-"""OpenLineage RunEvents for a govex exchange run, built with openlineage-python's classes.
+"""OpenLineage RunEvents for a govex exchange run, built as the JSON the spec defines.
+
+The events are plain dicts (what the lineage store keeps and a transport sends), built without
+openlineage-python: its client package loads every transport (HTTP, Kafka, files, …) when
+imported, a fixed cost that every run of the command line paid for four events (issue #16).
+The dicts are what openlineage-python's classes serialize to (`Serde.to_dict`): no null values,
+each facet with its `_producer` and the `_schemaURL` of the spec version it follows.
 
 Jobs (namespace `govex`):
 
@@ -31,6 +37,7 @@ constructors do the mapping for the engine.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import traceback
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -39,37 +46,8 @@ from functools import cache
 from importlib import metadata as importlib_metadata
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from openlineage.client.event_v2 import (
-    InputDataset,
-    Job,
-    OutputDataset,
-    Run,
-    RunEvent,
-    RunState,
-)
-from openlineage.client.facet_v2 import (
-    DatasetFacet,
-    InputDatasetFacet,
-    JobFacet,
-    OutputDatasetFacet,
-    RunFacet,
-    column_lineage_dataset,
-    data_quality_assertions_dataset,
-    data_quality_metrics_input_dataset,
-    documentation_dataset,
-    documentation_job,
-    error_message_run,
-    job_type_job,
-    output_statistics_output_dataset,
-    ownership_dataset,
-    parent_run,
-    processing_engine_run,
-    schema_dataset,
-)
-from openlineage.client.uuid import generate_static_uuid
-
 from lineage.datasets import DatasetName
-from lineage.facets import GovexResourceRunFacet, GovexRunCountsRunFacet, GovexSubscriptionRunFacet
+from lineage.facets import schema_url
 
 if TYPE_CHECKING:
     import catalog
@@ -81,6 +59,7 @@ __all__ = [
     "ResourceInfo",
     "ResourceRun",
     "RunCounts",
+    "RunEvent",
     "SchemaField",
     "SubscriptionInfo",
     "delivery_completed",
@@ -101,6 +80,25 @@ __all__ = [
 JOB_NAMESPACE = "govex"
 #: The keyed hash of the record key that stands in for a key the consumer may not see.
 GOVEX_KEY_COLUMN = "_govex_key"
+#: An OpenLineage RunEvent as JSON.
+RunEvent = dict[str, Any]
+RUN_EVENT_SCHEMA = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
+#: The spec version of each official facet the events carry (the `_schemaURL`s of the
+#: openlineage-python classes they were first built with).
+FACET_VERSIONS = {
+    "ProcessingEngineRunFacet": "1-1-1",
+    "ParentRunFacet": "1-2-0",
+    "ErrorMessageRunFacet": "1-0-1",
+    "JobTypeJobFacet": "2-0-4",
+    "DocumentationJobFacet": "1-1-0",
+    "SchemaDatasetFacet": "1-2-0",
+    "OwnershipDatasetFacet": "1-0-1",
+    "DocumentationDatasetFacet": "1-1-0",
+    "DataQualityAssertionsDatasetFacet": "1-1-0",
+    "DataQualityMetricsInputDatasetFacet": "1-0-3",
+    "ColumnLineageDatasetFacet": "1-2-0",
+    "OutputStatisticsOutputDatasetFacet": "1-0-2",
+}
 
 RunStatus = Literal["running", "success", "failed", "blocked"]
 
@@ -315,8 +313,22 @@ def delivery_run_id(run_id: str, subscription_id: str) -> str:
     parent = uuid.UUID(run_id)
     if parent.version == 7:
         instant = dt.datetime.fromtimestamp((parent.int >> 80) / 1000, tz=dt.UTC)
-        return str(generate_static_uuid(instant, f"{run_id}/deliver/{subscription_id}".encode()))
+        return str(_static_uuid7(instant, f"{run_id}/deliver/{subscription_id}".encode()))
     return str(uuid.uuid5(parent, f"deliver/{subscription_id}"))
+
+
+def _static_uuid7(instant: dt.datetime, data: bytes) -> uuid.UUID:
+    """openlineage-python's `generate_static_uuid`: a UUIDv7 of `instant` whose random bits are
+    the first 76 bits of SHA-1(instant in ISO form + data), so the same input names the same
+    run in every process (delivery run ids of runs already stored depend on it)."""
+    instant_utc = instant.astimezone(dt.UTC)
+    timestamp_ms = int(instant_utc.timestamp() * 1000)
+    digest = hashlib.sha1(instant_utc.isoformat().encode() + data).digest()  # noqa: S324
+    node = int.from_bytes(digest) >> 84
+    value = (timestamp_ms & 0xFFFF_FFFF_FFFF) << 80 | node & 0xFFFF_FFFF_FFFF_FFFF_FFFF
+    value = value & ~(0xF000 << 64) | 7 << 76  # version 7
+    value = value & ~(0xC000 << 48) | 0x8000 << 48  # RFC 4122 variant
+    return uuid.UUID(int=value)
 
 
 # --- builders ------------------------------------------------------------------------------
@@ -324,7 +336,7 @@ def delivery_run_id(run_id: str, subscription_id: str) -> str:
 
 def run_started(run: ResourceRun, *, event_time: dt.datetime | None = None) -> RunEvent:
     """START of the resource run."""
-    return _resource_event(run, RunState.START, event_time)
+    return _resource_event(run, "START", event_time)
 
 
 def run_completed(
@@ -344,7 +356,7 @@ def run_completed(
     `metrics`: `{"rowCount": 1000, "columnMetrics": {"id_no": {"nullCount": 0, …}}}`.
     """
     return _resource_event(
-        run, RunState.COMPLETE, event_time, counts=counts, status="success",
+        run, "COMPLETE", event_time, counts=counts, status="success",
         delivered=delivered, assertions=assertions, metrics=metrics,
     )
 
@@ -362,7 +374,7 @@ def run_failed(
 ) -> RunEvent:
     """FAIL of the resource run; `blocked=True` when the quality gate stopped delivery."""
     return _resource_event(
-        run, RunState.FAIL, event_time, counts=counts or RunCounts(),
+        run, "FAIL", event_time, counts=counts or RunCounts(),
         status="blocked" if blocked else "failed", delivered=delivered,
         assertions=assertions, metrics=metrics, error=error,
     )
@@ -372,7 +384,7 @@ def delivery_started(
     run: ResourceRun, subscription: SubscriptionInfo, *, event_time: dt.datetime | None = None
 ) -> RunEvent:
     """START of the delivery of `run` to `subscription` (a child run of the resource run)."""
-    return _delivery_event(run, subscription, RunState.START, event_time)
+    return _delivery_event(run, subscription, "START", event_time)
 
 
 def delivery_completed(
@@ -383,7 +395,7 @@ def delivery_completed(
     event_time: dt.datetime | None = None,
 ) -> RunEvent:
     """COMPLETE of a delivery; `delivered` rows were written to the target."""
-    return _delivery_event(run, subscription, RunState.COMPLETE, event_time, delivered=delivered)
+    return _delivery_event(run, subscription, "COMPLETE", event_time, delivered=delivered)
 
 
 def delivery_failed(
@@ -394,10 +406,12 @@ def delivery_failed(
     event_time: dt.datetime | None = None,
 ) -> RunEvent:
     """FAIL of a delivery."""
-    return _delivery_event(run, subscription, RunState.FAIL, event_time, error=error)
+    return _delivery_event(run, subscription, "FAIL", event_time, error=error)
 
 
 # --- internals -----------------------------------------------------------------------------
+
+EventType = Literal["START", "COMPLETE", "FAIL"]
 
 
 def _event_time(when: dt.datetime | None) -> str:
@@ -409,9 +423,45 @@ def _event_time(when: dt.datetime | None) -> str:
     return when.isoformat()
 
 
+def _without_nulls(value: Any) -> Any:
+    """The event as the spec's JSON: no null values (and no null or empty-object list items),
+    as openlineage-python serializes its classes."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        items = [_without_nulls(v) for v in value if v is not None]
+        return [v for v in items if v != {}]
+    return value
+
+
+def _official(facet_class: str, **fields: Any) -> dict[str, Any]:
+    """An official OpenLineage facet: its fields after `_producer` and `_schemaURL`."""
+    version = FACET_VERSIONS[facet_class]
+    url = f"https://openlineage.io/spec/facets/{version}/{facet_class}.json#/$defs/{facet_class}"
+    return {"_producer": producer(), "_schemaURL": url, **fields}
+
+
+def _govex(facet_class: str, **fields: Any) -> dict[str, Any]:
+    """One of govex's own facets (`lineage/schemas`)."""
+    return {"_producer": producer(), "_schemaURL": schema_url(facet_class), **fields}
+
+
+def _event(
+    event_type: EventType, event_time: dt.datetime | None, run: dict[str, Any],
+    job: dict[str, Any], inputs: list[dict[str, Any]], outputs: list[dict[str, Any]],
+) -> RunEvent:
+    event = {
+        "eventTime": _event_time(event_time), "producer": producer(),
+        "schemaURL": RUN_EVENT_SCHEMA, "run": run, "job": job, "eventType": event_type,
+        "inputs": inputs, "outputs": outputs,
+    }
+    cleaned: RunEvent = _without_nulls(event)
+    return cleaned
+
+
 def _resource_event(
     run: ResourceRun,
-    event_type: RunState,
+    event_type: EventType,
     event_time: dt.datetime | None,
     *,
     counts: RunCounts | None = None,
@@ -422,13 +472,13 @@ def _resource_event(
     error: BaseException | str | None = None,
 ) -> RunEvent:
     resource = run.resource
-    facets: dict[str, RunFacet] = _common_run_facets(resource)
+    facets = _common_run_facets(resource)
     if run.parent is not None:
         facets["parent"] = _parent_facet(Parent.of(run.parent))
     if counts is not None:
-        facets["govex_runCounts"] = GovexRunCountsRunFacet(
-            read=counts.read, passed=counts.passed, quarantined=counts.quarantined,
-            delivered=counts.delivered, status=status, producer=producer(),
+        facets["govex_runCounts"] = _govex(
+            "GovexRunCountsRunFacet", read=counts.read, passed=counts.passed,
+            quarantined=counts.quarantined, delivered=counts.delivered, status=status,
         )
     if error is not None:
         facets["errorMessage"] = _error_facet(error)
@@ -436,10 +486,9 @@ def _resource_event(
         _output(resource, run.source, sub, None if delivered is None else delivered.get(sub.id))
         for sub in run.subscriptions
     ]
-    return RunEvent(
-        eventType=event_type,
-        eventTime=_event_time(event_time),
-        run=Run(runId=run.run_id, facets=facets),
+    return _event(
+        event_type, event_time,
+        run={"runId": run.run_id, "facets": facets},
         job=_job(
             resource_job_name(resource.code), "EXCHANGE",
             f"Exchange run of {resource.code} ({resource.name}): extract once from the "
@@ -447,14 +496,13 @@ def _resource_event(
         ),
         inputs=[_input(resource, run.source, assertions=assertions, metrics=metrics)],
         outputs=outputs,
-        producer=producer(),
     )
 
 
 def _delivery_event(
     run: ResourceRun,
     subscription: SubscriptionInfo,
-    event_type: RunState,
+    event_type: EventType,
     event_time: dt.datetime | None,
     *,
     delivered: int | None = None,
@@ -472,7 +520,8 @@ def _delivery_event(
     parent = Parent(JOB_NAMESPACE, resource_job_name(resource.code), run.run_id, root=root)
     facets = _common_run_facets(resource)
     facets["parent"] = _parent_facet(parent)
-    facets["govex_subscription"] = GovexSubscriptionRunFacet(
+    facets["govex_subscription"] = _govex(
+        "GovexSubscriptionRunFacet",
         id=subscription.id,
         resource=subscription.resource,
         consumer=subscription.consumer,
@@ -480,14 +529,12 @@ def _delivery_event(
         mode=subscription.mode,
         fields=list(subscription.fields),
         masking={name: subscription.masking_of(name) for name in subscription.fields},
-        producer=producer(),
     )
     if error is not None:
         facets["errorMessage"] = _error_facet(error)
-    return RunEvent(
-        eventType=event_type,
-        eventTime=_event_time(event_time),
-        run=Run(runId=delivery_run_id(run.run_id, subscription.id), facets=facets),
+    return _event(
+        event_type, event_time,
+        run={"runId": delivery_run_id(run.run_id, subscription.id), "facets": facets},
         job=_job(
             delivery_job_name(resource.code, subscription.id), "DELIVERY",
             f"Delivery of {resource.code} to {subscription.consumer} for subscription "
@@ -495,26 +542,24 @@ def _delivery_event(
         ),
         inputs=[_input(resource, run.source)],
         outputs=[_output(resource, run.source, subscription, delivered)],
-        producer=producer(),
     )
 
 
-def _common_run_facets(resource: ResourceInfo) -> dict[str, RunFacet]:
+def _common_run_facets(resource: ResourceInfo) -> dict[str, Any]:
     return {
-        "processing_engine": processing_engine_run.ProcessingEngineRunFacet(
-            version=govex_version(),
-            name="govex",
+        "processing_engine": _official(
+            "ProcessingEngineRunFacet",
+            version=govex_version(), name="govex",
             openlineageAdapterVersion=_openlineage_version(),
-            producer=producer(),
         ),
-        "govex_resource": GovexResourceRunFacet(
+        "govex_resource": _govex(
+            "GovexResourceRunFacet",
             code=resource.code,
-            name=resource.name,
             provider=resource.provider,
             contract=resource.contract,
             sharing=resource.sharing,
             classification=resource.classification,
-            producer=producer(),
+            name=resource.name,
         ),
     }
 
@@ -527,24 +572,22 @@ def _openlineage_version() -> str:
         return "unknown"
 
 
-def _parent_facet(parent: Parent) -> parent_run.ParentRunFacet:
+def _parent_facet(parent: Parent) -> dict[str, Any]:
     root = None
     if parent.root is not None:
-        root = parent_run.Root(
-            run=parent_run.RootRun(runId=parent.root.run_id, facets=None),
-            job=parent_run.RootJob(
-                namespace=parent.root.namespace, name=parent.root.job_name, facets=None
-            ),
-        )
-    return parent_run.ParentRunFacet(
-        run=parent_run.Run(runId=parent.run_id, facets=None),
-        job=parent_run.Job(namespace=parent.namespace, name=parent.job_name, facets=None),
+        root = {
+            "run": {"runId": parent.root.run_id},
+            "job": {"namespace": parent.root.namespace, "name": parent.root.job_name},
+        }
+    return _official(
+        "ParentRunFacet",
+        run={"runId": parent.run_id},
+        job={"namespace": parent.namespace, "name": parent.job_name},
         root=root,
-        producer=producer(),
     )
 
 
-def _error_facet(error: BaseException | str) -> error_message_run.ErrorMessageRunFacet:
+def _error_facet(error: BaseException | str) -> dict[str, Any]:
     stack = None
     if isinstance(error, BaseException):
         message = str(error) or error.__class__.__name__
@@ -552,40 +595,36 @@ def _error_facet(error: BaseException | str) -> error_message_run.ErrorMessageRu
             stack = "".join(traceback.format_exception(error))
     else:
         message = error
-    return error_message_run.ErrorMessageRunFacet(
-        message=message, programmingLanguage="python", stackTrace=stack, producer=producer()
+    return _official(
+        "ErrorMessageRunFacet", message=message, programmingLanguage="python", stackTrace=stack
     )
 
 
-def _job(name: str, job_type: str, description: str) -> Job:
-    facets: dict[str, JobFacet] = {
-        "jobType": job_type_job.JobTypeJobFacet(
-            processingType="BATCH", integration="GOVEX", jobType=job_type, producer=producer()
+def _job(name: str, job_type: str, description: str) -> dict[str, Any]:
+    facets = {
+        "jobType": _official(
+            "JobTypeJobFacet", processingType="BATCH", integration="GOVEX", jobType=job_type
         ),
-        "documentation": documentation_job.DocumentationJobFacet(
-            description=description, contentType="text/plain", producer=producer()
+        "documentation": _official(
+            "DocumentationJobFacet", description=description, contentType="text/plain"
         ),
     }
-    return Job(namespace=JOB_NAMESPACE, name=name, facets=facets)
+    return {"namespace": JOB_NAMESPACE, "name": name, "facets": facets}
 
 
-def _schema_facet(fields: Sequence[SchemaField]) -> schema_dataset.SchemaDatasetFacet:
-    return schema_dataset.SchemaDatasetFacet(
+def _schema_facet(fields: Sequence[SchemaField]) -> dict[str, Any]:
+    return _official(
+        "SchemaDatasetFacet",
         fields=[
-            schema_dataset.SchemaDatasetFacetFields(
-                name=f.name, type=f.type, description=f.description, ordinal_position=i,
-                fields=None,
-            )
+            {"name": f.name, "type": f.type, "description": f.description, "ordinal_position": i}
             for i, f in enumerate(fields, start=1)
         ],
-        producer=producer(),
     )
 
 
-def _owner(department: str, role: str) -> ownership_dataset.OwnershipDatasetFacet:
-    return ownership_dataset.OwnershipDatasetFacet(
-        owners=[ownership_dataset.Owner(name=f"department:{department}", type=role)],
-        producer=producer(),
+def _owner(department: str, role: str) -> dict[str, Any]:
+    return _official(
+        "OwnershipDatasetFacet", owners=[{"name": f"department:{department}", "type": role}]
     )
 
 
@@ -595,77 +634,72 @@ def _input(
     *,
     assertions: Sequence[Mapping[str, Any]] = (),
     metrics: Mapping[str, Any] | None = None,
-) -> InputDataset:
-    facets: dict[str, DatasetFacet] = {}
+) -> dict[str, Any]:
+    facets: dict[str, Any] = {}
     if resource.fields:
         facets["schema"] = _schema_facet(resource.fields)
     # The provider is the one authoritative source (一数一源): it owns the source dataset.
     facets["ownership"] = _owner(resource.provider, "PROVIDER")
-    facets["documentation"] = documentation_dataset.DocumentationDatasetFacet(
+    facets["documentation"] = _official(
+        "DocumentationDatasetFacet",
         description=f"{resource.code} {resource.name}"
         + (f": {resource.description}" if resource.description else ""),
         contentType="text/plain",
-        producer=producer(),
     )
-    input_facets: dict[str, InputDatasetFacet] = {}
+    input_facets: dict[str, Any] = {}
     if assertions:
         input_facets["dataQualityAssertions"] = _assertions_facet(assertions)
     if metrics is not None:
         input_facets["dataQualityMetrics"] = _metrics_facet(metrics)
-    return InputDataset(
-        namespace=source.namespace, name=source.name, facets=facets, inputFacets=input_facets
-    )
+    return {
+        "namespace": source.namespace, "name": source.name, "facets": facets,
+        "inputFacets": input_facets,
+    }
 
 
-def _assertions_facet(
-    assertions: Sequence[Mapping[str, Any]],
-) -> data_quality_assertions_dataset.DataQualityAssertionsDatasetFacet:
+def _assertions_facet(assertions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     def text(value: Any) -> str | None:
         return None if value is None else str(value)
 
-    return data_quality_assertions_dataset.DataQualityAssertionsDatasetFacet(
+    return _official(
+        "DataQualityAssertionsDatasetFacet",
         assertions=[
-            data_quality_assertions_dataset.Assertion(
-                assertion=str(a["assertion"]),
-                success=bool(a["success"]),
-                column=text(a.get("column")) or None,
-                severity=text(a.get("severity")),
-                name=text(a.get("name")),
-                description=text(a.get("description")),
-                expected=text(a.get("expected")),
-                actual=text(a.get("actual")),
-                params=None,
-            )
+            {
+                "assertion": str(a["assertion"]),
+                "success": bool(a["success"]),
+                "column": text(a.get("column")) or None,
+                "severity": text(a.get("severity")),
+                "name": text(a.get("name")),
+                "description": text(a.get("description")),
+                "expected": text(a.get("expected")),
+                "actual": text(a.get("actual")),
+            }
             for a in assertions
         ],
-        producer=producer(),
     )
 
 
-def _metrics_facet(
-    metrics: Mapping[str, Any],
-) -> data_quality_metrics_input_dataset.DataQualityMetricsInputDatasetFacet:
-    module = data_quality_metrics_input_dataset
+def _metrics_facet(metrics: Mapping[str, Any]) -> dict[str, Any]:
     columns = {}
     for column, values in (metrics.get("columnMetrics") or {}).items():
-        columns[str(column)] = module.ColumnMetrics(
-            nullCount=_int_or_none(values.get("nullCount")),
-            distinctCount=_int_or_none(values.get("distinctCount")),
-            sum=_float_or_none(values.get("sum")),
-            count=_float_or_none(values.get("count")),
-            min=_float_or_none(values.get("min")),
-            max=_float_or_none(values.get("max")),
-            quantiles={str(q): float(v) for q, v in values["quantiles"].items()}
+        columns[str(column)] = {
+            "nullCount": _int_or_none(values.get("nullCount")),
+            "distinctCount": _int_or_none(values.get("distinctCount")),
+            "sum": _float_or_none(values.get("sum")),
+            "count": _float_or_none(values.get("count")),
+            "min": _float_or_none(values.get("min")),
+            "max": _float_or_none(values.get("max")),
+            "quantiles": {str(q): float(v) for q, v in values["quantiles"].items()}
             if values.get("quantiles")
             else None,
-        )
-    return module.DataQualityMetricsInputDatasetFacet(
+        }
+    return _official(
+        "DataQualityMetricsInputDatasetFacet",
         columnMetrics=columns,
         rowCount=_int_or_none(metrics.get("rowCount")),
         bytes=_int_or_none(metrics.get("bytes")),
         fileCount=_int_or_none(metrics.get("fileCount")),
         lastUpdated=metrics.get("lastUpdated"),
-        producer=producer(),
     )
 
 
@@ -700,47 +734,42 @@ def _column_lineage(
     source: DatasetName,
     sub: SubscriptionInfo,
     columns: Sequence[str],
-) -> column_lineage_dataset.ColumnLineageDatasetFacet:
-    module = column_lineage_dataset
-
-    def transformation(function: str) -> module.Transformation:
+) -> dict[str, Any]:
+    def transformation(function: str) -> dict[str, Any]:
         if function == "none":
-            return module.Transformation(type="DIRECT", subtype="IDENTITY", masking=False)
-        return module.Transformation(
-            type="DIRECT", subtype="TRANSFORMATION", description=function, masking=True
-        )
+            return {"type": "DIRECT", "subtype": "IDENTITY", "masking": False}
+        return {
+            "type": "DIRECT", "subtype": "TRANSFORMATION", "description": function,
+            "masking": True,
+        }
 
-    def source_field(name: str, function: str) -> module.InputField:
-        return module.InputField(
-            namespace=source.namespace, name=source.name, field=name,
-            transformations=[transformation(function)],
-        )
+    def source_field(name: str, function: str) -> dict[str, Any]:
+        return {
+            "namespace": source.namespace, "name": source.name, "field": name,
+            "transformations": [transformation(function)],
+        }
 
-    lineage: dict[str, module.Fields] = {
-        name: module.Fields(inputFields=[source_field(name, sub.masking_of(name))])
+    lineage: dict[str, Any] = {
+        name: {"inputFields": [source_field(name, sub.masking_of(name))]}
         for name in sub.fields
         if name in columns
     }
     if GOVEX_KEY_COLUMN in columns and resource.key:
         # The consumer may not see the key: a keyed hash of all key fields identifies the row.
-        lineage[GOVEX_KEY_COLUMN] = module.Fields(
-            inputFields=[source_field(k, "hash") for k in resource.key]
-        )
+        lineage[GOVEX_KEY_COLUMN] = {
+            "inputFields": [source_field(k, "hash") for k in resource.key]
+        }
     dataset = []
     if resource.watermark:
         # Incremental runs pick rows by the watermark column: it shapes the whole output.
-        dataset.append(
-            module.InputField(
-                namespace=source.namespace, name=source.name, field=resource.watermark,
-                transformations=[
-                    module.Transformation(
-                        type="INDIRECT", subtype="FILTER",
-                        description="incremental extraction by watermark",
-                    )
-                ],
-            )
-        )
-    return module.ColumnLineageDatasetFacet(fields=lineage, dataset=dataset, producer=producer())
+        dataset.append({
+            "namespace": source.namespace, "name": source.name, "field": resource.watermark,
+            "transformations": [{
+                "type": "INDIRECT", "subtype": "FILTER",
+                "description": "incremental extraction by watermark",
+            }],
+        })
+    return _official("ColumnLineageDatasetFacet", fields=lineage, dataset=dataset)
 
 
 def _output(
@@ -748,24 +777,20 @@ def _output(
     source: DatasetName,
     sub: SubscriptionInfo,
     delivered: int | None,
-) -> OutputDataset:
+) -> dict[str, Any]:
     schema = _target_schema(resource, sub)
-    facets: dict[str, DatasetFacet] = {
+    facets = {
         "schema": _schema_facet(schema),
         # After delivery the receiver is responsible (谁经手谁使用谁管理谁负责).
         "ownership": _owner(sub.consumer, "CONSUMER"),
         "columnLineage": _column_lineage(resource, source, sub, [f.name for f in schema]),
     }
-    output_facets: dict[str, OutputDatasetFacet] = {}
+    output_facets: dict[str, Any] = {}
     if delivered is not None:
-        output_facets["outputStatistics"] = (
-            output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
-                rowCount=delivered, producer=producer()
-            )
+        output_facets["outputStatistics"] = _official(
+            "OutputStatisticsOutputDatasetFacet", rowCount=delivered
         )
-    return OutputDataset(
-        namespace=sub.target.namespace,
-        name=sub.target.name,
-        facets=facets,
-        outputFacets=output_facets,
-    )
+    return {
+        "namespace": sub.target.namespace, "name": sub.target.name, "facets": facets,
+        "outputFacets": output_facets,
+    }

@@ -1,7 +1,7 @@
 """Checking an OpenLineage RunEvent from another producer before it is stored.
 
-govex builds its own events with openlineage-python's classes, so they are valid by
-construction; events that arrive over HTTP (`POST /api/v1/lineage`) are whatever the sender
+govex's own events are built by `lineage.events` and checked against the spec by its tests;
+events that arrive over HTTP (`POST /api/v1/lineage`) are whatever the sender
 wrote. `validate_run_event` holds them to the spec: the core schema of OpenLineage 2-0-2
 (`lineage/spec/OpenLineage.json`, the spec's own file, Apache-2.0 with `LICENSE.txt` beside
 it; openlineage-python ships classes, not the schema), with the formats it names checked:

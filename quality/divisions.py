@@ -18,7 +18,7 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -85,13 +85,41 @@ def _key(day: dt.date | None, open_value: int) -> int:
 class DivisionTable:
     """A set of code periods, indexed for vectorised lookups by code and date."""
 
-    def __init__(self, rows: Iterable[DivisionCode]) -> None:
-        self.rows: tuple[DivisionCode, ...] = tuple(rows)
+    def __init__(
+        self, rows: Iterable[DivisionCode] = (), *, csv_text: str | None = None
+    ) -> None:
+        """From `rows`, or from the text of a CSV in the shipped form. The CSV is indexed
+        straight from its text and its rows are built only when asked for: a run needs only
+        the index, and a `DivisionCode` per row cost most of the gate of a small run."""
+        self._text = csv_text
+        self._rows: tuple[DivisionCode, ...] | None = None
+        if csv_text is None:
+            self._rows = tuple(rows)
+            self._index([
+                (int(r.code), _key(r.valid_from, _BEFORE_ALL), _key(r.valid_until, _AFTER_ALL))
+                for r in self._rows
+            ])
+        else:
+            self._index([
+                (
+                    int(code),
+                    int(start.replace("-", "")) if start else _BEFORE_ALL,
+                    int(end.replace("-", "")) if end else _AFTER_ALL,
+                )
+                for code, _name, start, end in _records(csv_text)
+            ])
+
+    @property
+    def rows(self) -> tuple[DivisionCode, ...]:
+        """Every code period of the table (read from the CSV on first use)."""
+        if self._rows is None:
+            self._rows = tuple(_read_csv(self._text or ""))
+        return self._rows
+
+    def _index(self, periods_of_rows: Iterable[tuple[int, int, int]]) -> None:
         periods: dict[int, list[tuple[int, int]]] = {}
-        for row in self.rows:
-            periods.setdefault(int(row.code), []).append(
-                (_key(row.valid_from, _BEFORE_ALL), _key(row.valid_until, _AFTER_ALL))
-            )
+        for code, start, end in periods_of_rows:
+            periods.setdefault(code, []).append((start, end))
         codes: list[int] = []
         starts: list[int] = []
         ends: list[int] = []
@@ -142,11 +170,17 @@ class DivisionTable:
         return DivisionTable([*(r for r in self.rows if r.code not in replaced), *overrides])
 
 
+def _records(text: str) -> Iterator[list[str]]:
+    """The rows of a CSV in the shipped form (code, name, valid_from, valid_until), header
+    skipped."""
+    for record in csv.reader(io.StringIO(text)):
+        if record[0] != "code":  # the header
+            yield record
+
+
 def _read_csv(text: str) -> list[DivisionCode]:
     rows = []
-    for code, name, start, end in csv.reader(io.StringIO(text)):
-        if code == "code":  # the header
-            continue
+    for code, name, start, end in _records(text):
         rows.append(
             DivisionCode(
                 code,
@@ -160,9 +194,9 @@ def _read_csv(text: str) -> list[DivisionCode]:
 
 @lru_cache(maxsize=1)
 def builtin() -> DivisionTable:
-    """The shipped history, read on first use (some 7,000 rows: tens of milliseconds)."""
+    """The shipped history, read on first use (some 7,000 rows, indexed from the text)."""
     text = resources.files("quality").joinpath(BUILTIN_FILE).read_text(encoding="utf-8")
-    return DivisionTable(_read_csv(text))
+    return DivisionTable(csv_text=text)
 
 
 @lru_cache(maxsize=1)

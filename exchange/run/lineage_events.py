@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
 import catalog
 import contracts
+import lineage
 import quality
 from exchange.run.bookkeeping import RunSummary
 from exchange.run.targets import target_spec
-
-if TYPE_CHECKING:
-    import lineage
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +31,6 @@ def resource_run(
     parent: dict[str, Any] | None,
 ) -> lineage.ResourceRun:
     """Everything the run's events repeat: resource, source, outputs, Airflow parent."""
-    import lineage  # openlineage is heavy to import: only when an event is built
-
     with store.connect() as conn:
         source = catalog.load_connection(conn, resource.source.connection)
         targets = {s.id: catalog.load_connection(conn, s.sink.connection)
@@ -59,8 +55,6 @@ def resource_run(
 def emit(store: sa.Engine, build: Callable[[], Any]) -> None:
     """Build an event and emit it; any failure is logged, never raised. With the kill switch
     on nothing is built: building reads the store, which a disabled channel need not pay."""
-    import lineage  # openlineage is heavy to import: only when an event is built
-
     if lineage.lineage_disabled():
         return
     try:
@@ -75,8 +69,6 @@ def final_event(
     store: sa.Engine, run: lineage.ResourceRun, summary: RunSummary
 ) -> Any:
     """COMPLETE for a successful run, FAIL (blocked or failed) otherwise, with its facts."""
-    import lineage  # openlineage is heavy to import: only when an event is built
-
     with store.connect() as conn:
         history = [
             r for r in quality.report(conn, summary.resource) if r["run_id"] == summary.run_id
@@ -121,16 +113,10 @@ class DeliveryEvents:
         return self._built
 
     def started(self) -> None:
-        import lineage  # openlineage is heavy to import: only when an event is built
-
-        emit(self._store, lambda: lineage.delivery_started(*self._delivery()))
+            emit(self._store, lambda: lineage.delivery_started(*self._delivery()))
 
     def failed(self, error: BaseException) -> None:
-        import lineage  # openlineage is heavy to import: only when an event is built
-
-        emit(self._store, lambda: lineage.delivery_failed(*self._delivery(), error))
+            emit(self._store, lambda: lineage.delivery_failed(*self._delivery(), error))
 
     def completed(self, delivered: int) -> None:
-        import lineage  # openlineage is heavy to import: only when an event is built
-
-        emit(self._store, lambda: lineage.delivery_completed(*self._delivery(), delivered))
+            emit(self._store, lambda: lineage.delivery_completed(*self._delivery(), delivered))

@@ -41,6 +41,7 @@ import sqlalchemy as sa
 import catalog
 import connectors
 import contracts
+import lineage
 import quality
 import records
 from connectors.base import Cursor, ReadSpec
@@ -259,7 +260,7 @@ def start_run(
                 bookkeeping.record_skipped(
                     conn, run_id, sub_id, f"{ended[sub_id].message()}; {note}", now)
     run_lineage.emit(
-        store, lambda: _lineage().run_started(_load_plan(store, run_id).lineage_run(store))
+        store, lambda: lineage.run_started(_load_plan(store, run_id).lineage_run(store))
     )
     return run_id
 
@@ -294,12 +295,6 @@ def _active_subscriptions(
             raise DeclarationError(msg, field="--subscription", value=subscription)
     ended = ending.ended_subscriptions(conn, code, today)  # revoked: never delivered again
     return [s.id for s in subs if is_active(s, today) and s.id not in ended]
-
-
-def _lineage() -> Any:
-    import lineage  # openlineage is heavy to import: only when an event is built
-
-    return lineage
 
 
 @contextmanager

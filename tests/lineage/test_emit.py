@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from openlineage.client.serde import Serde
 
 import lineage
 from tests.lineage.samples import sample_run
@@ -99,7 +98,7 @@ def test_emit_also_sends_over_http(
     monkeypatch.setenv("GOVEX_LINEAGE_API_KEY", "tok-123")
     run = sample_run()
     lineage.emit(sqlite_store, lineage.run_started(run))
-    lineage.emit(sqlite_store, Serde.to_dict(lineage.run_failed(run, "boom")))  # already JSON
+    lineage.emit(sqlite_store, lineage.run_failed(run, "boom"))
     assert [path for path, _, _ in receiver.received] == ["/api/v1/lineage"] * 2
     _, headers, body = receiver.received[0]
     assert headers["Authorization"] == "Bearer tok-123"
@@ -213,4 +212,19 @@ def test_an_explicit_transport_is_used_instead(sqlite_store: sa.Engine) -> None:
 
     run = sample_run()
     lineage.emit(sqlite_store, lineage.run_started(run), transport=Keep())
-    assert [e.run.runId for e in sent] == [run.run_id]
+    assert [e["run"]["runId"] for e in sent] == [run.run_id]
+
+
+def test_an_openlineage_python_event_is_stored_as_its_json(sqlite_store: sa.Engine) -> None:
+    """govex builds its events as JSON; an openlineage-python `RunEvent` is taken too."""
+    from openlineage.client.event_v2 import Job, Run, RunEvent, RunState
+
+    run_id = sample_run().run_id
+    event = RunEvent(
+        eventType=RunState.START, eventTime="2026-11-27T08:00:00+00:00", run=Run(runId=run_id),
+        job=Job(namespace="acme", name="load"), producer="https://acme.example/producer",
+    )
+    assert lineage.emit(sqlite_store, event) is not None
+    with sqlite_store.connect() as conn:
+        (stored,) = lineage.list_events(conn, run_id)
+    assert (stored["eventType"], stored["job"]["name"]) == ("START", "load")

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from openlineage.client.event_v2 import RunEvent
 
 import lineage
 from tests.lineage.samples import new_run_id, resource_info, sample_run, subscription_info
@@ -43,7 +42,7 @@ SOURCES = {
 }
 
 
-def all_events(run: lineage.ResourceRun) -> Iterator[tuple[str, RunEvent]]:
+def all_events(run: lineage.ResourceRun) -> Iterator[tuple[str, lineage.RunEvent]]:
     """Every kind of event the builders make for `run`, with a label."""
     counts = lineage.RunCounts(read=1000, passed=990, quarantined=10, delivered=1980)
     delivered = {s.id: 990 for s in run.subscriptions}
@@ -252,7 +251,7 @@ def test_delivery_run_ids_sort_with_their_run() -> None:
 
 def test_event_time_must_be_aware(exchange_run: lineage.ResourceRun) -> None:
     when = dt.datetime(2026, 11, 27, 8, 0, tzinfo=dt.UTC)
-    assert lineage.run_started(exchange_run, event_time=when).eventTime == when.isoformat()
+    assert lineage.run_started(exchange_run, event_time=when)["eventTime"] == when.isoformat()
     with pytest.raises(ValueError, match="no time zone"):
         lineage.run_started(exchange_run, event_time=dt.datetime(2026, 11, 27, 8, 0))  # noqa: DTZ001
 
@@ -366,7 +365,9 @@ def test_a_facet_without_a_known_schema_is_rejected(
 # --- govex's facet schemas -------------------------------------------------------------------
 
 
-def test_govex_facet_schemas_are_where_their_urls_say(spec_validator: SpecValidator) -> None:
+def test_govex_facet_schemas_are_where_their_urls_say(
+    spec_validator: SpecValidator, exchange_run: lineage.ResourceRun
+) -> None:
     files = sorted(GOVEX_SCHEMAS.rglob("*.json"))
     assert {f.stem for f in files} == {
         "GovexResourceRunFacet", "GovexSubscriptionRunFacet", "GovexRunCountsRunFacet"
@@ -383,12 +384,15 @@ def test_govex_facet_schemas_are_where_their_urls_say(spec_validator: SpecValida
         (key,) = schema["properties"]
         assert key.startswith("govex_")
         assert schema["properties"][key] == {"$ref": f"#/$defs/{file.stem}"}
-    for facet_class in (
-        lineage.GovexResourceRunFacet, lineage.GovexSubscriptionRunFacet,
-        lineage.GovexRunCountsRunFacet,
-    ):
-        url = facet_class._get_schema()
-        assert url == lineage.schema_url(facet_class.__name__)
+    built = lineage.delivery_failed(exchange_run, exchange_run.subscriptions[0], "boom")
+    built_facets = {
+        **built["run"]["facets"],
+        **lineage.run_completed(exchange_run, counts=lineage.RunCounts())["run"]["facets"],
+    }
+    assert {f.stem for f in files} == set(lineage.GOVEX_FACETS.values())
+    for key, facet_class in lineage.GOVEX_FACETS.items():
+        url = built_facets[key]["_schemaURL"]
+        assert url == lineage.schema_url(facet_class)
         base = url.partition("#")[0]
         assert base in spec_validator.schemas
         assert (GOVEX_SCHEMAS / base.removeprefix(lineage.SCHEMA_BASE_URL + "/")).is_file()

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -89,6 +90,23 @@ def test_shipped_history_and_its_source() -> None:
     assert "yescallop/areacodes" in info["source"]
     assert info["last_update"] == "2025-11-04"
     assert info["codes_ever_valid"] > 6000 > info["codes_valid_today"] > 3000
+
+
+
+def test_the_shipped_history_indexed_from_its_text_is_the_one_of_its_rows() -> None:
+    """A run indexes the shipped CSV straight from its text; its rows, parsed as dates, give
+    the same table (and every date in the file is one)."""
+    shipped = divisions.builtin()
+    rows = shipped.rows
+    assert len(rows) > 7000
+    again = divisions.DivisionTable(rows)
+    assert (again.ever == shipped.ever).all()
+    codes = shipped.ever
+    days = (dt.date(1990, 1, 1), dt.date(2009, 6, 30), dt.date(2020, 5, 1), dt.date(2026, 1, 2))
+    for day in days:
+        assert again.valid_at(day) == shipped.valid_at(day)
+        keys = np.full(len(codes), day.year * 10_000 + day.month * 100 + day.day, dtype=np.int64)
+        assert (again.valid_on(codes, keys) == shipped.valid_on(codes, keys)).all()
 
 
 # --- the as_of parameter in a contract, through the gate -------------------------------------
