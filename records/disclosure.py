@@ -52,7 +52,7 @@ import contracts
 from govex.errors import DeclarationError
 from records.provenance import DELETED, deliveries_of_keys, record_keys, split_key
 from records.provenance_tables import latest, provenance
-from records.trace import _key_query, _landed_record, source_read_spec_types
+from records.trace import key_query, landed_record, source_read_spec_types
 from records.usage import usage_daily
 from records.verifications import verify_records
 
@@ -384,7 +384,7 @@ def source_keys(
         if resolved.kind == "url":
             for value in values:
                 spec = connectors.ReadSpec(
-                    table=None, query=_key_query(resolved.target, resource, {field: value}),
+                    table=None, query=key_query(resolved.target, resource, {field: value}),
                     columns=None, key=tuple(resource.key), watermark=None,
                     batch_rows=_SCAN_BATCH,
                 )
@@ -424,7 +424,7 @@ def _landed_keys(
     ).scalars().all()
     keys = []
     for key in candidates:
-        now = _landed_record(conn, resource, contract, str(key))
+        now = landed_record(conn, resource, contract, str(key))
         if now.num_rows and pc.cast(now.column(field), pa.string())[0].as_py() in values:
             keys.append(str(key))
     return sorted(keys)

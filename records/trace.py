@@ -33,7 +33,10 @@ from records.provenance import deliveries_of, record_keys, split_key, value_hash
 
 pc: Any = _pc
 
-__all__ = ["read_source_record", "source_hash", "source_read_spec_types", "trace"]
+__all__ = [
+    "key_query", "landed_record", "read_source_record", "source_hash", "source_read_spec_types",
+    "trace",
+]
 
 # Tables of other packages, by name only (lineage does not import their internals).
 _runs = sa.table("exchange_runs", sa.column("run_id"), sa.column("started_at"))
@@ -58,7 +61,7 @@ def source_read_spec_types(contract: contracts.Contract) -> dict[str, pa.DataTyp
     }
 
 
-def _key_query(url: str, source: catalog.Resource, values: dict[str, str]) -> str:
+def key_query(url: str, source: catalog.Resource, values: dict[str, str]) -> str:
     """The source's table or query, filtered on the key, as SQL text for its own dialect."""
     dialect = sa.make_url(url).get_dialect()()
     decl = source.source
@@ -94,7 +97,7 @@ def read_source_record(
     values = split_key(key, resource.key)
     decl = resource.source
     if decl.kafka is not None:
-        return _landed_record(conn, resource, contract, key)
+        return landed_record(conn, resource, contract, key)
     resolved = catalog.load_connection(conn, decl.connection)
     schema = contracts.arrow_schema(contract)
     source = connectors.open_source(resolved.kind, resolved.target, resolved.format)
@@ -102,7 +105,7 @@ def read_source_record(
     try:
         if resolved.kind == "url":
             spec = connectors.ReadSpec(
-                table=None, query=_key_query(resolved.target, resource, values), columns=None,
+                table=None, query=key_query(resolved.target, resource, values), columns=None,
                 key=tuple(resource.key), watermark=None, batch_rows=_SCAN_BATCH,
             )
             parts = [b for b in source.read_batches(spec) if b.num_rows]
@@ -123,7 +126,7 @@ def read_source_record(
     return _contract_columns(pa.concat_tables(parts, promote_options="permissive"), schema)
 
 
-def _landed_record(
+def landed_record(
     conn: sa.Connection, resource: catalog.Resource, contract: contracts.Contract, key: str
 ) -> pa.Table:
     """A Kafka-fed resource's source is its landing table in the store (exchange.ingest.tables,
