@@ -28,6 +28,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from exchange.run.encoding import storable
+from govex.moments import aware
 
 metadata = sa.MetaData()
 TS = sa.DateTime(timezone=True)
@@ -167,13 +168,6 @@ class RunSummary:
 # ---- summaries -------------------------------------------------------------------------------
 
 
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite hands back naive datetimes; govex stores UTC, so make them aware again."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value
-
-
 def load_summary(conn: sa.Connection, run_id: str) -> RunSummary:
     """The run as `govex run --json` prints it: its row and its delivery rows."""
     row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).mappings().one()
@@ -190,8 +184,8 @@ def load_summary(conn: sa.Connection, run_id: str) -> RunSummary:
         passed=row["passed"],
         quarantined=row["quarantined"],
         deliveries=tuple(Delivery.from_row(d) for d in delivered),
-        started_at=_aware(row["started_at"]),
-        ended_at=_aware(row["ended_at"]),
+        started_at=aware(row["started_at"]),
+        ended_at=aware(row["ended_at"]),
         message=row["message"] or "",
     )
 
@@ -458,7 +452,7 @@ def last_reconciled(conn: sa.Connection, resource: str) -> dt.datetime | None:
             runs.c.message.like(f"{RECONCILE_MESSAGE}%"),
         )
     ).scalar_one_or_none()
-    return _aware(started)
+    return aware(started)
 
 
 # ---- watermarks -------------------------------------------------------------------------------

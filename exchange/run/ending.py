@@ -30,6 +30,7 @@ from exchange.run.targets import target_spec
 from exchange.store import Principal
 from exchange.verify import index as verify_index
 from govex.errors import DeclarationError, Forbidden
+from govex.moments import aware
 
 log = logging.getLogger(__name__)
 
@@ -73,19 +74,12 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite and MariaDB hand back naive datetimes; govex stores UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value
-
-
 def _ending(row: sa.RowMapping, retain_requested: bool | None, today: dt.date) -> Ended | None:
     declared = row["declaration"] or {}
     retain = bool(retain_requested) or bool(declared.get("retain_after_end"))
-    purged = _aware(row["purged_at"])
+    purged = aware(row["purged_at"])
     if row["state"] == "revoked":
-        at = _aware(row["ended_at"]) or _now()
+        at = aware(row["ended_at"]) or _now()
         return Ended(row["id"], "revoked", at, row["ended_by"], row["ended_reason"] or "",
                      retain, purged)
     until = row["valid_until"]
@@ -160,7 +154,7 @@ def revoke(
     ).rowcount
     if not moved:
         msg = (f"subscription {subscription} was already revoked on "
-               f"{(_aware(row['ended_at']) or at).date()} by {row['ended_by']}")
+               f"{(aware(row['ended_at']) or at).date()} by {row['ended_by']}")
         raise AlreadyEnded(msg, value=subscription)
     if row["request_id"]:
         conn.execute(sa.insert(steps).values(

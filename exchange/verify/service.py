@@ -50,6 +50,7 @@ from exchange.verify.digests import Digester
 from exchange.verify.limits import CallRate
 from govex.errors import DeclarationError, Forbidden, GovexError
 from govex.ids import uuid7
+from govex.moments import aware
 from govex.settings import Settings, load_settings
 from govex.workdays import SHANGHAI
 
@@ -96,13 +97,6 @@ class _Verifier:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite hands back naive datetimes; govex stores UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value
 
 
 def verify(
@@ -270,7 +264,7 @@ def _active(
 
 def _why_not_active(row: sa.RowMapping, code: str, today: dt.date) -> str:
     if row["state"] == "revoked":
-        ended = _aware(row["ended_at"])
+        ended = aware(row["ended_at"])
         when = f" on {ended.astimezone(SHANGHAI).date()}" if ended else ""
         return f"verify subscription {row['id']} to {code} was revoked{when}: it answers no more"
     if row["valid_from"] > today:
@@ -291,7 +285,7 @@ def _verifier(conn: sa.Connection, row: sa.RowMapping) -> _Verifier:
         lambda: field_rules(catalog.load_contract_version(conn, resource.contract)))
     return _Verifier(sub, resource, tuple(rules[k] for k in resource.key),
                      frozenset(resource.key), {f: rules[f] for f in sub.fields if f in rules},
-                     _aware(row["indexed_at"]), row["not_found"] or 0)
+                     aware(row["indexed_at"]), row["not_found"] or 0)
 
 
 def _chosen(candidates: list[_Verifier], named: Any, department: str, code: str) -> _Verifier:
