@@ -28,7 +28,8 @@ import records
 from exchange.store import Principal
 from exchange.verify import service as verify
 from exchange.web import policy
-from exchange.web.service import Denied, Limited, Missing
+from exchange.web.disputes import count_lookup
+from exchange.web.service import Denied, Missing
 from govex.errors import DeclarationError
 from quality.standards import resident_id_check_digit
 
@@ -36,21 +37,6 @@ __all__ = ["ID_NUMBER_PII", "disclosure_for", "id_number_for", "normalise_id_num
 
 ID_NUMBER_PII = "id_number"  # the `x-govex-pii` category searched by ID number
 _ID_SHAPE = re.compile(r"[0-9]{17}[0-9X]")
-
-
-def _count_lookup(store: sa.Engine, principal: Principal) -> None:
-    from exchange.store import tokens
-    from govex.settings import load_settings
-
-    limit = load_settings().lookup_rate
-    caller = principal.token_id or f"{principal.department}/{principal.role}"
-    count, retry_after = tokens.count_lookup(store, caller)
-    if count > limit:
-        msg = (
-            f"more than {limit} record lookups (trace, dispute opening, disclosure) in one "
-            f"minute by this token (GOVEX_LOOKUP_RATE); retry in {retry_after} s"
-        )
-        raise Limited(msg, retry_after)
 
 
 def refused(principal: Principal, what: str) -> Denied:
@@ -65,7 +51,7 @@ def refused(principal: Principal, what: str) -> Denied:
 def disclosure_for(store: sa.Engine, principal: Principal, code: str, key: str
                    ) -> dict[str, Any]:
     """`govex disclosure --json` for record `key` of `code` (Denied, Missing, Limited)."""
-    _count_lookup(store, principal)  # every request counts, refused ones too (as trace)
+    count_lookup(store, principal)  # every request counts, refused ones too (as trace)
     if not policy.may_read_disclosure(principal):
         raise refused(principal, "who received a record")
     with store.connect() as conn:
@@ -104,7 +90,7 @@ def id_number_for(store: sa.Engine, principal: Principal, id_number: str) -> dic
     resource the principal may ask about: {id_number, resources: [...]}, each item as
     `records.search_pii` gives it. DeclarationError for a number that is not a resident ID;
     Denied, Limited."""
-    _count_lookup(store, principal)
+    count_lookup(store, principal)
     if not policy.may_read_disclosure(principal):
         raise refused(principal, "who received the records of an ID number")
     value = normalise_id_number(id_number)

@@ -86,8 +86,9 @@ def _is_provider(principal: Principal, provider: str) -> bool:
 
 
 def count_lookup(store: sa.Engine, principal: Principal) -> None:
-    """Count one trace or dispute opening against the token's GOVEX_LOOKUP_RATE (per minute,
-    in the store, so every process serving the API shares the count); Limited (429) beyond."""
+    """Count one trace, dispute opening or disclosure against the token's GOVEX_LOOKUP_RATE
+    (per minute, in the store, so every process serving the API shares the count); Limited
+    (429) beyond."""
     from exchange.store import tokens
     from govex.settings import load_settings
 
@@ -96,8 +97,8 @@ def count_lookup(store: sa.Engine, principal: Principal) -> None:
     count, retry_after = tokens.count_lookup(store, caller)
     if count > limit:
         msg = (
-            f"more than {limit} record lookups (trace, dispute opening) in one minute by this "
-            f"token (GOVEX_LOOKUP_RATE); retry in {retry_after} s"
+            f"more than {limit} record lookups (trace, dispute opening, disclosure) in one "
+            f"minute by this token (GOVEX_LOOKUP_RATE); retry in {retry_after} s"
         )
         raise Limited(msg, retry_after)
 
