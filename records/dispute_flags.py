@@ -117,13 +117,7 @@ def want(
             updated_at=now, applied_at=None)
     )
     new = [s for s in {s.id: s for s in subscriptions}.values() if s.id not in existing]
-    if new:
-        conn.execute(sa.insert(f), [
-            {"dispute": dispute, "subscription": s.id, "resource": resource,
-             "record_key": key, "consumer": s.consumer, "flagged": flagged, "applied": False,
-             "version": 1, "attempts": 0, "error": None, "updated_at": now, "applied_at": None}
-            for s in new
-        ])
+    _insert(conn, dispute, resource, key, flagged, new, now)
 
 
 def missing(
@@ -136,14 +130,22 @@ def missing(
     have = set(conn.execute(
         sa.select(flags.c.subscription).where(flags.c.dispute == dispute)).scalars())
     new = [s for s in holders(conn, resource, key, subscriptions) if s.id not in have]
-    if new:
+    _insert(conn, dispute, resource, key, True, new, now)
+    return len(new)
+
+
+def _insert(
+    conn: sa.Connection, dispute: str, resource: str, key: str, flagged: bool,
+    subscriptions: Sequence[catalog.Subscription], now: dt.datetime,
+) -> None:
+    """A first row, not yet applied, for each of `subscriptions`."""
+    if subscriptions:
         conn.execute(sa.insert(flags), [
             {"dispute": dispute, "subscription": s.id, "resource": resource,
-             "record_key": key, "consumer": s.consumer, "flagged": True, "applied": False,
+             "record_key": key, "consumer": s.consumer, "flagged": flagged, "applied": False,
              "version": 1, "attempts": 0, "error": None, "updated_at": now, "applied_at": None}
-            for s in new
+            for s in subscriptions
         ])
-    return len(new)
 
 
 def pending(
