@@ -116,7 +116,7 @@ def test_hostile_yaml_is_one_sentence(case: str, text: str, fragment: str, tmp_p
     started = time.process_time()  # the reader's own work, whatever else shares the cores
     with pytest.raises(DeclarationError) as raised:
         read_yaml(path, display="subscriptions/x.yaml")
-    assert time.process_time() - started < 2.0, case
+    assert time.process_time() - started < 5.0, case  # bounded: a pathological read takes minutes
     message = raised.value.render()
     assert message.startswith("subscriptions/x.yaml: ")
     assert fragment in message
