@@ -42,8 +42,17 @@ tools:
 	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    $(SUDO) apt-get install -y -qq --no-install-recommends kcat; }
 
+# The suite in two phases: most tests in $(TEST_WORKERS) worker processes (they wait on databases,
+# brokers and subprocesses about half the time), then the `solo` tests alone, whose process
+# clusters, heartbeats and leases must not share the machine. Both phases run; either failing
+# fails the target.
+TEST_WORKERS ?= 2
+
 test: lint tools
-	$(BIN)/pytest
+	@status=0; \
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not solo" || status=$$?; \
+	$(BIN)/pytest -m solo || status=$$?; \
+	exit $$status
 
 unit: install
 	$(BIN)/pytest -m "not integration"

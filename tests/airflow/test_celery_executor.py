@@ -26,7 +26,7 @@ from tests.exchange.conftest import CONTRACT, create_source, make_rows
 
 from .celery_cluster import Cluster, running_cluster, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.solo]
 
 WORKERS = ("worker-a", "worker-b")
 RESOURCES = ("PSB-RES-001", "PSB-RES-002", "PSB-RES-003")

@@ -33,6 +33,9 @@ from exchange.run.leases import LeaseLostError, ResourceBusyError, held, leases,
 from exchange.store import create_store_engine, upgrade
 from tests.exchange.conftest import create_source, make_rows, write_workspace
 
+# Leases expire and heartbeats renew on the clock: these run alone (`make test`'s second phase).
+pytestmark = pytest.mark.solo
+
 CODE = "PSB-RES-001"
 ROWS = 300
 GOVEX = str(Path(sys.executable).with_name("govex"))

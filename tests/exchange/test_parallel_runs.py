@@ -22,7 +22,7 @@ from exchange.run import bookkeeping
 from exchange.run.leases import leases
 from exchange.store import create_store_engine, upgrade
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.solo]
 
 RESOURCES = 50
 PROCESSES = 8

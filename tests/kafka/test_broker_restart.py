@@ -28,7 +28,7 @@ from tests.kafka.test_ingest import (
     setup,  # noqa: F401 - the fixture, shared with the kafka-python tests
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.solo]
 
 
 def test_from_beginning_rereads_a_new_log_and_lands_only_what_is_new(

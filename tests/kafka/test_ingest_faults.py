@@ -56,7 +56,7 @@ from tests.kafka.test_ingest import (
     write_workspace,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.solo]
 
 _GOVEX = Path(sys.executable).with_name("govex")
 GOVEX = [str(_GOVEX)] if _GOVEX.exists() else [sys.executable, "-m", "exchange.cli"]

@@ -35,7 +35,7 @@ from exchange.store import create_store_engine, upgrade
 from tests.kafka.test_ingest import CODE, DLQ, TOPIC, encode, envelope, write_workspace
 from tests.kafka.test_ingest_faults import GOVEX, landed_ids, read_topic, stored_offsets
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.solo]
 
 PARTITIONS = 6
 MESSAGES = 30_000
