@@ -1,9 +1,15 @@
 """The catalog: what data exists, who is its one authoritative source, who may use which fields.
 
 Public API: load a workspace, apply it to the metadata store, and read the catalog back.
+
+Loading and applying a workspace (YAML, every declaration file, the plan) is `govex apply`'s
+business, not a run's: those names load on first use.
 """
 
-from .apply import ApplyResult, apply_workspace
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from .connections import ResolvedConnection, resolve_connection
 from .declarations import (
     CLASSIFICATIONS,
@@ -32,7 +38,10 @@ from .queries import (
 from .reference import DIVISION_CODES_FILE, StoredReference
 from .reference import read_stored as stored_reference
 from .tables import metadata
-from .workspace import Declared, Workspace, load_workspace, read_workspace
+
+if TYPE_CHECKING:
+    from .apply import ApplyResult, apply_workspace
+    from .workspace import Declared, Workspace, load_workspace, read_workspace
 
 __all__ = [
     "CLASSIFICATIONS",
@@ -72,3 +81,22 @@ __all__ = [
     "subscription_declarations",
     "twin_warning",
 ]
+
+_LAZY = {
+    "ApplyResult": "apply",
+    "apply_workspace": "apply",
+    "Declared": "workspace",
+    "Workspace": "workspace",
+    "load_workspace": "workspace",
+    "read_workspace": "workspace",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        msg = f"module 'catalog' has no attribute {name!r}"
+        raise AttributeError(msg)
+    from importlib import import_module
+
+    return getattr(import_module(f".{module}", __name__), name)

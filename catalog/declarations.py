@@ -49,8 +49,15 @@ class _Declaration(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
+# A model's validator is built with its class. A run validates none of these (departments and
+# the files' shapes are what `govex apply` reads), so theirs wait for their first use.
+_BUILT_ON_FIRST_USE = ConfigDict(defer_build=True)
+
+
 class Notify(_Declaration):
     """Where govex POSTs the department's signed events (requests, disputes, overdue items)."""
+
+    model_config = _BUILT_ON_FIRST_USE
 
     webhook: str = Field(description="an http(s) URL that receives the events")
 
@@ -65,6 +72,8 @@ class Notify(_Declaration):
 
 
 class Department(_Declaration):
+    model_config = _BUILT_ON_FIRST_USE
+
     code: Annotated[str, Field(pattern=DEPARTMENT_CODE, description="short lowercase code")]
     name: NonEmpty = Field(description="the department's official name")
     contact: str | None = Field(default=None, description="where data questions go")
@@ -82,6 +91,8 @@ class Department(_Declaration):
 
 
 class DepartmentsFile(_Declaration):
+    model_config = _BUILT_ON_FIRST_USE
+
     departments: list[Department] = Field(default_factory=list)
 
 
@@ -119,6 +130,8 @@ class Connection(_Declaration):
 
 
 class ConnectionsFile(_Declaration):
+    model_config = _BUILT_ON_FIRST_USE
+
     connections: dict[str, Connection] = Field(default_factory=dict)
 
 

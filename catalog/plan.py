@@ -6,10 +6,12 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .state import StoredState
-from .workspace import Workspace
+
+if TYPE_CHECKING:  # a run reads plans' helpers (`canonical`) and never loads a workspace
+    from .workspace import Workspace
 
 KINDS = ("departments", "connections", "contracts", "resources", "subscriptions")
 

@@ -117,29 +117,24 @@ class DivisionTable:
         return self._rows
 
     def _index(self, periods_of_rows: Iterable[tuple[int, int, int]]) -> None:
-        periods: dict[int, list[tuple[int, int]]] = {}
-        for code, start, end in periods_of_rows:
-            periods.setdefault(code, []).append((start, end))
-        codes: list[int] = []
-        starts: list[int] = []
-        ends: list[int] = []
-        for code in sorted(periods):
-            # Periods of one code that touch or overlap (a rename: the same code, a new name
-            # from the year of the change) merge, so a date falls in at most one period.
-            merged: list[list[int]] = []
-            for start, end in sorted(periods[code]):
-                if merged and start <= merged[-1][1]:
-                    merged[-1][1] = max(merged[-1][1], end)
-                else:
-                    merged.append([start, end])
-            for start, end in merged:
-                codes.append(code)
-                starts.append(start)
-                ends.append(end)
-        self._codes = np.array(codes, dtype=np.int64)
-        self._starts = self._codes * _SHIFT + np.array(starts, dtype=np.int64)
-        self._ends = np.array(ends, dtype=np.int64)
-        self.ever: Ints = np.unique(self._codes)
+        rows = np.array(list(periods_of_rows), dtype=np.int64).reshape(-1, 3)
+        self.ever: Ints = np.unique(rows[:, 0])
+        rows = rows[rows[:, 1] <= rows[:, 2]]  # a period that ends before it starts holds no day
+        order = np.lexsort((rows[:, 2], rows[:, 1], rows[:, 0]))  # by code, start, end
+        codes, starts, ends = rows[order, 0], rows[order, 1], rows[order, 2]
+        # Periods of one code that touch or overlap (a rename: the same code, a new name from
+        # the year of the change) merge, so a date falls in at most one period. As code * 10^8
+        # + day, a code's days all exceed the previous code's, so one running maximum of the
+        # ends serves every code: a period opens a new one when it starts after that maximum.
+        keyed_starts = codes * _SHIFT + starts
+        reach = np.maximum.accumulate(codes * _SHIFT + ends)
+        opens = np.ones(len(codes), dtype=np.bool_)
+        opens[1:] = keyed_starts[1:] > reach[:-1]
+        closes = np.ones(len(codes), dtype=np.bool_)
+        closes[:-1] = opens[1:]
+        self._codes = codes[opens]
+        self._starts = keyed_starts[opens]
+        self._ends = reach[closes] - self._codes * _SHIFT
 
     def ever_valid(self, codes: Ints) -> Mask:
         """Whether each code was valid at any time."""

@@ -304,8 +304,11 @@ def _failed_check(item: Mapping[str, Any]) -> dict[str, Any]:
             **{k: v for k, v in item.items() if k not in _CHECK_KEYS}}
 
 
-def report(conn: sa.Connection, resource: str | None = None) -> list[dict[str, Any]]:
-    """Quality over time: one item per run (oldest first) with its checks.
+def report(
+    conn: sa.Connection, resource: str | None = None, *, run_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Quality over time: one item per run (oldest first) with its checks; of one run only
+    with `run_id` (a run's own lineage event, which must not read the whole history).
 
     `[{"run_id", "resource", "recorded_at", "evaluated", "failed_checks": n,
        "checks": [{"check", "column", "evaluated", "failed", "failure_rate"}]}]` where the
@@ -317,6 +320,8 @@ def report(conn: sa.Connection, resource: str | None = None) -> list[dict[str, A
     )
     if resource is not None:
         query = query.where(check_results.c.resource == resource)
+    if run_id is not None:
+        query = query.where(check_results.c.run_id == run_id)
     runs: dict[str, dict[str, Any]] = {}
     for r in conn.execute(query).mappings():
         run = runs.setdefault(

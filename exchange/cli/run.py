@@ -95,10 +95,14 @@ def print_summary(summary: RunSummary) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # Imported here, not at the top: `govex --help` loads no command's dependencies.
-    from exchange.run import dry_run, reconcile_resource, run_resource
-    from exchange.store import open_store
-    from govex.settings import load_settings
+    # Imported here, not at the top: `govex --help` loads no command's dependencies (and
+    # exchange.cli.main imports this module).
+    from exchange.cli.main import loading_for_the_process
+
+    with loading_for_the_process():
+        from exchange.run import dry_run, run_resource
+        from exchange.store import open_store
+        from govex.settings import load_settings
 
     store = open_store(load_settings())
 
@@ -121,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
         msg = "--reconcile serves every subscription and reads keys: drop --subscription and --full"
         raise DeclarationError(msg, field="--reconcile")
     if args.reconcile:
+        from exchange.run import reconcile_resource  # a reconciliation's modules: only here
+
         summary = reconcile_resource(store, args.code, progress=progress, wait=args.wait)
     else:
         with showing_progress():

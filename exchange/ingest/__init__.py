@@ -12,12 +12,21 @@ resource's landing table, which is then that resource's source for its exchange 
   offsets (exactly-once landing), and store outages ridden out;
 - `resource`: a Kafka-fed resource as the worker needs it (topic, contract, gate, tables);
 - `tables`: the landing and offset tables.
+
+An exchange run reads a landing table and needs `tables` alone: the worker's names load on
+first use.
 """
 
-from exchange.ingest.landing import dlq_topic
-from exchange.ingest.resource import ingest_topic
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from exchange.ingest.tables import landing_table, landing_table_name, offsets
-from exchange.ingest.worker import IngestStats, run_ingest
+
+if TYPE_CHECKING:
+    from exchange.ingest.landing import dlq_topic
+    from exchange.ingest.resource import ingest_topic
+    from exchange.ingest.worker import IngestStats, run_ingest
 
 __all__ = [
     "IngestStats",
@@ -28,3 +37,20 @@ __all__ = [
     "offsets",
     "run_ingest",
 ]
+
+_LAZY = {
+    "IngestStats": "worker",
+    "dlq_topic": "landing",
+    "ingest_topic": "resource",
+    "run_ingest": "worker",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        msg = f"module 'exchange.ingest' has no attribute {name!r}"
+        raise AttributeError(msg)
+    from importlib import import_module
+
+    return getattr(import_module(f".{module}", __name__), name)

@@ -37,13 +37,18 @@
 - `source_deletes`: rows a table or query source marks deleted (`source.deleted`), staged as
   deletes; `reconcile`: keys gone from such a source deleted from the targets
   (`--reconcile`, `source.reconcile`).
+
+A dispute's correction and a key reconciliation are rarer than a run: their names load on
+first use.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from exchange.run.bookkeeping import Delivery, RunSummary, deliveries, list_runs, load_summary, runs
-from exchange.run.correction import resolve_dispute
 from exchange.run.dry_run import DryRun, WouldReceive, dry_run
 from exchange.run.landing_source import landing_progress
-from exchange.run.reconcile import reconcile_due, reconcile_resource
 from exchange.run.secrets import find_master_key, master_key
 from exchange.run.steps import (
     ParentRun,
@@ -56,6 +61,10 @@ from exchange.run.steps import (
     start_run,
     subscriptions_of,
 )
+
+if TYPE_CHECKING:
+    from exchange.run.correction import resolve_dispute
+    from exchange.run.reconcile import reconcile_due, reconcile_resource
 
 __all__ = [
     "Delivery",
@@ -83,3 +92,19 @@ __all__ = [
     "subscriptions_of",
     "WouldReceive",
 ]
+
+_LAZY = {
+    "resolve_dispute": "correction",
+    "reconcile_due": "reconcile",
+    "reconcile_resource": "reconcile",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        msg = f"module 'exchange.run' has no attribute {name!r}"
+        raise AttributeError(msg)
+    from importlib import import_module
+
+    return getattr(import_module(f".{module}", __name__), name)

@@ -70,9 +70,7 @@ def final_event(
 ) -> Any:
     """COMPLETE for a successful run, FAIL (blocked or failed) otherwise, with its facts."""
     with store.connect() as conn:
-        history = [
-            r for r in quality.report(conn, summary.resource) if r["run_id"] == summary.run_id
-        ]
+        history = quality.report(conn, summary.resource, run_id=summary.run_id)
     assertions = [
         {"assertion": c["check"], "success": c["failed"] == 0, "column": c["column"] or None}
         for r in history

@@ -1,7 +1,7 @@
 """The fixed cost of a run, as the modules it imports (a module list, not a timing): a run of
 a resource without declared expectations imports no Great Expectations, SciPy, Alembic,
-jsonschema or openlineage-python, and `govex --help` no command's heavy dependencies
-(issue #16)."""
+jsonschema, openlineage-python, YAML or the modules of `govex apply`, corrections and
+reconciliations, and `govex --help` no command's heavy dependencies (issue #16)."""
 
 from __future__ import annotations
 
@@ -48,9 +48,15 @@ def test_a_run_without_expectations_imports_no_great_expectations(
     subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
     subprocess.run([*cli, "apply", str(tmp_path / "ws")], env=env, check=True,
                    capture_output=True)
-    roots = _roots(_imported([*GOVEX, "run", "SMALL-001", "--json"], env))
+    modules = _imported([*GOVEX, "run", "SMALL-001", "--json"], env)
+    roots = _roots(modules)
     assert "exchange" in roots  # the listing works
     assert not roots & {"great_expectations", "scipy"}
+    # Reading and applying a workspace (YAML, its files), a dispute's correction, a key
+    # reconciliation and the Kafka ingest worker are other commands' work.
+    assert "yaml" not in roots
+    assert not modules & {"catalog.apply", "catalog.workspace", "exchange.run.correction",
+                          "exchange.run.reconcile", "exchange.ingest.worker"}
     # An up-to-date store is checked without Alembic; nothing in a run validates with jsonschema.
     assert not roots & {"alembic", "jsonschema"}
     # Its lineage events are JSON built by govex: openlineage-python (which loads every
@@ -90,3 +96,30 @@ def test_the_last_garbage_collections_are_skipped_only_when_the_process_ends(
     done = subprocess.run([sys.executable, "-c", FREEZES.format(argv=argv)], env=env,
                           check=True, capture_output=True, text=True)
     assert done.stdout.split()[-1] == frozen
+
+
+LOADS = """
+import gc, sys
+import exchange.store
+from exchange.cli.main import main
+
+def opening(settings):  # the run's first step once its modules are loaded
+    print(gc.get_freeze_count() > 0, gc.isenabled())
+    raise SystemExit(0)
+
+exchange.store.open_store = opening
+sys.argv = ["govex", "run", "SMALL-001"]
+main({argv})
+"""
+
+
+@pytest.mark.parametrize(("argv", "frozen"), [("", "True"), ("['run', 'SMALL-001']", "False")])
+def test_a_run_leaves_what_its_modules_made_to_the_end_of_the_process(
+    argv: str, frozen: str, env: dict[str, str]
+) -> None:
+    """`govex run` freezes what loading its modules made before it starts (the collector would
+    walk it again and again); in a process that goes on, the collector is left as it was. Both
+    end with the collector running."""
+    done = subprocess.run([sys.executable, "-c", LOADS.format(argv=argv)], env=env,
+                          check=True, capture_output=True, text=True)
+    assert done.stdout.split()[-2:] == [frozen, "True"]

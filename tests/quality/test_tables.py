@@ -75,6 +75,9 @@ def _exercise(engine: sa.Engine, gate: Any, demo: Any, city_resources: Any) -> N
     assert after[still_bad.key]["first_seen"] == by_key[still_bad.key]["first_seen"]
     assert records[still_bad.key]["record"]["id_no"] == still_bad.key
     assert [run["run_id"] for run in history] == ["run-1", "run-2"]
+    with engine.connect() as conn:  # one run's item, as the whole history has it
+        assert tables.report(conn, CODE, run_id="run-2") == [history[1]]
+        assert tables.report(conn, CODE, run_id="run-3") == []
     first = {(c["check"], c["column"]): c for c in history[0]["checks"]}
     assert first[("cn_resident_id", "id_no")]["failed"] == sum(
         d.check == "cn_resident_id" for d in generated.defects
