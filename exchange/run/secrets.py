@@ -19,31 +19,44 @@ from govex.settings import load_settings
 _NAME = "masking_master_key"
 
 
+_SELECT = sa.select(secrets_table.c.value).where(secrets_table.c.name == _NAME)
+
+
+def _stored(conn: sa.Connection) -> str | None:
+    return conn.execute(_SELECT).scalar_one_or_none()
+
+
+def _configured() -> bytes | None:
+    configured = load_settings().secret_key
+    if configured is None:
+        return None
+    return hashlib.sha256(configured.get_secret_value().encode()).digest()
+
+
 def find_master_key(store: sa.Engine) -> bytes | None:
     """The master key if there is one yet, creating nothing (for commands that change nothing,
     such as `govex apply --dry-run`)."""
-    configured = load_settings().secret_key
+    configured = _configured()
     if configured is not None:
-        return hashlib.sha256(configured.get_secret_value().encode()).digest()
+        return configured
     with store.connect() as conn:
-        value = conn.execute(
-            sa.select(secrets_table.c.value).where(secrets_table.c.name == _NAME)
-        ).scalar_one_or_none()
+        value = _stored(conn)
     return None if value is None else bytes.fromhex(value)
 
 
 def master_key(store: sa.Engine) -> bytes:
-    configured = load_settings().secret_key
-    if configured is not None:
-        return hashlib.sha256(configured.get_secret_value().encode()).digest()
-    with store.begin() as conn:
-        value = conn.execute(
-            sa.select(secrets_table.c.value).where(secrets_table.c.name == _NAME)
-        ).scalar_one_or_none()
-        if value is None:
-            value = secrets.token_hex(32)
-            conn.execute(
-                sa.insert(secrets_table),
-                {"name": _NAME, "value": value, "created_at": dt.datetime.now(dt.UTC)},
-            )
-    return bytes.fromhex(value)
+    """The master key, generated and stored by the first run that needs it. Runs starting at
+    once on a new store (several workers) may each generate one: the first stored wins and
+    the others read it back, so that every worker masks with the same key."""
+    found = find_master_key(store)
+    if found is not None:
+        return found
+    try:
+        with store.begin() as conn:
+            conn.execute(sa.insert(secrets_table), {
+                "name": _NAME, "value": secrets.token_hex(32),
+                "created_at": dt.datetime.now(dt.UTC)})
+    except sa.exc.IntegrityError:
+        pass  # another run stored its key first: that one is the key
+    with store.connect() as conn:
+        return bytes.fromhex(conn.execute(_SELECT).scalar_one())
