@@ -8,7 +8,9 @@ business, not a run's: those names load on first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from govex.lazy import lazy_names
 
 from .connections import ResolvedConnection, resolve_connection
 from .declarations import (
@@ -92,11 +94,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        msg = f"module 'catalog' has no attribute {name!r}"
-        raise AttributeError(msg)
-    from importlib import import_module
-
-    return getattr(import_module(f".{module}", __name__), name)
+__getattr__ = lazy_names(__name__, _LAZY)

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from govex.lazy import lazy_names
 from quality import divisions
 from quality.gate import FAILURE_SCHEMA, ContractGate, Gate, GateResult
 from quality.report import CheckResult, QualityReport
@@ -90,14 +91,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        msg = f"module 'quality' has no attribute {name!r}"
-        raise AttributeError(msg)
-    from importlib import import_module
-
-    return getattr(import_module(f".{module}", __name__), name)
+__getattr__ = lazy_names(__name__, _LAZY)
 
 
 def use_division_overrides(rows: Sequence[Mapping[str, str]]) -> None:

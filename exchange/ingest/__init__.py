@@ -19,9 +19,10 @@ first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from exchange.ingest.tables import landing_table, landing_table_name, offsets
+from govex.lazy import lazy_names
 
 if TYPE_CHECKING:
     from exchange.ingest.landing import dlq_topic
@@ -46,11 +47,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        msg = f"module 'exchange.ingest' has no attribute {name!r}"
-        raise AttributeError(msg)
-    from importlib import import_module
-
-    return getattr(import_module(f".{module}", __name__), name)
+__getattr__ = lazy_names(__name__, _LAZY)

@@ -44,7 +44,7 @@ first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from exchange.run.bookkeeping import Delivery, RunSummary, deliveries, list_runs, load_summary, runs
 from exchange.run.dry_run import DryRun, WouldReceive, dry_run
@@ -61,6 +61,7 @@ from exchange.run.steps import (
     start_run,
     subscriptions_of,
 )
+from govex.lazy import lazy_names
 
 if TYPE_CHECKING:
     from exchange.run.correction import resolve_dispute
@@ -100,11 +101,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        msg = f"module 'exchange.run' has no attribute {name!r}"
-        raise AttributeError(msg)
-    from importlib import import_module
-
-    return getattr(import_module(f".{module}", __name__), name)
+__getattr__ = lazy_names(__name__, _LAZY)
