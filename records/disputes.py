@@ -27,6 +27,7 @@ import sqlalchemy as sa
 
 import catalog
 from govex.errors import DeclarationError
+from govex.moments import aware
 from govex.settings import DEFAULT_DISPUTE_DAYS, load_settings
 from govex.workdays import add_working_days
 from records import audit, dispute_flags
@@ -115,10 +116,6 @@ class NothingToCorrectError(DisputeStateError):
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
 
 
 def dispute_days(env: Mapping[str, str] | None = None) -> int:
@@ -223,7 +220,7 @@ def open_dispute(
 
 
 def _shape(row: sa.RowMapping, now: dt.datetime) -> dict[str, Any]:
-    due = _aware(row["due"])
+    due = aware(row["due"])
     return {
         "id": row["id"],
         "state": row["state"],
@@ -237,8 +234,8 @@ def _shape(row: sa.RowMapping, now: dt.datetime) -> dict[str, Any]:
         "overdue": row["state"] in ACTIVE and now > due,
         "reason": row["reason"],
         "evidence": row["evidence"],
-        "opened_at": _aware(row["opened_at"]).isoformat(),
-        "updated_at": _aware(row["updated_at"]).isoformat(),
+        "opened_at": aware(row["opened_at"]).isoformat(),
+        "updated_at": aware(row["updated_at"]).isoformat(),
     }
 
 
@@ -257,7 +254,7 @@ def get_dispute(
     shown["flags"] = dispute_flags.flags_of(conn, [dispute_id])[dispute_id]
     shown["history"] = [
         {"from": r["from_state"], "to": r["to_state"], "actor": r["actor"],
-         "reason": r["reason"], "at": _aware(r["at"]).isoformat()}
+         "reason": r["reason"], "at": aware(r["at"]).isoformat()}
         for r in conn.execute(
             sa.select(transitions).where(transitions.c.dispute_id == dispute_id)
             .order_by(transitions.c.id)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from govex.errors import TransientError
+from govex.moments import aware
 
 # How far apart (seconds) the clocks of two workers (which stored the offset, which sent the
 # letter) may be.
@@ -70,7 +71,7 @@ def _firsts(reader: Any, letters: list[Any], partitions: Mapping[int, Since]) ->
     stamps = [s.stored_at for s in partitions.values()]
     if any(stamp is None for stamp in stamps):
         return firsts  # a partition never landed: its letters can be anywhere
-    oldest = min(_utc(stamp) for stamp in stamps if stamp is not None)
+    oldest = min(aware(stamp) for stamp in stamps if stamp is not None)
     since_ms = int((oldest.timestamp() - _CLOCK_SKEW) * 1000)
     for tp, hit in reader.offsets_for_times({tp: since_ms for tp in letters}).items():
         if hit is None:  # no letter that recent
@@ -126,6 +127,3 @@ def _past(source: tuple[int, int], partitions: Mapping[int, Since]) -> bool:
     return since is not None and (since.next_offset is None or source[1] >= since.next_offset)
 
 
-def _utc(stamp: dt.datetime) -> dt.datetime:
-    """SQLite gives the stored time back without its zone; it was written in UTC."""
-    return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=dt.UTC)

@@ -16,12 +16,9 @@ import sqlalchemy as sa
 import records
 from catalog import tables
 from exchange.requests import request_event
+from govex.moments import aware
 
 AWAITING = ("submitted", "reviewed")  # a request waiting for the authority or the provider
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
 
 
 def sweep_overdue(store: sa.Engine, *, now: dt.datetime | None = None) -> int:
@@ -30,10 +27,10 @@ def sweep_overdue(store: sa.Engine, *, now: dt.datetime | None = None) -> int:
     requests = tables.requests
     with store.connect() as conn:
         late_requests = [
-            (row["id"], row["state"], _aware(row["due"])) for row in conn.execute(
+            (row["id"], row["state"], aware(row["due"])) for row in conn.execute(
                 sa.select(requests.c.id, requests.c.state, requests.c.due)
                 .where(requests.c.state.in_(AWAITING), requests.c.due.is_not(None))
-            ).mappings() if _aware(row["due"]) < moment
+            ).mappings() if aware(row["due"]) < moment
         ]
         late_disputes = [d for d in records.list_disputes(conn, now=moment) if d["overdue"]]
     emitted = 0

@@ -34,6 +34,7 @@ from catalog.declarations import SUBSCRIPTION_ID, DeliveryMode
 from exchange.store import Principal
 from govex.errors import DeclarationError, Forbidden
 from govex.identifiers import FILE_IDENTIFIER_LENGTH, check_table
+from govex.moments import aware
 from govex.settings import load_settings
 from govex.workdays import SHANGHAI, add_working_days, covers
 
@@ -136,10 +137,6 @@ def _utc(now: dt.datetime | None) -> dt.datetime:
     return (now or _now()).astimezone(dt.UTC)
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
-
-
 def actor(principal: Principal) -> str:
     return f"{principal.department}/{principal.role}"
 
@@ -169,12 +166,12 @@ def _calendar(start: dt.datetime, end: dt.datetime | None) -> str:
 
 
 def _shape(conn: sa.Connection, row: Mapping[Any, Any], now: dt.datetime) -> dict[str, Any]:
-    due = _aware(row["due"]) if row["due"] is not None else None
-    submitted = _aware(row["submitted_at"])
+    due = aware(row["due"]) if row["due"] is not None else None
+    submitted = aware(row["submitted_at"])
     history = [
         {"state": s["state"], "by": f"{s['by_department']}/{s['by_role']}",
          "department": s["by_department"], "role": s["by_role"],
-         "at": _aware(s["at"]).isoformat(), "reason": s["reason"], "detail": s["detail"]}
+         "at": aware(s["at"]).isoformat(), "reason": s["reason"], "detail": s["detail"]}
         for s in conn.execute(
             sa.select(steps).where(steps.c.request_id == row["id"]).order_by(steps.c.id)
         ).mappings()
@@ -192,7 +189,7 @@ def _shape(conn: sa.Connection, row: Mapping[Any, Any], now: dt.datetime) -> dic
         "overdue": row["state"] in AWAITING and due is not None and now > due,
         "calendar": _calendar(submitted, due),
         "submitted_at": submitted.isoformat(),
-        "updated_at": _aware(row["updated_at"]).isoformat(),
+        "updated_at": aware(row["updated_at"]).isoformat(),
         "subscription": row["subscription_id"],
         "history": history,
     }
@@ -272,7 +269,7 @@ def request_event(
     (written with it or not at all; sent later by `exchange.notify`); the event id, or None
     when `once_key` was already used."""
     row = _row(conn, request_id)
-    due = _aware(row["due"]).isoformat() if row["due"] is not None else None
+    due = aware(row["due"]).isoformat() if row["due"] is not None else None
     kind = event or f"request.{state}"
     if kind not in records.EVENT_TYPES:
         return None

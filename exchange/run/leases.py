@@ -34,6 +34,7 @@ import sqlalchemy as sa
 
 from exchange.run.bookkeeping import TS, metadata
 from govex.errors import FatalError, TransientError
+from govex.moments import aware
 from govex.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -85,13 +86,8 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    """SQLite hands back naive datetimes; they are UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-
-
 def _shown(value: dt.datetime) -> str:
-    return _aware(value).isoformat(timespec="seconds")
+    return aware(value).isoformat(timespec="seconds")
 
 
 def interval() -> int:
@@ -158,8 +154,8 @@ def holder_of(conn: sa.Connection, resource: str) -> Lease | None:
     row = conn.execute(sa.select(leases).where(leases.c.resource == resource)).mappings().first()
     if row is None:
         return None
-    return Lease(row["resource"], row["run_id"], row["holder"], _aware(row["taken_at"]),
-                 _aware(row["expires_at"]))
+    return Lease(row["resource"], row["run_id"], row["holder"], aware(row["taken_at"]),
+                 aware(row["expires_at"]))
 
 
 def renew(store: sa.Engine, run_id: str) -> bool:

@@ -40,6 +40,7 @@ from exchange.store.roles import MAX_DAYS as MAX_DAYS
 from exchange.store.roles import ROLES as ROLES
 from exchange.store.roles import Role as Role
 from govex.errors import DeclarationError, GovexError
+from govex.moments import aware
 
 TokenState = Literal["active", "expired", "revoked"]
 
@@ -151,18 +152,11 @@ class Session:
     expires_at: dt.datetime
 
 
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite and MariaDB hand back naive datetimes; govex stores UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value
-
-
 def _utc(value: Any) -> dt.datetime:
     """A NOT NULL timestamp column's value, timezone-aware."""
-    aware = _aware(value)
-    assert aware is not None  # noqa: S101 - the column is NOT NULL
-    return aware
+    moment: dt.datetime | None = aware(value)
+    assert moment is not None  # noqa: S101 - the column is NOT NULL
+    return moment
 
 
 def _when(value: dt.datetime) -> str:
@@ -260,7 +254,7 @@ def _use(conn: sa.Connection, row: sa.RowMapping, now: dt.datetime,
     """The row's principal; records the use (throttled, see LAST_USED_RESOLUTION)."""
     principal = Principal(department=row["department"], role=check_role(row["role"]),
                           token_id=row["id"])
-    last_used = _aware(row["last_used_at"])
+    last_used = aware(row["last_used_at"])
     if last_used is None or now - last_used >= LAST_USED_RESOLUTION:
         conn.execute(sa.update(tokens).where(tokens.c.id == row["id"]).values(last_used_at=now))
         if on_recorded is not None:
@@ -359,7 +353,7 @@ def list_tokens(conn: sa.Connection) -> list[TokenInfo]:
     rows = conn.execute(sa.select(tokens).order_by(tokens.c.created_at, tokens.c.id)).mappings()
     return [
         TokenInfo(r["id"], r["department"], check_role(r["role"]), _utc(r["created_at"]),
-                  _aware(r["last_used_at"]), bool(r["revoked"]), _utc(r["expires_at"]))
+                  aware(r["last_used_at"]), bool(r["revoked"]), _utc(r["expires_at"]))
         for r in rows
     ]
 
