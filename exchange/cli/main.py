@@ -6,13 +6,11 @@ Exit codes: 0 success, 1 failed run, 2 bad input. Every error is one sentence on
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 from exchange.cli import (
@@ -28,6 +26,7 @@ from exchange.cli import (
     demo,
     disclosure,
     dispute,
+    heap,
     ingest,
     init,
     leak,
@@ -83,47 +82,12 @@ def _reader_went_away() -> int:
     return 141
 
 
-def _leaving_garbage_to_the_exit() -> None:
-    """The process ends next. Its last garbage collections would walk every object that the
-    command's libraries made (pandas, pyarrow, SQLAlchemy: a fifth of a 10-row run, issue #16);
-    frozen, they are skipped. Objects still go when their last reference does, so files and
-    connections close as before; only cycles are left to the end of the process."""
-    gc.freeze()
-
-
-# Whether `main` is running this process's own command line, which ends when it returns.
-_command_ends_process = False
-
-
-@contextmanager
-def loading_for_the_process() -> Iterator[None]:
-    """Around a command's imports. Where the process ends with the command, what they load
-    (SQLAlchemy, pyarrow, numpy: most of the heap) lives as long as the process, and the
-    collector would walk it again each time it runs while that heap grows (a tenth of a
-    10-row run, issue #16): it is paused while they load, then told to leave what they made
-    alone (`gc.freeze`). A caller that goes on (`main(argv)`) keeps its collector as it was."""
-    if not _command_ends_process:
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        gc.enable()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command. `argv` None: this process's own command line (`govex …`, `python -m
     exchange.cli …`), which ends when `main` returns; callers in a process that goes on (the
     tests) pass `argv`."""
-    global _command_ends_process
-    _command_ends_process = argv is None
-    try:
+    with heap.command(ends_process=argv is None):
         return _main(argv)
-    finally:
-        if argv is None:
-            _leaving_garbage_to_the_exit()
 
 
 def _main(argv: Sequence[str] | None) -> int:

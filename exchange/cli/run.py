@@ -7,6 +7,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from exchange.cli import heap
 from exchange.cli.meter import showing_progress
 from exchange.cli.output import print_json, table
 from govex.errors import DeclarationError
@@ -95,11 +96,8 @@ def print_summary(summary: RunSummary) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # Imported here, not at the top: `govex --help` loads no command's dependencies (and
-    # exchange.cli.main imports this module).
-    from exchange.cli.main import loading_for_the_process
-
-    with loading_for_the_process():
+    # Imported here, not at the top: `govex --help` loads no command's dependencies.
+    with heap.loading():
         from exchange.run import dry_run, run_resource
         from exchange.store import open_store
         from govex.settings import load_settings
