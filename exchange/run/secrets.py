@@ -22,25 +22,14 @@ _NAME = "masking_master_key"
 _SELECT = sa.select(secrets_table.c.value).where(secrets_table.c.name == _NAME)
 
 
-def _stored(conn: sa.Connection) -> str | None:
-    return conn.execute(_SELECT).scalar_one_or_none()
-
-
-def _configured() -> bytes | None:
-    configured = load_settings().secret_key
-    if configured is None:
-        return None
-    return hashlib.sha256(configured.get_secret_value().encode()).digest()
-
-
 def find_master_key(store: sa.Engine) -> bytes | None:
     """The master key if there is one yet, creating nothing (for commands that change nothing,
     such as `govex apply --dry-run`)."""
-    configured = _configured()
+    configured = load_settings().secret_key
     if configured is not None:
-        return configured
+        return hashlib.sha256(configured.get_secret_value().encode()).digest()
     with store.connect() as conn:
-        value = _stored(conn)
+        value = conn.execute(_SELECT).scalar_one_or_none()
     return None if value is None else bytes.fromhex(value)
 
 
