@@ -39,6 +39,7 @@ from exchange.run import bookkeeping, dispute_flags, masking
 from exchange.run.targets import shape_batch, shape_keys, target_spec, write_mode
 from exchange.verify import index as verify_index
 from govex import progress as meter
+from govex.ahead import ahead
 
 __all__ = [
     "VERIFICATION_INDEX", "DeliveryJob", "deliver_batches", "forget_in_index", "run_actor",
@@ -233,7 +234,24 @@ def _write(
     deletes: Iterable[pa.Table],
     provenance: _ProvenanceWriter,
 ) -> int:
-    shaped = _shaped(job, batches, provenance)
+    shaping = _shaped(job, batches, provenance)
+    if provenance.inline:  # an in-memory store: its lease checks must stay on this thread
+        return _write_shaped(sink, job, ledger, shaping, deletes, provenance)
+    # The next batch is shaped while the target takes this one (`govex.ahead`), so that the
+    # run and the target database work at once. The run's lease is checked as each batch is
+    # taken for shaping: one batch before its write rather than just before it.
+    with ahead(shaping, name="govex-shaping") as shaped:
+        return _write_shaped(sink, job, ledger, shaped, deletes, provenance)
+
+
+def _write_shaped(
+    sink: SinkConnector,
+    job: DeliveryJob,
+    ledger: LedgerEntry,
+    shaped: Iterator[pa.Table],
+    deletes: Iterable[pa.Table],
+    provenance: _ProvenanceWriter,
+) -> int:
     # A snapshot target mirrors the source: swapped whole when the run read everything, so
     # the deleted records are simply not in it; their deletes are still recorded.
     if job.replace:
@@ -277,7 +295,7 @@ def _shaped(
                 records.delivered_bytes(out, job.sub.fields),
             )
             yield out
-            meter.advance(batch.num_rows)  # after the sink took it: once per batch
+            meter.advance(batch.num_rows)  # once per batch, as the writer takes it
 
 
 @dataclass(frozen=True)
@@ -308,7 +326,7 @@ class _ProvenanceWriter:
         self._writes: list[Future[None]] = []
         # An in-memory SQLite store is one connection per thread (or one shared connection):
         # another thread would see an empty database. Write inline there.
-        self._inline = isinstance(store.pool, sa.pool.SingletonThreadPool | sa.pool.StaticPool)
+        self.inline = isinstance(store.pool, sa.pool.SingletonThreadPool | sa.pool.StaticPool)
 
     def hold(self, keys: pa.Array[Any], hashes: pa.Array[Any], size: int) -> None:
         """A shaped batch on its way to the target (`size`: its `records.delivered_bytes`):
@@ -331,7 +349,7 @@ class _ProvenanceWriter:
             self.release()
 
     def _submit(self, held: _Held) -> None:
-        if self._inline:
+        if self.inline:
             self._write(held)
             return
         for done in [w for w in self._writes if w.done()]:

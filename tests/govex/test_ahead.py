@@ -1,0 +1,77 @@
+"""`govex.ahead`: items produced in a thread one step ahead, in order, errors where they
+would have come, and nothing left running when the consumer stops early."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from govex.ahead import ahead
+
+
+def test_items_arrive_in_order_from_another_thread() -> None:
+    producers: set[str] = set()
+
+    def items() -> Iterator[int]:
+        for i in range(100):
+            producers.add(threading.current_thread().name)
+            yield i
+
+    with ahead(items(), name="test-ahead") as got:
+        assert list(got) == list(range(100))
+    assert producers == {"test-ahead"}
+
+
+def test_the_producer_runs_at_most_depth_items_ahead() -> None:
+    pulled: list[int] = []
+
+    def items() -> Iterator[int]:
+        for i in range(10):
+            pulled.append(i)
+            yield i
+
+    with ahead(items(), name="test-ahead", depth=1) as got:
+        assert next(got) == 0
+        time.sleep(0.2)  # ample time to run further ahead, were it allowed to
+        # item 1 is in the hand-off, item 2 is produced and waits for room: no further
+        assert pulled == [0, 1, 2]
+
+
+def test_an_error_of_the_producer_reaches_the_consumer_after_the_items_before_it() -> None:
+    def items() -> Iterator[int]:
+        yield 1
+        yield 2
+        msg = "the source went away"
+        raise ConnectionError(msg)
+
+    seen: list[int] = []
+    with pytest.raises(ConnectionError, match="the source went away"), \
+            ahead(items(), name="test-ahead") as got:
+        seen.extend(got)
+    assert seen == [1, 2]
+
+
+def test_leaving_early_stops_the_producer_and_waits_for_it() -> None:
+    produced = itertools.count()
+
+    def endless() -> Iterator[int]:
+        while True:
+            yield next(produced)
+
+    def consume_one_then_fail() -> None:
+        with ahead(endless(), name="test-ahead") as got:
+            next(got)
+            msg = "the target refused"
+            raise RuntimeError(msg)
+
+    before = threading.active_count()
+    with pytest.raises(RuntimeError, match="the target refused"):
+        consume_one_then_fail()
+    assert threading.active_count() == before
+    stopped_at = next(produced)
+    time.sleep(0.1)
+    assert next(produced) == stopped_at + 1  # nothing pulled the endless source since
