@@ -28,7 +28,8 @@ Public API (the rest of the package is internal):
   `notifications_metadata`;
 - metering: `count_usage` (adds to a subscription's day in the caller's transaction), `usage`
   (a report per subscription and day, with totals: `UsageReport`, `UsageRow`),
-  `delivered_bytes` (what a delivered batch counts as bytes), `usage_day`,
+  `delivered_bytes` (what a delivered batch counts as bytes), `usage_day`, for a caller
+  sending the day's count within a statement of its own `usage_upsert` and `usage_counts`,
   `usage_daily` (per subscription and day), `USAGE_COUNTS`, tables `usage_metadata`;
 - verification records: `verify_records` (one row per record a consumer asked about), tables
   `verifications_metadata`.
@@ -102,8 +103,10 @@ from records.usage import (
     count_usage,
     delivered_bytes,
     usage,
+    usage_counts,
     usage_daily,
     usage_day,
+    usage_upsert,
 )
 from records.usage import metadata as usage_metadata
 from records.verifications import metadata as verifications_metadata
@@ -177,9 +180,11 @@ __all__ = [
     "sync_flags",
     "trace",
     "usage",
+    "usage_counts",
     "usage_daily",
     "usage_day",
     "usage_metadata",
+    "usage_upsert",
     "value_hashes",
     "verifications_metadata",
     "verify_audit",

@@ -34,7 +34,9 @@ __all__ = [
     "metadata",
     "usage",
     "usage_daily",
+    "usage_counts",
     "usage_day",
+    "usage_upsert",
 ]
 
 pc: Any = _pc  # pyarrow-stubs cannot follow kernels that are generic over types
@@ -105,23 +107,35 @@ def count_usage(
     so the count commits or rolls back with the records it counts. One dialect upsert that adds
     on the database side (never read-then-write): concurrent deliveries and calls of one
     subscription never lose a count."""
+    values = usage_counts(subscription=subscription, resource=resource, consumer=consumer,
+                          at=at, records=records, bytes=bytes, calls=calls, matches=matches,
+                          not_found=not_found)
+    if any(values[name] for name in COUNTS):  # no row for a day without use
+        conn.execute(usage_upsert(conn.dialect.name), values)
+
+
+def usage_counts(
+    *, subscription: str, resource: str, consumer: str, at: dt.datetime, records: int,
+    bytes: int, calls: int, matches: int, not_found: int,
+) -> dict[str, Any]:
+    """The parameters of `usage_upsert` adding these counts (see `count_usage`); ValueError
+    for a negative count."""
     added = {"records": records, "bytes": bytes, "calls": calls, "matches": matches,
              "not_found": not_found}
     negative = [name for name, value in added.items() if value < 0]
     if negative:
         msg = f"usage counts only grow: {', '.join(negative)} is negative"
         raise ValueError(msg)
-    if not any(added.values()):
-        return  # nothing happened: no row for a day without use
-    values = {"subscription": subscription, "day": usage_day(at), "resource": resource,
-              "consumer": consumer, "updated_at": at, **added}
-    conn.execute(_upsert(conn.dialect.name), values)
+    return {"subscription": subscription, "day": usage_day(at), "resource": resource,
+            "consumer": consumer, "updated_at": at, **added}
 
 
 @functools.cache
-def _upsert(dialect: str) -> sa.Executable:
-    """The upsert for `dialect`, built once with bound parameters: building it per call cost
-    most of a verification call's metering (about 1 ms of CPU)."""
+def usage_upsert(dialect: str) -> Any:
+    """The upsert adding `usage_counts` to a day's row on `dialect`, built once with bound
+    parameters: building it per call cost most of a verification call's metering (about 1 ms
+    of CPU). A caller may send it with other writes in one statement (a verification call's
+    records, as a CTE)."""
     c = usage_daily.c
     values: dict[str, Any] = {name: sa.bindparam(name) for name in (
         "subscription", "day", "resource", "consumer", "updated_at", *COUNTS)}
@@ -139,7 +153,7 @@ def _upsert(dialect: str) -> sa.Executable:
         msg = f"metering needs an upsert: the {dialect} store is not supported"
         raise NotImplementedError(msg)
     excluded = on_conflict.excluded
-    return on_conflict.on_conflict_do_update(  # type: ignore[no-any-return]
+    return on_conflict.on_conflict_do_update(
         index_elements=[c.subscription, c.day],
         set_={**{name: c[name] + excluded[name] for name in COUNTS},
               "updated_at": excluded.updated_at},

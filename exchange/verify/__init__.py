@@ -10,7 +10,8 @@ A `delivery: verify` subscription receives nothing; a run keeps its verification
 - `tables`: the index and the per-key answer counts;
 - `service`: one `POST /api/v1/verify/{code}` call: which subscription, the checks of the
   body, the limits, the answers;
-- `answers`: what a call writes in its one store transaction: the per-key answer counts and
-  a `verify_records` row per answered record;
+- `answers`: what a call writes in its one store transaction: the per-key answer counts, a
+  `verify_records` row per answered record and the day's usage;
+- `direct`: the statements a call sends straight through psycopg on a PostgreSQL store;
 - `limits`: the per-subscription call rate (a token bucket per process).
 """

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,8 @@ import contracts
 
 pc: Any = _pc  # pyarrow-stubs cannot follow kernels that are generic over types
 
-__all__ = ["BadValue", "FieldRule", "canonical_text", "field_rules", "normalised", "parse"]
+__all__ = ["BadValue", "FieldRule", "canonical_text", "field_rules", "normalised", "parse",
+           "plain_text"]
 
 # fullwidth: U+FF01–U+FF5E are ASCII U+0021–U+007E shifted by 0xFEE0; U+3000 is a space.
 _FULLWIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
@@ -95,6 +97,101 @@ def canonical_text(values: pa.Array[Any] | pa.ChunkedArray[Any], rule: FieldRule
     if pa.types.is_string(typed.type):
         return typed
     return pc.cast(typed, pa.string())
+
+
+def plain_text(value: Any, rule: FieldRule, *, key: bool = False) -> str | None:
+    """The canonical text of one JSON value asked about (`parse` then `canonical_text`) in
+    plain Python, for a call of a few records, where Arrow's fixed cost per column and kernel
+    was most of the call's work; with `key`, the text `normalised` gives it instead (a record
+    key's, where a float keeps the sign of its zero). None wherever plain Python is not
+    certain to give Arrow's text, or the value is not of its field's type: the caller then
+    takes Arrow's path, which also names the value at fault."""
+    kind = rule.type
+    kinds = type(value)
+    try:
+        if pa.types.is_string(kind):
+            return _plain_string(value, rule) if kinds is str else None
+        if pa.types.is_integer(kind):
+            return str(value) if kinds is int and _INT64[0] <= value <= _INT64[1] else None
+        if pa.types.is_floating(kind):
+            number = float(value) if kinds is int or kinds is float else math.nan
+            if not math.isfinite(number):
+                return None
+            return _float_text(number if key else number + 0.0)
+        if pa.types.is_boolean(kind):
+            return ("true" if value else "false") if kinds is bool else None
+        if pa.types.is_date(kind):
+            if kinds is str and len(value) == _DATE_LENGTH and _DATE.fullmatch(value):
+                return dt.date.fromisoformat(value).isoformat()
+            return None
+        if pa.types.is_timestamp(kind) and kind.unit == "us" and kind.tz == "UTC":
+            moment = _moment(value)
+            return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d} "
+                    f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}."
+                    f"{moment.microsecond:06d}Z")
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return None
+
+
+def _plain_string(text: str, rule: FieldRule) -> str | None:
+    """`normalised` of one text in plain Python, where that is certain to be Arrow's result:
+    NFC leaves ASCII and CJK unified ideographs as they are, trimming a text that starts and
+    ends with a letter, digit or ASCII mark removes nothing, upper case of ASCII is ASCII's."""
+    if "fullwidth" in rule.normalize:
+        text = text.translate(_FULLWIDTH)
+    if "nfc" in rule.normalize and not _NFC_INERT.fullmatch(text):
+        return None
+    if "trim" in rule.normalize and not (text and _kept_end(text[0]) and _kept_end(text[-1])):
+        return None
+    if rule.upper:
+        if not text.isascii():
+            return None
+        text = text.upper()
+    try:
+        text.encode("utf-8")  # a lone surrogate has no UTF-8: Arrow's path refuses it
+    except UnicodeEncodeError:
+        return None
+    return text
+
+
+_NFC_INERT = re.compile("[\x00-\x7f\u4e00-\u9fff]*")
+
+
+def _kept_end(char: str) -> bool:
+    """A character no trimming removes: an ASCII letter, digit or mark, or any other letter
+    or digit (whitespace is neither, in every Unicode version)."""
+    if char.isascii():
+        return "!" <= char <= "~"
+    return unicodedata.category(char)[0] in "LN"
+
+
+# Arrow's float64 → string cast (double-conversion's shortest digits, as Python's repr):
+# positional notation for decimal exponents -6 to 9, else d.ddde±x.
+_POSITIONAL = range(-6, 10)
+
+
+def _float_text(number: float) -> str:
+    """`pc.cast(float64, string)` of one finite float, exactly."""
+    if number == 0:
+        return "-0" if math.copysign(1.0, number) < 0 else "0"
+    sign = "-" if number < 0 else ""
+    mantissa, _, exponent = repr(abs(number)).partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    written = whole + fraction
+    significant = written.lstrip("0")
+    # The decimal point's place before the significant digits: 0.<digits> × 10^point.
+    point = len(whole) + int(exponent or 0) - (len(written) - len(significant))
+    digits = significant.rstrip("0")
+    power = point - 1
+    if power in _POSITIONAL:
+        if point <= 0:
+            return f"{sign}0.{'0' * -point}{digits}"
+        if point >= len(digits):
+            return f"{sign}{digits}{'0' * (point - len(digits))}"
+        return f"{sign}{digits[:point]}.{digits[point:]}"
+    tail = f".{digits[1:]}" if len(digits) > 1 else ""
+    return f"{sign}{digits[0]}{tail}e{'-' if power < 0 else '+'}{abs(power)}"
 
 
 def parse(values: Sequence[Any], rule: FieldRule) -> pa.Array[Any]:

@@ -55,6 +55,29 @@ class Digester:
         digests = self._digests(joined, _LABEL + b"key\0")
         return [d or "" for d in digests]  # a key part is never null after fill_null
 
+    def field_digests_of(self, texts: Sequence[str], rule: FieldRule) -> list[str]:
+        """`field_digests` of canonical texts already made (`canonical.plain_text`): a few
+        values, without Arrow."""
+        prefix = _LABEL + b"field\0" + rule.name.encode("utf-8") + b"\0"
+        return [self._digest(prefix, text.encode("utf-8")) for text in texts]
+
+    def key_digests_of(self, keys: Sequence[Sequence[str]]) -> list[str]:
+        """`key_digests` of keys given as their parts' canonical texts, in the rules' order."""
+        prefix = _LABEL + b"key\0"
+        digests = []
+        for parts in keys:
+            encoded = [part.encode("utf-8") for part in parts]
+            message = b"".join(b"%d:%b" % (len(part), part) for part in encoded)
+            digests.append(self._digest(prefix, message))
+        return digests
+
+    def _digest(self, prefix: bytes, message: bytes) -> str:
+        inner = self._inner.copy()
+        inner.update(prefix + message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()[:DIGEST_CHARS]
+
     def _digests(self, text: Any, prefix: bytes) -> list[str | None]:
         if isinstance(text, pa.ChunkedArray):
             text = text.combine_chunks()

@@ -48,7 +48,8 @@ from govex import progress as meter
 from govex.workdays import SHANGHAI
 
 __all__ = [
-    "IndexShape", "forget", "held_digests", "key_digests", "lookup", "maintain", "remove",
+    "IndexShape", "decoded", "forget", "held_among", "held_digests", "key_digests", "lookup",
+    "maintain", "remove",
 ]
 
 # Digests per DELETE or lookup statement: an IN list the planner takes in stride.
@@ -210,13 +211,31 @@ def lookup(
     for start in range(0, len(distinct), CHUNK):
         chunk = distinct[start:start + CHUNK]
         if listed:  # one JSON object text {key digest: digests}, decoded in one call
-            held = conn.execute(_LOOKUP_LISTED, {"subscription": subscription,
-                                                 "keys": ",".join(chunk)}).scalar()
-            found.update(orjson.loads("{" + held + "}") if held else {})
+            found.update(decoded(conn.execute(_LOOKUP_LISTED, {
+                "subscription": subscription, "keys": ",".join(chunk)}).scalar()))
             continue
         rows = conn.execute(_LOOKUP_IN, {"subscription": subscription, "keys": chunk}).all()
         digests = orjson.loads("[" + ",".join(r.digests for r in rows) + "]")
         found.update(zip((r.key_digest for r in rows), digests, strict=True))
+    return found
+
+
+def held_among(keys: Any) -> sa.Select[Any]:
+    """The index rows of subscription `:subscription` whose key digest is in `keys` (a
+    selectable with a column `key_digest`) as one text, `"<key digest>":<digests>` joined by
+    ',' (the digests are JSON objects and the key digests hex), which `decoded` takes apart:
+    a thousand rows returned cost the call more CPU to take apart than the database spends
+    finding them."""
+    return sa.select(sa.func.string_agg(
+        sa.func.concat('"', verify_index.c.key_digest, '":', verify_index.c.digests),
+        sa.literal_column("','"),
+    )).select_from(keys).join(
+        verify_index, sa.and_(_OF_SUBSCRIPTION, verify_index.c.key_digest == keys.c.key_digest))
+
+
+def decoded(held: str | None) -> dict[str, dict[str, str]]:
+    """{key digest: {field: digest}} of a `held_among` text (None: no row found)."""
+    found: dict[str, dict[str, str]] = orjson.loads("{" + held + "}") if held else {}
     return found
 
 
@@ -226,16 +245,7 @@ _listed = sa.func.unnest(sa.func.string_to_array(
 ).table_valued("key_digest").render_derived()
 _OF_SUBSCRIPTION = verify_index.c.subscription == sa.bindparam("subscription")
 _LOOKUP = sa.select(verify_index.c.key_digest, verify_index.c.digests)
-# The index rows found as one text, `"<key digest>":<digests>` joined by ',' (the digests are
-# JSON objects and the key digests hex): a thousand rows returned cost the call more CPU to
-# take apart than the database spends finding them.
-_LOOKUP_LISTED = sa.select(sa.func.string_agg(
-    sa.func.concat('"', verify_index.c.key_digest, '":', verify_index.c.digests),
-    sa.literal_column("','"),
-)).select_from(_listed).join(
-    verify_index,
-    sa.and_(_OF_SUBSCRIPTION, verify_index.c.key_digest == _listed.c.key_digest),
-)
+_LOOKUP_LISTED = held_among(_listed)
 _LOOKUP_IN = _LOOKUP.where(
     _OF_SUBSCRIPTION, verify_index.c.key_digest.in_(sa.bindparam("keys", expanding=True)))
 _DELETE_LISTED = sa.delete(verify_index).where(

@@ -22,18 +22,24 @@ different keys are tried (an ID number found by trying its thousand sequence num
 person's name): a subscription whose records answered "not found" today reach
 GOVEX_VERIFY_NOT_FOUND_DAILY (metered in `usage_daily`, read with the catalog row) is refused
 (429) until midnight Asia/Shanghai. What a call answered — one `verify_records`
-row per answered record, the answer counts and the day's usage (`records.count_usage`: one
-call, the records answered, the body's bytes, the records found with every asked field
-matching, the records not found) — commits in one transaction, or none of it does.
+row per answered record, the answer counts and the day's usage (`answers.record`, counted as
+`records.count_usage` counts: one call, the records answered, the body's bytes, the records
+found with every asked field matching, the records not found) — commits in one transaction,
+or none of it does.
+
+On a PostgreSQL store the call's statements go straight through psycopg (`direct`), and a
+call of a few records makes its canonical texts and digests in plain Python (`_plain`): a
+single-record call was otherwise mostly SQLAlchemy's and Arrow's fixed costs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import orjson
 import pyarrow as pa
@@ -44,8 +50,15 @@ import records
 from catalog import tables as catalog_tables
 from exchange.run import bookkeeping, masking, secrets
 from exchange.store import Principal
-from exchange.verify import answers, index
-from exchange.verify.canonical import BadValue, FieldRule, field_rules, normalised, parse
+from exchange.verify import answers, direct
+from exchange.verify.canonical import (
+    BadValue,
+    FieldRule,
+    field_rules,
+    normalised,
+    parse,
+    plain_text,
+)
 from exchange.verify.digests import Digester
 from exchange.verify.limits import CallRate
 from govex.errors import DeclarationError, Forbidden, GovexError
@@ -115,27 +128,13 @@ def verify(
     # writes (a store round trip costs more than anything computed in between).
     with store.begin() as conn:
         verifier, items = _admitted(conn, principal, code, body, at, settings)
-        keys = _keys(items, verifier)
-        values = _values(items, verifier)
-        digester = _digester(_master(store, settings), verifier.sub.id)
-        key_digests = digester.key_digests(keys, verifier.key)
-        field_digests = {name: digester.field_digests(typed, verifier.rules[name])
-                         for name, (_rows, typed) in values.items()}
-        record_keys = _recorded(keys, verifier.key, verifier.resource.key)
-        granted = answers.grant(conn, verifier.sub.id, key_digests, at,
-                                settings.verify_key_daily)
-        held = index.lookup(conn, verifier.sub.id,
-                            [k for k, ok in zip(key_digests, granted, strict=True) if ok])
-        results, done = _answers(items, record_keys, key_digests, granted, held, values,
-                                 field_digests)
+        asked = _digested(store, settings, items, verifier)
+        granted, held = answers.grant(conn, verifier.sub.id, asked.key_digests, at,
+                                      settings.verify_key_daily)
+        results, done = _answers(items, asked, granted, held)
         answers.record(conn, call_id=str(uuid7()), resource=code, subscription=verifier.sub.id,
-                       at=at, answered=done)
-        records.count_usage(
-            conn, subscription=verifier.sub.id, resource=code, consumer=verifier.sub.consumer,
-            at=at, records=len(done), bytes=len(body), calls=1,
-            matches=sum(1 for a in done if a.found and a.matched),
-            not_found=sum(1 for a in done if not a.found),
-        )
+                       consumer=verifier.sub.consumer, at=at, answered=done,
+                       body_bytes=len(body))
     as_of = verifier.as_of.isoformat() if verifier.as_of is not None else None
     return {"subscription": verifier.sub.id, "as_of": as_of, "results": results}
 
@@ -219,11 +218,15 @@ def _cached(kind: str, name: str, stamp: Any, make: Any) -> Any:
 
 # Built once: a statement built per call costs more CPU than the call's own work (SQLAlchemy
 # constructs it and derives its cache key each time); the same holds in `index` and `answers`.
+# The declarations come as their JSON text, parsed only when `_cached` has no current copy:
+# decoding them on every call cost more than the rest of the read.
 _SUBSCRIPTIONS = (
     sa.select(subscriptions.c.id, subscriptions.c.state, subscriptions.c.ended_at,
               subscriptions.c.valid_from, subscriptions.c.valid_until,
-              subscriptions.c.declaration, subscriptions.c.updated_at,
-              resources.c.declaration.label("resource"),
+              subscriptions.c.declaration["delivery"].as_string().label("delivery"),
+              sa.cast(subscriptions.c.declaration, sa.Text).label("declaration"),
+              subscriptions.c.updated_at,
+              sa.cast(resources.c.declaration, sa.Text).label("resource"),
               resources.c.updated_at.label("resource_at"),
               progress.c.updated_at.label("indexed_at"),
               records.usage_daily.c.not_found)
@@ -236,6 +239,7 @@ _SUBSCRIPTIONS = (
     .where(subscriptions.c.resource_code == sa.bindparam("code"),
            subscriptions.c.consumer == sa.bindparam("department"))
 )
+_SUBSCRIPTIONS_DIRECT = direct.Statement(_SUBSCRIPTIONS)
 
 
 def _active(
@@ -244,9 +248,13 @@ def _active(
     """The department's verify subscriptions to `code` that are active today (Asia/Shanghai):
     one indexed read of the catalog per call, so a revocation holds from the next call."""
     today = at.astimezone(SHANGHAI).date()
-    rows = [r for r in conn.execute(_SUBSCRIPTIONS,
-                                    {"code": code, "department": department, "day": today})
-            .mappings() if (r["declaration"] or {}).get("delivery") == "verify"]
+    params = {"code": code, "department": department, "day": today}
+    listed: Iterable[Mapping[Any, Any]]
+    if conn.dialect.name == "postgresql":
+        listed = _SUBSCRIPTIONS_DIRECT.mappings(conn, params)
+    else:
+        listed = conn.execute(_SUBSCRIPTIONS, params).mappings()
+    rows = [r for r in listed if r["delivery"] == "verify"]
     if not rows:
         known = conn.execute(sa.select(resources.c.code).where(resources.c.code == code)).first()
         if known is None:
@@ -262,7 +270,7 @@ def _active(
     return sorted((_verifier(conn, row) for row in active), key=lambda v: v.sub.id)
 
 
-def _why_not_active(row: sa.RowMapping, code: str, today: dt.date) -> str:
+def _why_not_active(row: Mapping[Any, Any], code: str, today: dt.date) -> str:
     if row["state"] == "revoked":
         ended = aware(row["ended_at"])
         when = f" on {ended.astimezone(SHANGHAI).date()}" if ended else ""
@@ -273,13 +281,13 @@ def _why_not_active(row: sa.RowMapping, code: str, today: dt.date) -> str:
             f"{row['valid_until']}")
 
 
-def _verifier(conn: sa.Connection, row: sa.RowMapping) -> _Verifier:
+def _verifier(conn: sa.Connection, row: Mapping[Any, Any]) -> _Verifier:
     sub: catalog.Subscription = _cached(
         "subscription", row["id"], row["updated_at"],
-        lambda: catalog.Subscription.model_validate(row["declaration"]))
+        lambda: catalog.Subscription.model_validate(json.loads(row["declaration"])))
     resource: catalog.Resource = _cached(
         "resource", sub.resource, row["resource_at"],
-        lambda: catalog.Resource.model_validate(row["resource"]))
+        lambda: catalog.Resource.model_validate(json.loads(row["resource"])))
     rules: dict[str, FieldRule] = _cached(  # a registered contract version never changes
         "contract", resource.contract, "",
         lambda: field_rules(catalog.load_contract_version(conn, resource.contract)))
@@ -437,23 +445,26 @@ def _keys(items: Sequence[_Item], verifier: _Verifier) -> pa.Table:
     return pa.table(columns)
 
 
+def _asked(items: Sequence[_Item]) -> dict[str, tuple[list[int], list[Any]]]:
+    """Per asked field: (the records asking it, their values as sent)."""
+    first = items[0].fields.keys()
+    if all(item.fields.keys() == first for item in items):  # the usual call: one form
+        everyone = list(range(len(items)))
+        return {name: (everyone, [item.fields[name] for item in items]) for name in first}
+    rows: dict[str, list[int]] = {}
+    for i, item in enumerate(items):
+        for name in item.fields:
+            rows.setdefault(name, []).append(i)
+    return {name: (asking, [items[i].fields[name] for i in asking])
+            for name, asking in rows.items()}
+
+
 def _values(
     items: Sequence[_Item], verifier: _Verifier
 ) -> dict[str, tuple[list[int], pa.Array[Any]]]:
     """Per asked field: (the records asking it, their values in the field's contract type)."""
-    first = items[0].fields.keys()
-    if all(item.fields.keys() == first for item in items):  # the usual call: one form
-        everyone = list(range(len(items)))
-        asked = {name: (everyone, [item.fields[name] for item in items]) for name in first}
-    else:
-        rows: dict[str, list[int]] = {}
-        for i, item in enumerate(items):
-            for name in item.fields:
-                rows.setdefault(name, []).append(i)
-        asked = {name: (asking, [items[i].fields[name] for i in asking])
-                 for name, asking in rows.items()}
     typed = {}
-    for name, (asking, values) in asked.items():
+    for name, (asking, values) in _asked(items).items():
         try:
             typed[name] = (asking, parse(values, verifier.rules[name]))
         except BadValue as bad:
@@ -463,24 +474,88 @@ def _values(
     return typed
 
 
+#: Records up to which a call's texts are made in plain Python (`_plain`).
+PLAIN_MOST = 16
+
+
+_Plain = tuple[list[list[str]], list[str], dict[str, tuple[list[int], list[str]]]]
+
+
+def _plain(items: Sequence[_Item], verifier: _Verifier) -> _Plain | None:
+    """(each key's canonical texts, each record key as `_recorded` names it, per asked field
+    the records asking it and their canonical texts) in plain Python, `canonical.plain_text`:
+    for a few records Arrow's fixed cost per column and kernel was most of the call's work.
+    None when a value is not certain to give Arrow's text, or is not of its type: the call
+    then takes Arrow's path (`_keys`, `_values`), which also names the value at fault."""
+    key_texts: list[list[str]] = []
+    record_keys: list[str] = []
+    for item in items:
+        parts, recorded = [], []
+        for rule in verifier.key:
+            value = item.key[rule.name]
+            text = plain_text(value, rule)
+            as_key = (plain_text(value, rule, key=True) if pa.types.is_floating(rule.type)
+                      else text)
+            if text is None or as_key is None:
+                return None
+            parts.append(text)
+            recorded.append(as_key)
+        key_texts.append(parts)
+        record_keys.append(",".join(recorded))  # the rules are in the resource key's order
+    texts: dict[str, tuple[list[int], list[str]]] = {}
+    for name, (asking, values) in _asked(items).items():
+        rule = verifier.rules[name]
+        named = [plain_text(value, rule) for value in values]
+        if None in named:
+            return None
+        texts[name] = (asking, cast("list[str]", named))
+    return key_texts, record_keys, texts
+
+
+def _digested(
+    store: sa.Engine, settings: Settings, items: Sequence[_Item], verifier: _Verifier
+) -> _Asked:
+    """The call's keys and values digested under the subscription's key: in plain Python for
+    a few records whose values all allow it (`_plain`), else through Arrow, which also names
+    a value that is not of its field's type (422)."""
+    plain = _plain(items, verifier) if len(items) <= PLAIN_MOST else None
+    if plain is None:
+        keys = _keys(items, verifier)
+        values = _values(items, verifier)
+        digester = _digester(_master(store, settings), verifier.sub.id)
+        return _Asked(digester.key_digests(keys, verifier.key),
+                      _recorded(keys, verifier.key, verifier.resource.key),
+                      {name: (asking, digester.field_digests(typed, verifier.rules[name]))
+                       for name, (asking, typed) in values.items()})
+    key_texts, record_keys, texts = plain
+    digester = _digester(_master(store, settings), verifier.sub.id)
+    return _Asked(digester.key_digests_of(key_texts), record_keys,
+                  {name: (asking, digester.field_digests_of(named, verifier.rules[name]))
+                   for name, (asking, named) in texts.items()})
+
+
+class _Asked(NamedTuple):
+    """A call's records digested: what the index is asked and what `verify_records` names."""
+
+    key_digests: list[str]
+    record_keys: list[str]  # provenance's KEY text of each asked key
+    field_digests: dict[str, tuple[list[int], Sequence[str | None]]]  # (records, digests)
+
+
 # ---- the answers ----------------------------------------------------------------------
 
 
 def _answers(
-    items: Sequence[_Item],
-    record_keys: Sequence[str],
-    key_digests: Sequence[str],
-    granted: Sequence[bool],
+    items: Sequence[_Item], asked: _Asked, granted: Sequence[bool],
     held: Mapping[str, Mapping[str, str]],
-    values: Mapping[str, tuple[list[int], pa.Array[Any]]],
-    field_digests: Mapping[str, Sequence[str | None]],
 ) -> tuple[list[dict[str, Any]], list[answers.Answered]]:
     """(the results in the order asked, and each answered record as it is recorded)."""
+    record_keys = asked.record_keys
     sources = [held.get(digest) if ok else None
-               for digest, ok in zip(key_digests, granted, strict=True)]
+               for digest, ok in zip(asked.key_digests, granted, strict=True)]
     matches: list[dict[str, bool]] = [{} for _ in items]
-    for name, (asking, _typed) in values.items():
-        for record, digest in zip(asking, field_digests[name], strict=True):
+    for name, (asking, digests) in asked.field_digests.items():
+        for record, digest in zip(asking, digests, strict=True):
             source = sources[record]
             if source is not None:  # no digest where the source holds no value: no match
                 matches[record][name] = digest is not None and source.get(name) == digest

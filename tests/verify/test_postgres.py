@@ -8,11 +8,13 @@ import json
 import threading
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 
 from exchange.store import Principal
 from exchange.verify import service
+from exchange.verify.limits import CallRate
 from tests.verify.conftest import CODE, ask, people, person
 
 pytestmark = pytest.mark.integration
@@ -103,6 +105,93 @@ def test_a_failure_after_the_records_leaves_nothing(world: Any) -> None:
         assert world.count(table, subscription="SUB-GSC-V01") == 1, table
 
 
+def test_a_lost_connection_is_invalidated_and_the_next_call_answers(
+    world: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server ends the call's connection between its catalog read and its writes (the
+    statements psycopg sends directly): the call fails as SQLAlchemy's own statements do,
+    with the pooled connection invalidated and nothing written; the next call answers."""
+    url = world.store.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    class Ending:
+        def take(self, subscription: str, rate: int) -> int:
+            with psycopg.connect(url, autocommit=True) as admin:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            return 0
+
+    body = _body([ask(person(1)["id_no"], name="居民1")])
+    monkeypatch.setattr(service, "CALL_RATE", Ending())
+    with pytest.raises(sa.exc.DBAPIError) as failed:
+        service.verify(world.store, GSC, CODE, body)
+    assert failed.value.connection_invalidated
+    monkeypatch.setattr(service, "CALL_RATE", CallRate())
+    assert service.verify(world.store, GSC, CODE, body)["results"][0]["match"] == {
+        "name": True}
+    for table in ("verify_records", "verify_answers", "usage_daily"):
+        assert world.count(table, subscription="SUB-GSC-V01") == 1, table
+
+
+def test_a_record_asking_no_field_is_recorded(world: Any) -> None:
+    """One record asking only whether it is held: its `verify_records` row names no field
+    (an empty text, which the statement's text columns must not read as no row)."""
+    results = service.verify(world.store, GSC, CODE, _body([ask(person(1)["id_no"])]))
+    assert results["results"] == [{"key": {"id_no": person(1)["id_no"]}, "found": True,
+                                   "match": {}}]
+    with world.store.connect() as conn:
+        assert conn.execute(sa.text(
+            "SELECT record_key, fields, found, matched FROM verify_records")).all() == [
+            (person(1)["id_no"], "", True, True)]
+
+
+X = person(3)  # its ID number ends in the check digit X
+PLAIN = [  # values plain Python makes texts of: the check digit in lower case, full-width
+    ask(X["id_no"].lower(), name=X["name"], score=X["score"], married=X["married"]),
+    ask(person(4)["id_no"], name="居民４", birth_date=person(4)["birth_date"].isoformat(),
+        children=person(4)["children"]),
+    ask(person(5)["id_no"], name="Ｅve", score=-0.0, children=7),
+    ask(person(6)["id_no"]),
+    ask("110105199001019999", name="nobody"),
+]
+# The same, with a name to trim and one to compose (NFC), which go to Arrow's path.
+ARROW = [*PLAIN[:2], ask(person(5)["id_no"], name=f" {person(5)['name']}\u3000"),
+         ask(person(6)["id_no"], name="E\u0301"), PLAIN[4]]
+
+
+@pytest.mark.parametrize(("records", "plain"), [(PLAIN, True), (ARROW, False)])
+def test_a_few_records_answer_and_record_as_arrow_would(
+    world: Any, monkeypatch: pytest.MonkeyPatch, records: list[dict[str, Any]], plain: bool
+) -> None:
+    """A call of up to `PLAIN_MOST` records makes its texts in plain Python where it can:
+    asked again with every call on Arrow's path, the same records get the same answers, the
+    same `verify_records` rows and the same key digests (each key's answer count 2)."""
+    made: list[bool] = []
+    real = service._plain
+
+    def spied(*args: Any) -> Any:
+        found = real(*args)
+        made.append(found is not None)
+        return found
+
+    monkeypatch.setattr(service, "_plain", spied)
+    first = service.verify(world.store, GSC, CODE, _body(records))
+    monkeypatch.setattr(service, "PLAIN_MOST", 0)
+    second = service.verify(world.store, GSC, CODE, _body(records))
+    assert made == [plain]
+    assert first["results"] == second["results"]
+    assert [r.get("match") for r in first["results"]][:2] == [
+        {"name": True, "score": True, "married": True},
+        {"name": True, "birth_date": True, "children": True}]
+    with world.store.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT record_key, fields, found, matched FROM verify_records ORDER BY id")).all()
+        counts = conn.execute(sa.text("SELECT answers FROM verify_answers")).scalars().all()
+    assert rows[:5] == rows[5:]
+    assert rows[0].record_key == X["id_no"].upper()
+    assert counts == [2] * 5
+
+
 def test_deletes_and_replacement_keep_a_postgresql_index_exact(world: Any) -> None:
     gone, outright = person(11), person(12)
     later = "2026-11-02 08:00:00+00"
@@ -120,7 +209,7 @@ def test_deletes_and_replacement_keep_a_postgresql_index_exact(world: Any) -> No
 
 @pytest.mark.parametrize("odd", ["", "\x1f"])
 def test_verification_records_keep_every_key_as_asked(pg_url: str, odd: str) -> None:
-    """`answers.record` sends a column's texts joined by the unit separator; a key holding the
+    """`answers.record_rows` sends a column's texts joined by the unit separator; a key holding the
     separator itself (source data is anyone's) is written as JSON rows instead: either way
     every row is exactly what was answered."""
     import datetime as dt
@@ -133,7 +222,7 @@ def test_verification_records_keep_every_key_as_asked(pg_url: str, odd: str) -> 
     done = [answers.Answered(f"K{i}{odd if i == 1 else ''},x", "name,birth_date"[: 4 + i],
                              i % 2 == 0, i % 3 == 0) for i in range(5)]
     with engine.begin() as conn:
-        answers.record(conn, call_id="call-1", resource="R", subscription="SUB-1",
+        answers.record_rows(conn, call_id="call-1", resource="R", subscription="SUB-1",
                        at=dt.datetime(2026, 12, 3, tzinfo=dt.UTC), answered=done)
         rows = conn.execute(sa.text(
             "SELECT record_key, fields, found, matched FROM verify_records "
