@@ -12,6 +12,7 @@ had the items been produced in line.
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from collections.abc import Iterable, Iterator
@@ -23,7 +24,7 @@ __all__ = ["ahead"]
 T = TypeVar("T")
 
 _END = object()  # the producer ran out
-_POLL = 0.05  # seconds a blocked producer waits before looking whether it should stop
+_POLL = 0.05  # seconds a producer waiting for room waits before looking whether to stop
 
 
 class _Failed:
@@ -35,39 +36,47 @@ class _Failed:
 
 @contextmanager
 def ahead(items: Iterable[T], *, name: str, depth: int = 1) -> Iterator[Iterator[T]]:
-    """`items`, produced in a thread (named `name`) at most `depth` items ahead of use."""
-    handoff: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    """`items`, produced in a thread (named `name`) at most `depth` items ahead of use. The
+    thread runs in a copy of the caller's context (`contextvars`: a progress meter, say)."""
+    handoff: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    room = threading.Semaphore(depth)  # taken before an item is made, given back when used
     stop = threading.Event()
 
-    def offer(item: Any) -> bool:
+    def wait_for_room() -> bool:
         while not stop.is_set():
-            try:
-                handoff.put(item, timeout=_POLL)
-            except queue.Full:
-                continue
-            return True
+            if room.acquire(timeout=_POLL):
+                return True
         return False
 
     def produce() -> None:
+        source = iter(items)
         try:
-            for item in items:
-                if not offer(item):
+            while wait_for_room():
+                try:
+                    item = next(source)
+                except StopIteration:
+                    handoff.put(_END)
                     return
+                handoff.put(item)
         except BaseException as error:  # noqa: BLE001 - handed to the consumer, raised there
-            offer(_Failed(error))
-            return
-        offer(_END)
+            handoff.put(_Failed(error))
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:  # a generator's own clean-up, in this thread
+                close()
 
     def consume() -> Iterator[T]:
         while True:
             item = handoff.get()
+            room.release()
             if item is _END:
                 return
             if isinstance(item, _Failed):
                 raise item.error
             yield item
 
-    producer = threading.Thread(target=produce, name=name, daemon=True)
+    producer = threading.Thread(target=contextvars.copy_context().run, args=(produce,),
+                                name=name, daemon=True)
     producer.start()
     try:
         yield consume()

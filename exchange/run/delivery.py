@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -40,6 +40,9 @@ from exchange.run.targets import shape_batch, shape_keys, target_spec, write_mod
 from exchange.verify import index as verify_index
 from govex import progress as meter
 from govex.ahead import ahead
+
+if TYPE_CHECKING:
+    from exchange.run.leases import Heartbeat
 
 __all__ = [
     "VERIFICATION_INDEX", "DeliveryJob", "deliver_batches", "forget_in_index", "run_actor",
@@ -111,12 +114,24 @@ def deliver_batches(
     job: DeliveryJob,
     batches: Iterable[pa.Table],
     deletes: Iterable[pa.Table] = (),
+    *,
+    lease: Heartbeat | None = None,
 ) -> int:
     """Deliver `batches` (contract-typed records) and, to an upsert target, `deletes` (record
     keys, each recorded in provenance as `records.DELETED`); returns how many rows the target
-    took or lost. The delivery row goes running, then
+    took or lost. With the run's `lease`, each batch is written only after a check that the
+    run still holds it (`Heartbeat.check`). The delivery row goes running, then
     success with the count, or failed with the error, which is raised again."""
-    return _delivery(store, job, lambda: _load(store, job, batches, deletes))
+    checked = lease.guard if lease is not None else _unchecked
+    return _delivery(store, job, lambda: _load(store, job, batches, deletes, checked))
+
+
+def _unchecked(batches: Iterable[pa.Table]) -> Iterator[pa.Table]:
+    """A delivery outside a run's lease (a dispute correction)."""
+    yield from batches
+
+
+_Check = Callable[[Iterable[pa.Table]], Iterator[pa.Table]]  # `Heartbeat.guard` or none
 
 
 def forget_in_index(store: sa.Engine, job: DeliveryJob, digests: Iterable[Sequence[str]]) -> int:
@@ -180,7 +195,8 @@ def _target_name(sub: catalog.Subscription) -> str:
 
 
 def _load(
-    store: sa.Engine, job: DeliveryJob, batches: Iterable[pa.Table], deletes: Iterable[pa.Table]
+    store: sa.Engine, job: DeliveryJob, batches: Iterable[pa.Table],
+    deletes: Iterable[pa.Table], checked: _Check,
 ) -> int:
     """Open the target, write with the ledger, and wait for every batch's provenance. A
     verify subscription has no target: the run keeps its verification index instead
@@ -189,8 +205,8 @@ def _load(
         return verify_index.maintain(
             store, job.sub.id, key=job.key,
             shape=verify_index.IndexShape.of(job.contract, job.resource.key, job.sub.fields),
-            run_id=job.run_id, at=job.delivered_at, batches=batches, deletes=deletes,
-            replace=job.replace,
+            run_id=job.run_id, at=job.delivered_at, batches=checked(batches),
+            deletes=checked(deletes), replace=job.replace,
         )
     with store.connect() as conn:
         target = catalog.load_connection(conn, job.sub.sink.connection)
@@ -202,7 +218,7 @@ def _load(
     provenance = _ProvenanceWriter(store, job)
     try:
         sink.ensure_table(job.spec)
-        delivered = _write(sink, job, _ledger(job), batches, deletes, provenance)
+        delivered = _write(sink, job, _ledger(job), batches, deletes, provenance, checked)
         provenance.drain()
         # Disputes that moved while this ran, and the subscription's pending flags.
         dispute_flags.after_delivery(
@@ -233,15 +249,13 @@ def _write(
     batches: Iterable[pa.Table],
     deletes: Iterable[pa.Table],
     provenance: _ProvenanceWriter,
+    checked: _Check,
 ) -> int:
-    shaping = _shaped(job, batches, provenance)
-    if provenance.inline:  # an in-memory store: its lease checks must stay on this thread
-        return _write_shaped(sink, job, ledger, shaping, deletes, provenance)
     # The next batch is shaped while the target takes this one (`govex.ahead`), so that the
-    # run and the target database work at once. The run's lease is checked as each batch is
-    # taken for shaping: one batch before its write rather than just before it.
-    with ahead(shaping, name="govex-shaping") as shaped:
-        return _write_shaped(sink, job, ledger, shaped, deletes, provenance)
+    # run and the target database work at once. The lease is checked here, on the writing
+    # thread, just before each batch goes to the target: never a batch ahead.
+    with ahead(_shaped(job, batches, provenance), name="govex-shaping") as shaped:
+        return _write_shaped(sink, job, ledger, checked(shaped), checked(deletes), provenance)
 
 
 def _write_shaped(
@@ -295,7 +309,7 @@ def _shaped(
                 records.delivered_bytes(out, job.sub.fields),
             )
             yield out
-            meter.advance(batch.num_rows)  # once per batch, as the writer takes it
+            meter.advance(batch.num_rows)  # once per batch (in the caller's context: `ahead`)
 
 
 @dataclass(frozen=True)
@@ -326,7 +340,7 @@ class _ProvenanceWriter:
         self._writes: list[Future[None]] = []
         # An in-memory SQLite store is one connection per thread (or one shared connection):
         # another thread would see an empty database. Write inline there.
-        self.inline = isinstance(store.pool, sa.pool.SingletonThreadPool | sa.pool.StaticPool)
+        self._inline = isinstance(store.pool, sa.pool.SingletonThreadPool | sa.pool.StaticPool)
 
     def hold(self, keys: pa.Array[Any], hashes: pa.Array[Any], size: int) -> None:
         """A shaped batch on its way to the target (`size`: its `records.delivered_bytes`):
@@ -349,7 +363,7 @@ class _ProvenanceWriter:
             self.release()
 
     def _submit(self, held: _Held) -> None:
-        if self.inline:
+        if self._inline:
             self._write(held)
             return
         for done in [w for w in self._writes if w.done()]:

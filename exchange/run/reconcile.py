@@ -166,7 +166,7 @@ def _reconcile(
                 n = forget_in_index(store, job, lease.guard(_digest_batches(gone[sub.id])))
             else:
                 keys = _typed_keys(gone[sub.id], resource.key, key_schema)
-                n = deliver_batches(store, job, (), lease.guard(_in_batches(keys)))
+                n = deliver_batches(store, job, (), _in_batches(keys), lease=lease)
             say(f"{code}: {len(gone[sub.id])} keys gone; {n} rows deleted from {sub.id}")
         except Exception as error:  # noqa: BLE001 - recorded on the delivery; others go on
             say(f"{code}: deleting from {sub.id} failed: {error}")

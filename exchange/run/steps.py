@@ -644,9 +644,7 @@ def deliver(store: sa.Engine, run_id: str, subscription: str) -> int:
         events.started()
     try:
         with leases.held(store, run_id) as lease:  # each batch only while the run holds it
-            delivered = deliver_batches(
-                store, job, *(lease.guard(part) for part in _share(plan, subscription))
-            )
+            delivered = deliver_batches(store, job, *_share(plan, subscription), lease=lease)
     except Exception as error:
         if events:
             events.failed(error)

@@ -14,11 +14,13 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 import catalog
+import connectors
 from exchange.run import (
     bookkeeping,
     deliver,
@@ -227,6 +229,39 @@ def test_a_run_paused_past_its_expiry_stops_before_its_next_batch(store: sa.Engi
         with pytest.raises(LeaseLostError, match=f"run {paused} no longer holds"):
             next(beat.guard([1]))
     finish(store, taker)
+
+
+def test_a_delivery_that_loses_its_lease_mid_batch_writes_no_further_batch(
+    store: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next batch is shaped while the target takes this one (`govex.ahead`), but the
+    lease is checked on the writing side, just before each write: a batch shaped ahead is
+    never written once the lease is gone."""
+    monkeypatch.setenv("GOVEX_BATCH_ROWS", "100")  # three batches of the 300 rows
+    monkeypatch.setenv("GOVEX_LEASE_SECONDS", "1")
+    run_id = start_run(store, CODE)
+    extract(store, run_id)
+    gate(store, run_id)
+    real_open_sink = connectors.open_sink
+
+    def sink_losing_the_lease(*args: Any, **kwargs: Any) -> Any:
+        sink = real_open_sink(*args, **kwargs)
+        real_write = sink.write
+
+        def write(*given: Any, **named: Any) -> int:
+            written = int(real_write(*given, **named))
+            with store.begin() as conn:  # another run takes the resource over meanwhile
+                conn.execute(sa.update(leases).values(run_id="another"))
+            time.sleep(1.2)  # past a renewal interval: the next check asks the store
+            return written
+
+        sink.write = write
+        return sink
+
+    monkeypatch.setattr(connectors, "open_sink", sink_losing_the_lease)
+    with pytest.raises(LeaseLostError, match=f"run {run_id} no longer holds"):
+        deliver(store, run_id, subscriptions_of(store, run_id)[0])
+    assert len(_target_rows(tmp_path)) == 100  # the first batch only
 
 
 @pytest.mark.integration

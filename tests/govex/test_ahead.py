@@ -3,6 +3,7 @@ would have come, and nothing left running when the consumer stops early."""
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import threading
 import time
@@ -37,8 +38,35 @@ def test_the_producer_runs_at_most_depth_items_ahead() -> None:
     with ahead(items(), name="test-ahead", depth=1) as got:
         assert next(got) == 0
         time.sleep(0.2)  # ample time to run further ahead, were it allowed to
-        # item 1 is in the hand-off, item 2 is produced and waits for room: no further
+        assert pulled == [0, 1]  # item 1 waits in the hand-off; nothing more is made
+        assert next(got) == 1
+        time.sleep(0.2)
         assert pulled == [0, 1, 2]
+
+
+def test_the_producer_sees_the_context_of_the_caller() -> None:
+    asked: contextvars.ContextVar[str] = contextvars.ContextVar("asked", default="nobody")
+    asked.set("the delivery")
+
+    def items() -> Iterator[str]:
+        yield asked.get()
+
+    with ahead(items(), name="test-ahead") as got:
+        assert list(got) == ["the delivery"]
+
+
+def test_a_generator_left_early_is_closed_by_its_thread() -> None:
+    closed: list[str] = []
+
+    def endless() -> Iterator[int]:
+        try:
+            yield from itertools.count()
+        finally:
+            closed.append(threading.current_thread().name)
+
+    with ahead(endless(), name="test-ahead") as got:
+        next(got)
+    assert closed == ["test-ahead"]
 
 
 def test_an_error_of_the_producer_reaches_the_consumer_after_the_items_before_it() -> None:
