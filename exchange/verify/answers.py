@@ -56,7 +56,7 @@ def grant(
     ordered = sorted(asking)  # one lock order for every call: no deadlock
     counts = [asking[k] for k in ordered]
     held: dict[str, dict[str, str]] | None = None
-    if conn.dialect.name == "postgresql":
+    if direct.applies(conn):
         added, found = _ADD_LOOK_UP.row(conn, {
             "subscription": subscription, "day": day, "keys": ",".join(ordered),
             "counts": ",".join(map(str, counts)), "limit": limit})
@@ -103,7 +103,7 @@ def record(
         records=len(answered), bytes=body_bytes, calls=1,
         matches=sum(1 for a in answered if a.found and a.matched),
         not_found=sum(1 for a in answered if not a.found))
-    if conn.dialect.name != "postgresql":
+    if not direct.applies(conn):
         record_rows(conn, call_id=call_id, resource=resource, subscription=subscription,
                     at=at, answered=answered)
         conn.execute(records.usage_upsert(conn.dialect.name), usage)

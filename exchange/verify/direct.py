@@ -22,9 +22,15 @@ import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
 
-__all__ = ["Statement"]
+__all__ = ["Statement", "applies"]
 
 _DIALECT: sa.Dialect = pg_psycopg.dialect()  # type: ignore[no-untyped-call]
+
+
+def applies(conn: sa.Connection) -> bool:
+    """Whether `conn` is a PostgreSQL store reached through psycopg 3, which these statements
+    need; another driver (psycopg2, pg8000) takes the SQLAlchemy path, as SQLite does."""
+    return conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"
 
 
 class Statement:

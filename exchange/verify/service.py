@@ -250,7 +250,7 @@ def _active(
     today = at.astimezone(SHANGHAI).date()
     params = {"code": code, "department": department, "day": today}
     listed: Iterable[Mapping[Any, Any]]
-    if conn.dialect.name == "postgresql":
+    if direct.applies(conn):
         listed = _SUBSCRIPTIONS_DIRECT.mappings(conn, params)
     else:
         listed = conn.execute(_SUBSCRIPTIONS, params).mappings()

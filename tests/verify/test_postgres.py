@@ -145,6 +145,28 @@ def test_a_record_asking_no_field_is_recorded(world: Any) -> None:
             (person(1)["id_no"], "", True, True)]
 
 
+def test_a_store_reached_through_psycopg2_answers_the_same(world: Any) -> None:
+    """Statements sent straight through the driver (`direct`) need psycopg 3; a store URL
+    naming another driver takes SQLAlchemy's path and gets the same answers and rows."""
+    records = [ask(person(7)["id_no"], name=person(7)["name"]), ask(person(8)["id_no"],
+               name="某人"), ask("110105199001019999", name="nobody")]
+    first = service.verify(world.store, GSC, CODE, _body(records))
+    other = sa.create_engine(world.store.url.set(drivername="postgresql+psycopg2"))
+    try:
+        second = service.verify(other, GSC, CODE, _body(records))
+    finally:
+        other.dispose()
+    assert first["results"] == second["results"]
+    assert [r.get("match") for r in first["results"]] == [{"name": True}, {"name": False}, None]
+    with world.store.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT record_key, fields, found, matched FROM verify_records ORDER BY id")).all()
+        usage = conn.execute(sa.text("SELECT calls, records, matches, not_found FROM usage_daily"
+                                     " WHERE subscription = 'SUB-GSC-V01'")).one()
+    assert rows[:3] == rows[3:]
+    assert tuple(usage) == (2, 6, 2, 2)
+
+
 X = person(3)  # its ID number ends in the check digit X
 PLAIN = [  # values plain Python makes texts of: the check digit in lower case, full-width
     ask(X["id_no"].lower(), name=X["name"], score=X["score"], married=X["married"]),
