@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 
 from govex.errors import DeclarationError, DeclarationErrors
+from govex.workdays import local_date
 
 from . import reference, tables
 from .connections import ResolvedConnection, resolve_connection
@@ -55,7 +56,7 @@ def apply_workspace(
     """
     ws, errors = read_workspace(root)
     env = os.environ if env is None else env
-    today = today or dt.datetime.now(dt.UTC).date()
+    today = today or local_date()
     resolved: dict[str, ResolvedConnection] = {}
     for name, declared in ws.connections.items():
         try:

@@ -19,10 +19,21 @@ __all__ = [
     "add_working_days",
     "covers",
     "is_working_day",
+    "local_date",
     "working_days_between",
 ]
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def local_date(at: dt.datetime | None = None) -> dt.date:
+    """The calendar date in Asia/Shanghai of `at` (default: now; a zone-less `at` is UTC): the
+    day a subscription's `valid_from`/`valid_until`, a usage count and a deadline refer to.
+    Between 16:00 and 24:00 UTC it is already the next day's date."""
+    moment = dt.datetime.now(dt.UTC) if at is None else at
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(SHANGHAI).date()
 
 
 @functools.cache

@@ -41,6 +41,7 @@ from exchange.airflow.operators import (
     GovexReportOperator,
 )
 from exchange.airflow.schedules import resource_schedule
+from govex.workdays import local_date
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +189,7 @@ def build_dags(
     except Exception:  # noqa: BLE001 - never crash the DAG processor over the store
         log.exception("govex: cannot read the catalog at %r; no govex DAGs", _safe(url))
         return {}
-    today = dt.datetime.now(dt.UTC).date()
+    today = local_date()
     dags: dict[str, DAG] = {}
     for code, declaration in resources.items():
         try:

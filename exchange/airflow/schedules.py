@@ -22,6 +22,7 @@ from typing import Any
 from dateutil.relativedelta import relativedelta
 
 from govex.durations import duration_parts
+from govex.workdays import local_date
 
 # Seconds between runs of Airflow's cron presets; "@once" and friends never repeat.
 _PRESETS: dict[str, float] = {
@@ -124,7 +125,7 @@ def resource_schedule(
     source = resource.get("source") or {}
     if source.get("kafka"):
         return landing_asset(str(resource["code"]))
-    chosen = subscription_schedule(subscriptions, today or dt.datetime.now(dt.UTC).date())
+    chosen = subscription_schedule(subscriptions, today or local_date())
     if chosen is not None:
         return chosen[1]
     return parse_duration(str(resource["update_frequency"]))

@@ -11,6 +11,7 @@ import datetime as dt
 from pathlib import Path
 
 from govex.errors import DeclarationError
+from govex.workdays import local_date
 
 _DEPARTMENTS = """\
 # Every department that provides or consumes data. `code` is how resources and
@@ -159,7 +160,7 @@ def scaffold(root: Path, today: dt.date | None = None) -> list[Path]:
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         msg = "is not an empty directory: govex init writes only into a new or empty one"
         raise DeclarationError(msg, file=str(root))
-    today = today or dt.datetime.now(dt.UTC).date()
+    today = today or local_date()
     files = {
         "departments.yaml": _DEPARTMENTS,
         "connections.yaml": _CONNECTIONS,

@@ -39,6 +39,7 @@ from exchange.run.secrets import master_key
 from exchange.run.steps import is_active
 from govex.errors import DataQualityError, FatalError
 from govex.ids import new_run_id
+from govex.workdays import local_date
 
 __all__ = ["resolve_dispute"]
 
@@ -142,7 +143,7 @@ def _read_case(store: sa.Engine, dispute_id: str) -> _Case:
             records.latest_hashes(conn, code, key),
             records.read_source_record(conn, resource, contract, key),
             {k: e.message() for k, e in
-             ending.ended_subscriptions(conn, code, _now().date()).items()},
+             ending.ended_subscriptions(conn, code, local_date(_now())).items()},
         )
     if case.record.num_rows == 0:
         msg = (
@@ -175,7 +176,7 @@ def _gate(resource: catalog.Resource, contract: contracts.Contract, record: pa.T
 def _candidates(case: _Case) -> tuple[list[catalog.Subscription], list[dict[str, Any]]]:
     """The subscriptions that received the record and still may receive it, and the others
     with the reason they are skipped."""
-    today = _now().date()
+    today = local_date(_now())
     subs = case.subscriptions
     skipped = [
         {"subscription": sub_id,

@@ -11,7 +11,6 @@ forecast: the source may change before the real run.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +37,7 @@ from exchange.run.steps import (
     batch_rows,
 )
 from govex import progress
+from govex.workdays import local_date
 
 DRY_RUN_ID = "dry-run"  # never a run id in the store: real ones are UUIDs
 
@@ -106,7 +106,7 @@ def dry_run(
     store: sa.Engine, code: str, *, subscription: str | None = None, full: bool = False
 ) -> DryRun:
     """Forecast a run of `code` (same options as `run_resource`), changing nothing."""
-    today = dt.datetime.now(dt.UTC).date()
+    today = local_date()
     with store.connect() as conn:
         resource = catalog.load_resource(conn, code)
         contract = catalog.load_contract_version(conn, resource.contract)

@@ -61,6 +61,7 @@ from exchange.verify import index as verify_index
 from govex.durations import duration_parts
 from govex.errors import DeclarationError, FatalError
 from govex.ids import new_run_id
+from govex.workdays import local_date
 
 pc: Any = _pc  # pyarrow-stubs cannot follow kernels that are generic over types
 
@@ -120,10 +121,10 @@ def _open(
             )
             raise DeclarationError(msg, field="--reconcile", value=code)
         contract = catalog.load_contract_version(conn, resource.contract)
-        ended = ending.ended_subscriptions(conn, code, now.date())  # revoked: nothing more
+        ended = ending.ended_subscriptions(conn, code, local_date(now))  # revoked: nothing more
         subs = [
             s for s in catalog.load_subscriptions(conn, code)
-            if is_active(s, now.date()) and s.id not in ended
+            if is_active(s, local_date(now)) and s.id not in ended
             # a verify subscription (no target) has its index reconciled by key digest
             and (s.target is None or write_mode(s) == "upsert")
         ]

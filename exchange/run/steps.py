@@ -68,6 +68,7 @@ from govex import progress as meter
 from govex.errors import DataQualityError, DeclarationError, FatalError
 from govex.ids import new_run_id
 from govex.settings import load_settings
+from govex.workdays import local_date
 from quality.tables import quarantine_table
 
 log = logging.getLogger(__name__)
@@ -228,8 +229,9 @@ def start_run(
     try:
         with store.begin() as conn:
             resource = catalog.load_resource(conn, code)
-            active = _active_subscriptions(conn, code, subscription, now.date())
-            ended = {k: e for k, e in ending.ended_subscriptions(conn, code, now.date()).items()
+            today = local_date(now)  # validity dates are days in Asia/Shanghai
+            active = _active_subscriptions(conn, code, subscription, today)
+            ended = {k: e for k, e in ending.ended_subscriptions(conn, code, today).items()
                      if subscription in (None, k)}
             active = [s for s in active if s not in ended]
             bookkeeping.abandon_running(conn, code, run_id, now)

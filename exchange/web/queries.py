@@ -24,6 +24,7 @@ from exchange.store import Principal
 from exchange.web import policy
 from exchange.web.durations import check_promise
 from exchange.web.paging import PageRequest
+from govex.workdays import local_date
 
 TS = sa.DateTime(timezone=True)
 check_results = sa.table(
@@ -134,7 +135,7 @@ def subscription_lines(
     total = len(declarations) if page is None else int(conn.execute(
         sa.select(sa.func.count()).select_from(joined).where(*where)).scalar_one())
     ended = ending.ended_subscriptions(
-        conn, resource, dt.datetime.now(dt.UTC).date(),
+        conn, resource, local_date(),
         ids=[str(d["id"]) for d in declarations])
 
     def with_state(decl: dict[str, Any]) -> dict[str, Any]:
