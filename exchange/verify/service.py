@@ -48,6 +48,7 @@ import sqlalchemy as sa
 import catalog
 import records
 from catalog import tables as catalog_tables
+from connectors.arrowutil import holds_nul
 from exchange.run import bookkeeping, masking, secrets
 from exchange.store import Principal
 from exchange.verify import answers, direct
@@ -436,12 +437,19 @@ def _keys(items: Sequence[_Item], verifier: _Verifier) -> pa.Table:
     """The asked keys as a table in the contract's key types (422 naming a bad part)."""
     columns = {}
     for rule in verifier.key:
+        asked = [item.key[rule.name] for item in items]
         try:
-            columns[rule.name] = parse([item.key[rule.name] for item in items], rule)
+            columns[rule.name] = parse(asked, rule)
         except BadValue as bad:
             where = f"records[{bad.index}].key.{rule.name}"
             msg = f"{where} {bad.reason}"
             raise DeclarationError(msg, field=where) from None
+        if pa.types.is_string(rule.type) and holds_nul(columns[rule.name]):
+            at = next(i for i, value in enumerate(asked) if "\x00" in value)
+            where = f"records[{at}].key.{rule.name}"
+            msg = (f"{where} holds the character U+0000, which no record key holds (a call "
+                   "is recorded by its keys)")
+            raise DeclarationError(msg, field=where)
     return pa.table(columns)
 
 
@@ -496,8 +504,8 @@ def _plain(items: Sequence[_Item], verifier: _Verifier) -> _Plain | None:
             text = plain_text(value, rule)
             as_key = (plain_text(value, rule, key=True) if pa.types.is_floating(rule.type)
                       else text)
-            if text is None or as_key is None:
-                return None
+            if text is None or as_key is None or "\x00" in as_key:
+                return None  # Arrow's path names what is wrong with it
             parts.append(text)
             recorded.append(as_key)
         key_texts.append(parts)

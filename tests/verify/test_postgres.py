@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from exchange.store import Principal
 from exchange.verify import service
 from exchange.verify.limits import CallRate
+from govex.errors import DeclarationError
 from tests.verify.conftest import CODE, ask, people, person
 
 pytestmark = pytest.mark.integration
@@ -165,6 +166,16 @@ def test_a_store_reached_through_psycopg2_answers_the_same(world: Any) -> None:
                                      " WHERE subscription = 'SUB-GSC-V01'")).one()
     assert rows[:3] == rows[3:]
     assert tuple(usage) == (2, 6, 2, 2)
+
+
+def test_a_key_holding_nul_is_refused_naming_it(world: Any) -> None:
+    """PostgreSQL text holds no U+0000, and a call is recorded by its keys: such a key is a
+    422 naming it, not a failed insert (500), on every path."""
+    odd = person(2)["id_no"][:6] + "\x00" + person(2)["id_no"][7:]
+    for records in ([ask(odd)], [ask(person(1)["id_no"])] * 20 + [ask(odd)]):  # plain, Arrow
+        with pytest.raises(DeclarationError, match=r"key\.id_no holds the character U\+0000"):
+            service.verify(world.store, GSC, CODE, _body(records))
+    assert world.count("verify_records", subscription="SUB-GSC-V01") == 0
 
 
 X = person(3)  # its ID number ends in the check digit X

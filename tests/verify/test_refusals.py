@@ -61,6 +61,8 @@ BAD_BODIES: list[tuple[dict[str, Any], str]] = [
     ({"records": [ask(KEY, name=None)]}, "records[0].fields.name is null"),
     ({"records": [ask(KEY, name=12)]}, "records[0].fields.name must be a string"),
     ({"records": [{"key": {"id_no": 110105}}]}, "records[0].key.id_no must be a string"),
+    ({"records": [ask(KEY), ask(KEY[:6] + "\x00" + KEY[7:])]},
+     "records[1].key.id_no holds the character U+0000"),
 ]
 
 
