@@ -218,7 +218,12 @@ def _load(
     provenance = _ProvenanceWriter(store, job)
     try:
         sink.ensure_table(job.spec)
-        delivered = _write(sink, job, _ledger(job), batches, deletes, provenance, checked)
+        # The next batch is shaped while the target takes this one (`govex.ahead`), so that
+        # the run and the target database work at once. The lease is checked on this, the
+        # writing thread, just before each batch goes to the target: never a batch ahead.
+        with ahead(_shaped(job, batches, provenance), name="govex-shaping") as shaped:
+            delivered = _write(sink, job, _ledger(job), checked(shaped), checked(deletes),
+                               provenance)
         provenance.drain()
         # Disputes that moved while this ran, and the subscription's pending flags.
         dispute_flags.after_delivery(
@@ -243,22 +248,6 @@ def _ledger(job: DeliveryJob) -> LedgerEntry:
 
 
 def _write(
-    sink: SinkConnector,
-    job: DeliveryJob,
-    ledger: LedgerEntry,
-    batches: Iterable[pa.Table],
-    deletes: Iterable[pa.Table],
-    provenance: _ProvenanceWriter,
-    checked: _Check,
-) -> int:
-    # The next batch is shaped while the target takes this one (`govex.ahead`), so that the
-    # run and the target database work at once. The lease is checked here, on the writing
-    # thread, just before each batch goes to the target: never a batch ahead.
-    with ahead(_shaped(job, batches, provenance), name="govex-shaping") as shaped:
-        return _write_shaped(sink, job, ledger, checked(shaped), checked(deletes), provenance)
-
-
-def _write_shaped(
     sink: SinkConnector,
     job: DeliveryJob,
     ledger: LedgerEntry,
