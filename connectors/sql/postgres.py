@@ -52,6 +52,7 @@ _FAMILIES = {
 }
 
 _COPY_CHUNK = 1 << 20  # bytes per COPY FROM write: bounded memory in the driver
+CONNECT_TIMEOUT = 10  # seconds to reach a department's PostgreSQL (PyMySQL's default too)
 
 
 @contextmanager
@@ -136,6 +137,9 @@ class PostgresDialect(Dialect):
 
         url = make_url(self.url)
         options = {k: v for k, v in url.query.items() if isinstance(v, str)}
+        # libpq waits forever for a server that accepts and never answers: a department's
+        # database must not hold a run that way (`?connect_timeout=N` in the URL overrides).
+        options.setdefault("connect_timeout", str(CONNECT_TIMEOUT))
         conninfo = make_conninfo(
             "", host=url.host, port=url.port, user=url.username, password=url.password,
             dbname=url.database, **options,

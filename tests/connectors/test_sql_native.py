@@ -273,3 +273,30 @@ def test_a_sqlite_target_in_a_new_directory_is_created_a_source_is_not(tmp_path:
     finally:
         source.close()
     assert not (tmp_path / "absent").exists()
+
+
+def test_a_postgresql_that_never_answers_is_a_transient_failure_not_a_hang(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server that takes the TCP connection and says nothing (a wedged database, a
+    half-open firewall) fails the connect within CONNECT_TIMEOUT (10 s; 1 s here, to keep the
+    test short) as a transient error naming where; `?connect_timeout=N` in the URL wins."""
+    import socket
+    import time
+
+    from connectors.sql import postgres
+    from govex.errors import TransientError
+
+    assert postgres.CONNECT_TIMEOUT == 10
+    monkeypatch.setattr(postgres, "CONNECT_TIMEOUT", 1)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)  # accepts, never answers
+        port = silent.getsockname()[1]
+        for query, bound in (("", 5), ("?connect_timeout=2", 6)):
+            dialect = postgres.PostgresDialect(
+                f"postgresql+psycopg://govex@127.0.0.1:{port}/quiet{query}")
+            started = time.monotonic()
+            with pytest.raises(TransientError, match="cannot connect to"):
+                dialect.connect()
+            assert time.monotonic() - started < bound
