@@ -20,7 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from govex.errors import FatalError, TransientError
+from govex.errors import DeclarationError, FatalError, TransientError
 
 from ..arrowutil import pc
 from ..base import Capabilities
@@ -50,6 +50,33 @@ _FAMILIES = {
 }
 
 
+# PyMySQL options a connection URL may give as text and PyMySQL takes as numbers.
+_NUMBER_OPTIONS = frozenset({"connect_timeout", "read_timeout", "write_timeout",
+                             "max_allowed_packet"})
+_KNOWN_OPTIONS = _NUMBER_OPTIONS | {"charset", "collation", "ssl_ca", "ssl_cert", "ssl_key",
+                                    "ssl_verify_cert", "ssl_verify_identity", "init_command",
+                                    "program_name", "auth_plugin_map", "unix_socket"}
+
+
+def _options(given: dict[str, str], where: str) -> dict[str, Any]:
+    """The connection URL's query as PyMySQL's keyword arguments; DeclarationError naming an
+    option it does not take (`local_infile` above all: govex never loads client files, and
+    with it on, the server could read the worker's), or a number that is not one."""
+    options: dict[str, Any] = {"charset": "utf8mb4", **given}
+    for name, value in given.items():
+        if name not in _KNOWN_OPTIONS:
+            msg = (f"{where}: connection URL option '{name}' is not one govex passes to "
+                   f"MariaDB (known: {', '.join(sorted(_KNOWN_OPTIONS))})")
+            raise DeclarationError(msg, field=name, value=value)
+        if name in _NUMBER_OPTIONS:
+            if not value.isdigit() or int(value) < 1:
+                msg = (f"{where}: connection URL option '{name}' must be a whole number of at "
+                       f"least 1, not '{value}'")
+                raise DeclarationError(msg, field=name, value=value)
+            options[name] = int(value)
+    return options
+
+
 class MariaDBDialect(Dialect):
     capabilities = Capabilities(
         dialect="mariadb",
@@ -71,8 +98,8 @@ class MariaDBDialect(Dialect):
         from sqlalchemy.engine import make_url
 
         url = make_url(self.url)
-        options: dict[str, Any] = {k: v for k, v in url.query.items() if isinstance(v, str)}
-        options.setdefault("charset", "utf8mb4")
+        options = _options({k: v for k, v in url.query.items() if isinstance(v, str)},
+                           self.where)
         try:
             conn = pymysql.connect(
                 host=url.host or "localhost", port=url.port or 3306, user=url.username or "",
