@@ -50,30 +50,51 @@ _FAMILIES = {
 }
 
 
-# PyMySQL options a connection URL may give as text and PyMySQL takes as numbers.
+# The PyMySQL options a connection URL's query may set, by how their text is read.
+_TEXT_OPTIONS = frozenset({"charset", "collation", "init_command", "unix_socket",
+                           "program_name", "bind_address", "ssl_ca", "ssl_cert", "ssl_key",
+                           "ssl_key_password"})
 _NUMBER_OPTIONS = frozenset({"connect_timeout", "read_timeout", "write_timeout",
                              "max_allowed_packet"})
-_KNOWN_OPTIONS = _NUMBER_OPTIONS | {"charset", "collation", "ssl_ca", "ssl_cert", "ssl_key",
-                                    "ssl_verify_cert", "ssl_verify_identity", "init_command",
-                                    "program_name", "auth_plugin_map", "unix_socket"}
+_SWITCH_OPTIONS = frozenset({"ssl_disabled", "ssl_verify_cert", "ssl_verify_identity",
+                             "local_infile"})
+_SWITCHES = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 def _options(given: dict[str, str], where: str) -> dict[str, Any]:
-    """The connection URL's query as PyMySQL's keyword arguments; DeclarationError naming an
-    option it does not take (`local_infile` above all: govex never loads client files, and
-    with it on, the server could read the worker's), or a number that is not one."""
-    options: dict[str, Any] = {"charset": "utf8mb4", **given}
+    """The connection URL's query as PyMySQL's keyword arguments, typed (text reached PyMySQL
+    as text: `connect_timeout=5` failed inside it, `ssl_verify_cert=false` read as true).
+    DeclarationError naming an option govex does not pass, a value that is not of its kind,
+    or `local_infile` on: govex never sends client files, and with it on, a department's
+    server could read the worker's."""
+    options: dict[str, Any] = {"charset": "utf8mb4"}
     for name, value in given.items():
-        if name not in _KNOWN_OPTIONS:
-            msg = (f"{where}: connection URL option '{name}' is not one govex passes to "
-                   f"MariaDB (known: {', '.join(sorted(_KNOWN_OPTIONS))})")
-            raise DeclarationError(msg, field=name, value=value)
-        if name in _NUMBER_OPTIONS:
+        if name in _TEXT_OPTIONS:
+            options[name] = value
+        elif name in _NUMBER_OPTIONS:
             if not value.isdigit() or int(value) < 1:
                 msg = (f"{where}: connection URL option '{name}' must be a whole number of at "
                        f"least 1, not '{value}'")
                 raise DeclarationError(msg, field=name, value=value)
             options[name] = int(value)
+        elif name in _SWITCH_OPTIONS:
+            switch = _SWITCHES.get(value.lower())
+            if switch is None:
+                msg = (f"{where}: connection URL option '{name}' must be true or false, "
+                       f"not '{value}'")
+                raise DeclarationError(msg, field=name, value=value)
+            if name == "local_infile" and switch:
+                msg = (f"{where}: connection URL option 'local_infile' must stay off: govex "
+                       "never sends client files, and with it on the database server could "
+                       "read this worker's files")
+                raise DeclarationError(msg, field=name, value=value)
+            if name != "local_infile":
+                options[name] = switch
+        else:
+            known = sorted(_TEXT_OPTIONS | _NUMBER_OPTIONS | _SWITCH_OPTIONS)
+            msg = (f"{where}: connection URL option '{name}' is not one govex passes to "
+                   f"MariaDB (known: {', '.join(known)})")
+            raise DeclarationError(msg, field=name, value=value)
     return options
 
 

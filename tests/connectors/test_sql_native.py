@@ -304,19 +304,22 @@ def test_a_postgresql_that_never_answers_is_a_transient_failure_not_a_hang(
 
 def test_mariadb_url_options_are_typed_and_checked(mariadb_url: str) -> None:
     """A connection URL's query reaches PyMySQL typed (`connect_timeout=5` was a TypeError
-    deep in PyMySQL); an option govex does not pass, `local_infile` above all, or a number
-    that is not one, is refused in one sentence naming it."""
+    deep in PyMySQL); an option govex does not pass, `local_infile` on, or a value not of its
+    kind is refused in one sentence naming it."""
     from connectors.sql.mariadb import MariaDBDialect
     from govex.errors import DeclarationError
 
-    conn = MariaDBDialect(f"{mariadb_url}?connect_timeout=5&read_timeout=30").connect()
+    conn = MariaDBDialect(
+        f"{mariadb_url}?connect_timeout=5&read_timeout=30&ssl_disabled=true&local_infile=0"
+    ).connect()
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT 1")
             assert cur.fetchone() == (1,)
     finally:
         conn.close()
-    refused = [("local_infile=1", "option 'local_infile' is not one govex passes"),
+    refused = [("local_infile=1", "option 'local_infile' must stay off"),
+               ("ssl_verify_cert=maybe", "'ssl_verify_cert' must be true or false"),
                ("compress=1", "option 'compress' is not one govex passes"),
                ("connect_timeout=soon", "'connect_timeout' must be a whole number of at least 1"),
                ("read_timeout=0", "'read_timeout' must be a whole number of at least 1")]
