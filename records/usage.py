@@ -22,7 +22,7 @@ import pyarrow.compute as _pc
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
-from govex.workdays import SHANGHAI
+from govex.workdays import local_date
 
 __all__ = [
     "COUNTS",
@@ -73,8 +73,7 @@ _resources = sa.table("catalog_resources", sa.column("code"), sa.column("provide
 def usage_day(at: dt.datetime) -> dt.date:
     """The day a moment is counted on: its calendar date in Asia/Shanghai (a naive moment is
     taken as UTC, as the store returns it from SQLite)."""
-    aware = at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
-    return aware.astimezone(SHANGHAI).date()
+    return local_date(at)
 
 
 def delivered_bytes(batch: pa.Table, columns: Sequence[str]) -> int:

@@ -36,7 +36,7 @@ from govex.errors import DeclarationError, Forbidden
 from govex.identifiers import FILE_IDENTIFIER_LENGTH, check_table
 from govex.moments import aware
 from govex.settings import load_settings
-from govex.workdays import SHANGHAI, add_working_days, covers
+from govex.workdays import SHANGHAI, add_working_days, covers, local_date
 
 # `revoked`: the approval's subscription was revoked later (the subscription's end, set there).
 RequestState = Literal[
@@ -419,7 +419,7 @@ def submit(
             raise _refuse(msg, "target")
         else:
             _check_target(conn, principal.department, ask.target)
-        if ask.valid_until < at.astimezone(SHANGHAI).date():
+        if ask.valid_until < local_date(at):
             msg = f"the validity window ends on {ask.valid_until}, which has passed"
             raise _refuse(msg, "valid_until", str(ask.valid_until))
         if ask.subscription is not None and _subscription_taken(conn, ask.subscription):

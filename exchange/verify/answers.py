@@ -28,7 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 import records
 from exchange.verify import direct, index
 from exchange.verify.tables import verify_answers
-from govex.workdays import SHANGHAI
+from govex.workdays import local_date
 
 __all__ = ["Answered", "grant", "record", "record_rows"]
 
@@ -51,7 +51,7 @@ def grant(
     transaction. Exact across processes: the upsert adds only where the sum stays within the
     limit and locks the key's row either way, so a concurrent call waits for this one. On
     PostgreSQL the upsert and the lookup of the keys it added to are one statement."""
-    day = at.astimezone(SHANGHAI).date()
+    day = local_date(at)
     asking = {k: min(n, limit) for k, n in Counter(keys).items()}
     ordered = sorted(asking)  # one lock order for every call: no deadlock
     counts = [asking[k] for k in ordered]

@@ -45,7 +45,7 @@ from exchange.verify.canonical import FieldRule, field_rules
 from exchange.verify.digests import Digester
 from exchange.verify.tables import verify_answers, verify_index
 from govex import progress as meter
-from govex.workdays import SHANGHAI
+from govex.workdays import local_date
 
 __all__ = [
     "IndexShape", "decoded", "forget", "held_among", "held_digests", "key_digests", "lookup",
@@ -134,7 +134,7 @@ def maintain(
     with store.begin() as conn:  # yesterday's answer counts limit nothing any more
         conn.execute(sa.delete(verify_answers).where(
             verify_answers.c.subscription == subscription,
-            verify_answers.c.day < at.astimezone(SHANGHAI).date(),
+            verify_answers.c.day < local_date(at),
         ))
     _analyze_after(store, changed)
     return changed

@@ -66,7 +66,7 @@ from govex.errors import DeclarationError, Forbidden, GovexError
 from govex.ids import uuid7
 from govex.moments import aware
 from govex.settings import Settings, load_settings
-from govex.workdays import SHANGHAI
+from govex.workdays import SHANGHAI, local_date
 
 __all__ = ["CALL_RATE", "MAX_RECORDS", "TooManyCalls", "UnknownResource", "recorded_key",
            "verify"]
@@ -248,7 +248,7 @@ def _active(
 ) -> list[_Verifier]:
     """The department's verify subscriptions to `code` that are active today (Asia/Shanghai):
     one indexed read of the catalog per call, so a revocation holds from the next call."""
-    today = at.astimezone(SHANGHAI).date()
+    today = local_date(at)
     params = {"code": code, "department": department, "day": today}
     listed: Iterable[Mapping[Any, Any]]
     if direct.applies(conn):
@@ -274,7 +274,7 @@ def _active(
 def _why_not_active(row: Mapping[Any, Any], code: str, today: dt.date) -> str:
     if row["state"] == "revoked":
         ended = aware(row["ended_at"])
-        when = f" on {ended.astimezone(SHANGHAI).date()}" if ended else ""
+        when = f" on {local_date(ended)}" if ended else ""
         return f"verify subscription {row['id']} to {code} was revoked{when}: it answers no more"
     if row["valid_from"] > today:
         return f"verify subscription {row['id']} to {code} is valid from {row['valid_from']}"

@@ -32,7 +32,7 @@ from exchange.web.auth import PageError, PagePrincipal
 from exchange.web.requests_api import supervision_report
 from exchange.web.service import Context, Denied, Missing
 from govex.errors import DeclarationError, Forbidden, one_line
-from govex.workdays import SHANGHAI
+from govex.workdays import local_date
 
 router = APIRouter(include_in_schema=False)
 
@@ -127,7 +127,7 @@ def _form_page(
 
 
 def _defaults(resource: str | None, delivery: str | None) -> dict[str, Any]:
-    today = dt.datetime.now(SHANGHAI).date()
+    today = local_date()
     return {"resource": resource or "", "fields": [], "masking": {}, "mode": "upsert",
             "delivery": "verify" if delivery == "verify" else "bulk",
             "valid_from": today.isoformat(),

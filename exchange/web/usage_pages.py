@@ -19,7 +19,7 @@ from exchange.web import pages, usage_chart
 from exchange.web.auth import PageError, PagePrincipal
 from exchange.web.service import Denied
 from exchange.web.usage_api import BadParameter, day_range, may_read_usage, read_usage
-from govex.workdays import SHANGHAI
+from govex.workdays import local_date
 
 router = APIRouter(include_in_schema=False)
 # The navigation (base.html) links the page for the roles that may read it.
@@ -30,7 +30,7 @@ MAX_CHART_DAYS = 3660  # about ten years of days on one x axis
 
 
 def _today() -> dt.date:
-    return dt.datetime.now(SHANGHAI).date()
+    return local_date()
 
 
 def _period(start: dt.date | None, end: dt.date | None) -> tuple[dt.date, dt.date]:
