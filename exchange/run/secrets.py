@@ -14,7 +14,7 @@ import secrets
 import sqlalchemy as sa
 
 from exchange.run.bookkeeping import secrets as secrets_table
-from govex.settings import load_settings
+from govex.settings import Settings, load_settings
 
 _NAME = "masking_master_key"
 
@@ -22,12 +22,20 @@ _NAME = "masking_master_key"
 _SELECT = sa.select(secrets_table.c.value).where(secrets_table.c.name == _NAME)
 
 
+def configured_master_key(settings: Settings | None = None) -> bytes | None:
+    """GOVEX_SECRET_KEY as the master key (its SHA-256), or None when it is not set."""
+    configured = (settings or load_settings()).secret_key
+    if configured is None:
+        return None
+    return hashlib.sha256(configured.get_secret_value().encode()).digest()
+
+
 def find_master_key(store: sa.Engine) -> bytes | None:
     """The master key if there is one yet, creating nothing (for commands that change nothing,
     such as `govex apply --dry-run`)."""
-    configured = load_settings().secret_key
+    configured = configured_master_key()
     if configured is not None:
-        return hashlib.sha256(configured.get_secret_value().encode()).digest()
+        return configured
     with store.connect() as conn:
         value = conn.execute(_SELECT).scalar_one_or_none()
     return None if value is None else bytes.fromhex(value)

@@ -35,7 +35,6 @@ single-record call was otherwise mostly SQLAlchemy's and Arrow's fixed costs.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -48,7 +47,6 @@ import sqlalchemy as sa
 import catalog
 import records
 from catalog import tables as catalog_tables
-from connectors.arrowutil import holds_nul
 from exchange.run import bookkeeping, masking, secrets
 from exchange.store import Principal
 from exchange.verify import answers, direct
@@ -325,9 +323,9 @@ def _master(store: sa.Engine, settings: Settings) -> bytes:
     """The master key behind every subscription key, read from the store once per process
     (it never changes once made; GOVEX_SECRET_KEY, when set, wins as everywhere). A call
     creates none: before any run made one, no index exists and a stand-in finds nothing."""
-    configured = settings.secret_key
+    configured = secrets.configured_master_key(settings)
     if configured is not None:
-        return hashlib.sha256(configured.get_secret_value().encode()).digest()
+        return configured
     url = store.url.render_as_string(hide_password=True)
     found = _masters.get(url)
     if found is None:
@@ -444,8 +442,9 @@ def _keys(items: Sequence[_Item], verifier: _Verifier) -> pa.Table:
             where = f"records[{bad.index}].key.{rule.name}"
             msg = f"{where} {bad.reason}"
             raise DeclarationError(msg, field=where) from None
-        if pa.types.is_string(rule.type) and holds_nul(columns[rule.name]):
-            at = next(i for i, value in enumerate(asked) if "\x00" in value)
+        at = next((i for i, value in enumerate(asked) if type(value) is str
+                   and "\x00" in value), None)  # parsed: a text field's values are texts
+        if at is not None:
             where = f"records[{at}].key.{rule.name}"
             msg = (f"{where} holds the character U+0000, which no record key holds (a call "
                    "is recorded by its keys)")
@@ -526,17 +525,16 @@ def _digested(
     """The call's keys and values digested under the subscription's key: in plain Python for
     a few records whose values all allow it (`_plain`), else through Arrow, which also names
     a value that is not of its field's type (422)."""
+    digester = _digester(_master(store, settings), verifier.sub.id)
     plain = _plain(items, verifier) if len(items) <= PLAIN_MOST else None
     if plain is None:
         keys = _keys(items, verifier)
         values = _values(items, verifier)
-        digester = _digester(_master(store, settings), verifier.sub.id)
         return _Asked(digester.key_digests(keys, verifier.key),
                       _recorded(keys, verifier.key, verifier.resource.key),
                       {name: (asking, digester.field_digests(typed, verifier.rules[name]))
                        for name, (asking, typed) in values.items()})
     key_texts, record_keys, texts = plain
-    digester = _digester(_master(store, settings), verifier.sub.id)
     return _Asked(digester.key_digests_of(key_texts), record_keys,
                   {name: (asking, digester.field_digests_of(named, verifier.rules[name]))
                    for name, (asking, named) in texts.items()})
