@@ -109,6 +109,9 @@ class DeliveryJob:
         )
 
 
+_Check = Callable[[Iterable[pa.Table]], Iterator[pa.Table]]  # `Heartbeat.guard` or `iter`
+
+
 def deliver_batches(
     store: sa.Engine,
     job: DeliveryJob,
@@ -122,16 +125,9 @@ def deliver_batches(
     took or lost. With the run's `lease`, each batch is written only after a check that the
     run still holds it (`Heartbeat.check`). The delivery row goes running, then
     success with the count, or failed with the error, which is raised again."""
-    checked = lease.guard if lease is not None else _unchecked
+    # Outside a run's lease (a dispute correction) the batches go unchecked.
+    checked: _Check = lease.guard if lease is not None else iter
     return _delivery(store, job, lambda: _load(store, job, batches, deletes, checked))
-
-
-def _unchecked(batches: Iterable[pa.Table]) -> Iterator[pa.Table]:
-    """A delivery outside a run's lease (a dispute correction)."""
-    yield from batches
-
-
-_Check = Callable[[Iterable[pa.Table]], Iterator[pa.Table]]  # `Heartbeat.guard` or none
 
 
 def forget_in_index(store: sa.Engine, job: DeliveryJob, digests: Iterable[Sequence[str]]) -> int:
