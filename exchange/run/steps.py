@@ -65,6 +65,7 @@ from exchange.run.masking import provider_view
 from exchange.run.secrets import master_key
 from exchange.run.staging import Stage
 from govex import progress as meter
+from govex.ahead import ahead
 from govex.errors import DataQualityError, DeclarationError, FatalError
 from govex.ids import new_run_id
 from govex.settings import load_settings
@@ -320,72 +321,147 @@ def extract(store: sa.Engine, run_id: str) -> int:
     with _recording_failure(store, run_id, "extract"), leases.held(store, run_id):
         plan = _load_plan(store, run_id)
         _require_fit(store, plan)
-        source_decl = plan.resource.source
-        if source_decl.kafka is not None:
-            read = _extract_landing(store, plan)
-            return read
-        with store.connect() as conn:
-            resolved = catalog.load_connection(conn, source_decl.connection)
-        source = connectors.open_source(resolved.kind, resolved.target, resolved.format)
-        schema = contracts.arrow_schema(plan.contract)
-        spec = ReadSpec(
-            table=source_decl.table,
-            query=source_decl.query,
-            columns=None,
-            key=tuple(plan.resource.key),
-            watermark=source_decl.watermark,
-            after=Cursor.from_json(plan.read_after) if plan.read_after else None,
-            batch_rows=batch_rows(),
-            # Untyped files (CSV): the contract's text fields stay text ("110105" is a code).
-            types={
-                name: pa.string()
-                for name in plan.contract.fields
-                if "string" in _json_types(plan.contract.property(name))
-            },
+        if plan.resource.source.kafka is not None:
+            return _extract_landing(store, plan)
+        read = _Read()
+        for _staged in _read_source(plan, _source_connection(store, plan), read):
+            pass
+        _record_read(store, plan, read)
+    return read.rows
+
+
+def extract_and_gate(store: sa.Engine, run_id: str) -> tuple[int, int]:
+    """`extract` and `gate` in one process (`run_resource`), the gate judging each batch as
+    soon as extract has staged it, while the source's next batch is read in a thread of its
+    own (`govex.ahead`): reading waits on the source database, judging on the CPU, so the two
+    overlap instead of taking turns. What is staged and recorded, and what either step's
+    failure does to the run, are as when the steps run one after the other (as Airflow tasks).
+    Returns (records read, records passed)."""
+    with _recording_failure(store, run_id, "extract"):
+        plan = _load_plan(store, run_id)
+    if plan.resource.source.kafka is not None:  # the landing table is read in one go
+        return extract(store, run_id), gate(store, run_id)
+    with _recording_failure(store, run_id, "gate"), leases.held(store, run_id):
+        with _recording_failure(store, run_id, "extract"):
+            _require_fit(store, plan)
+            connection = _source_connection(store, plan)
+        read = _Read()
+        reading = _read_source(plan, connection, read)
+        # The meter counts the rows read; the gate follows at most one batch behind.
+        with ahead(reading, name="govex-extract") as staged, meter.metered(None):
+            judged = _judge(store, plan, _failing_as(store, run_id, "extract", staged))
+        with _recording_failure(store, run_id, "extract"):
+            _record_read(store, plan, read)
+        blocked, passed = _conclude(store, plan, judged)
+    if blocked is not None:
+        plan.stage.remove()
+        raise DataQualityError(blocked)
+    return read.rows, passed
+
+
+def _failing_as(
+    store: sa.Engine, run_id: str, step: str, items: Iterable[_StagedRaw]
+) -> Iterator[_StagedRaw]:
+    """`items`, an error raised while producing them failing the run as `step`'s."""
+    with _recording_failure(store, run_id, step):
+        yield from items
+
+
+@dataclass
+class _Read:
+    """What extract has read: rows, and the source cursor after the last batch staged."""
+
+    rows: int = 0
+    cursor: Cursor | None = None
+
+
+#: A staged raw batch: the area its passing rows go to, its index, its rows.
+_StagedRaw = tuple[str, int, pa.Table]
+
+
+def _source_connection(store: sa.Engine, plan: RunPlan) -> catalog.ResolvedConnection:
+    with store.connect() as conn:
+        return catalog.load_connection(conn, plan.resource.source.connection)
+
+
+def _read_source(
+    plan: RunPlan, connection: catalog.ResolvedConnection, read: _Read
+) -> Iterator[_StagedRaw]:
+    """Read the declared source into the run's staging area, counting into `read`, and yield
+    each records batch once staged, with the area the gate stages its passing rows in. The
+    source opens and closes in the thread that iterates (a SQLite source's connection is
+    bound to its thread)."""
+    source_decl = plan.resource.source
+    schema = contracts.arrow_schema(plan.contract)
+    spec = ReadSpec(
+        table=source_decl.table,
+        query=source_decl.query,
+        columns=None,
+        key=tuple(plan.resource.key),
+        watermark=source_decl.watermark,
+        after=Cursor.from_json(plan.read_after) if plan.read_after else None,
+        batch_rows=batch_rows(),
+        # Untyped files (CSV): the contract's text fields stay text ("110105" is a code).
+        types={
+            name: pa.string()
+            for name in plan.contract.fields
+            if "string" in _json_types(plan.contract.property(name))
+        },
+    )
+    for area in ("raw", "deletes", backfill.PRIOR_RAW, backfill.PRIOR_DELETES):
+        plan.stage.clear(area)
+    split = _prior_split(plan, spec)
+    stage_rows = _soft_deletes(plan, schema)
+    source = connectors.open_source(connection.kind, connection.target, connection.format)
+    try:
+        for index, whole in enumerate(source.read_batches(spec)):
+            read.rows += whole.num_rows
+            meter.advance(whole.num_rows)  # per batch: a display's rows/s, nothing else
+            prior, batch = split(whole) if split else (whole.slice(0, 0), whole)
+            if prior.num_rows:
+                staged = stage_rows((backfill.PRIOR_RAW, backfill.PRIOR_DELETES), index, prior)
+                if staged is not None:
+                    yield backfill.PRIOR_PASSED, index, staged
+            if batch.num_rows == 0:
+                continue
+            if spec.watermark:  # the rows after the watermark end the read: its cursor
+                read.cursor = source.cursor_after(spec, batch)
+            staged = stage_rows(("raw", "deletes"), index, batch)
+            if staged is not None:
+                yield "passed", index, staged
+    finally:
+        source.close()
+
+
+def _record_read(store: sa.Engine, plan: RunPlan, read: _Read) -> None:
+    with store.begin() as conn:
+        bookkeeping.record_read(
+            conn, plan.run_id, read.rows,
+            read.cursor.to_json() if read.cursor else plan.cursor_start,
         )
-        for area in ("raw", "deletes", backfill.PRIOR_RAW, backfill.PRIOR_DELETES):
-            plan.stage.clear(area)
-        split = _prior_split(plan, spec)
-        stage_rows = _soft_deletes(plan, schema)
-        read, cursor = 0, None
-        try:
-            for index, whole in enumerate(source.read_batches(spec)):
-                read += whole.num_rows
-                meter.advance(whole.num_rows)  # per batch: a display's rows/s, nothing else
-                prior, batch = split(whole) if split else (whole.slice(0, 0), whole)
-                if prior.num_rows:
-                    stage_rows((backfill.PRIOR_RAW, backfill.PRIOR_DELETES), index, prior)
-                if batch.num_rows == 0:
-                    continue
-                if spec.watermark:  # the rows after the watermark end the read: its cursor
-                    cursor = source.cursor_after(spec, batch)
-                stage_rows(("raw", "deletes"), index, batch)
-        finally:
-            source.close()
-        with store.begin() as conn:
-            bookkeeping.record_read(
-                conn, run_id, read, cursor.to_json() if cursor else plan.cursor_start
-            )
-    return read
 
 
 def _soft_deletes(
     plan: RunPlan, schema: pa.Schema
-) -> Callable[[tuple[str, str], int, pa.Table], None]:
+) -> Callable[[tuple[str, str], int, pa.Table], pa.Table | None]:
     """How extract stages one read batch into (records area, deletes area): with a declared
     `source.deleted` column, the rows marked deleted go as record keys to the deletes area,
-    like a Kafka-fed resource's deletes (`source_deletes`); the rest as records."""
+    like a Kafka-fed resource's deletes (`source_deletes`); the rest as records, which it
+    returns as staged (None when there are none)."""
     deleted = plan.resource.source.deleted
     key = tuple(plan.resource.key)
     key_schema = pa.schema([schema.field(k) for k in key])
 
-    def stage_rows(areas: tuple[str, str], index: int, batch: pa.Table) -> None:
+    def stage_rows(areas: tuple[str, str], index: int, batch: pa.Table) -> pa.Table | None:
         if deleted is not None:
             batch, gone = source_deletes.split_deleted(batch, deleted, key)
             if gone.num_rows:  # in contract types, as the records reach the targets
                 plan.stage.write(areas[1], index, conform(gone, key_schema))
-        if batch.num_rows:
-            plan.stage.write(areas[0], index, contract_columns(batch, schema))
+        if not batch.num_rows:
+            return None
+        records = contract_columns(batch, schema)
+        plan.stage.write(areas[0], index, records)
+        return records
 
     return stage_rows
 
@@ -495,21 +571,27 @@ def gate(store: sa.Engine, run_id: str) -> int:
     Quarantine is recorded even for a blocked run: the provider needs the list either way."""
     with _recording_failure(store, run_id, "gate"), leases.held(store, run_id):
         plan = _load_plan(store, run_id)
-        judged = _judge(store, plan)
-        if judged.report is not None:
-            with store.begin() as conn:
-                quality.record_check_totals(conn, run_id, plan.resource.code, judged.report)
-            _data_docs(judged.report, run_id)
-        # Deletes (Kafka-fed resources) carry only a key, checked when it landed: they pass.
-        passed = judged.passed + sum(
-            b.num_rows for area in ("deletes", backfill.PRIOR_DELETES)
-            for b in plan.stage.batches(area)
-        )
-        blocked = _record_verdict(store, plan, judged, passed)
+        judged = _judge(store, plan, _staged_raw(plan))
+        blocked, passed = _conclude(store, plan, judged)
     if blocked is not None:
         plan.stage.remove()
         raise DataQualityError(blocked)
     return passed
+
+
+def _conclude(store: sa.Engine, plan: RunPlan, judged: _Judged) -> tuple[str | None, int]:
+    """The gate's totals and Data Docs recorded, and its verdict: (why the run is blocked, or
+    None; records passed)."""
+    if judged.report is not None:
+        with store.begin() as conn:
+            quality.record_check_totals(conn, plan.run_id, plan.resource.code, judged.report)
+        _data_docs(judged.report, plan.run_id)
+    # Deletes (Kafka-fed resources) carry only a key, checked when it landed: they pass.
+    passed = judged.passed + sum(
+        b.num_rows for area in ("deletes", backfill.PRIOR_DELETES)
+        for b in plan.stage.batches(area)
+    )
+    return _record_verdict(store, plan, judged, passed), passed
 
 
 @dataclass
@@ -538,7 +620,7 @@ class _Judged:
                 self.counts[where] += item["row_count_distinct"]
 
 
-def _judge(store: sa.Engine, plan: RunPlan) -> _Judged:
+def _judge(store: sa.Engine, plan: RunPlan, raws: Iterable[_StagedRaw]) -> _Judged:
     """Each raw batch through the resource's gate: its passing rows staged in contract types,
     its failures quarantined (one store transaction per batch)."""
     with store.connect() as conn:  # the workspace's GB/T 2260 additions, as last applied
@@ -550,7 +632,7 @@ def _judge(store: sa.Engine, plan: RunPlan) -> _Judged:
     plan.stage.clear(backfill.PRIOR_PASSED)
     judged = _Judged()
     show = provider_view({name: plan.contract.pii(name) for name in plan.contract.fields})
-    for passed_area, index, raw in _staged_raw(plan):
+    for passed_area, index, raw in raws:
         # Text no target can hold (NUL, bytes that are not UTF-8) fails its record, not the
         # run; the gate and the quarantine see it spelled out (exchange.run.encoding).
         encoding = check_encoding(raw)
@@ -568,7 +650,7 @@ def _judge(store: sa.Engine, plan: RunPlan) -> _Judged:
     return judged
 
 
-def _staged_raw(plan: RunPlan) -> Iterator[tuple[str, int, pa.Table]]:
+def _staged_raw(plan: RunPlan) -> Iterator[_StagedRaw]:
     """Every raw batch extract staged, with the area its passing rows go to: the increment's
     (`passed`), then those at or before the watermark that a backfill read (`backfill`)."""
     for raw_area, passed_area in (("raw", "passed"),
@@ -809,11 +891,9 @@ def _run_all(
     )
     say(f"{code}: run {run_id} started")
     try:
-        meter.start(f"{code}: extract")
-        read = extract(store, run_id)
+        meter.start(f"{code}: extract and gate")
+        read, passed = extract_and_gate(store, run_id)
         say(f"{code}: extracted {read} records")
-        meter.start(f"{code}: gate", read)
-        passed = gate(store, run_id)
         say(f"{code}: {passed} records passed the gate")
         for sub_id in subscriptions_of(store, run_id):
             meter.start(f"{code}: deliver to {sub_id}", None)
