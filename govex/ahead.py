@@ -1,13 +1,16 @@
 """An iterator run one item ahead of its consumer, in a thread of its own.
 
 A delivery shapes a batch (Arrow compute, hashing) and then waits while the target database
-takes it (a COPY). Both wait outside the GIL, so producing the next batch while this one is
-written lets the database and the run use the two cores at once instead of taking turns.
+takes it (a COPY); a run in one process reads the source's next batch while the gate judges
+this one. Both sides wait outside the GIL much of the time, so the database and the run use
+the two cores at once instead of taking turns.
 
 `ahead` is a context manager: leaving it (at the end, or early on an error) stops the
 producer at its next item and waits for it, so nothing keeps running behind a failed
-delivery. An error raised by the producer is raised to the consumer where it would have come
-had the items been produced in line.
+delivery. Interrupted (Ctrl-C, SIGTERM, an exit), it does not wait: the item being made may
+be a long read, and the producer, a daemon thread, stops at its next item by itself. An
+error raised by the producer is raised to the consumer where it would have come had the
+items been produced in line.
 """
 
 from __future__ import annotations
@@ -78,8 +81,15 @@ def ahead(items: Iterable[T], *, name: str, depth: int = 1) -> Iterator[Iterator
     producer = threading.Thread(target=contextvars.copy_context().run, args=(produce,),
                                 name=name, daemon=True)
     producer.start()
+    interrupted = False
     try:
         yield consume()
+    except BaseException as error:
+        # Ctrl-C, SIGTERM (as KeyboardInterrupt) or an exit: the process is going, and the
+        # producer may be inside a long read; it stops at its next item on its own.
+        interrupted = not isinstance(error, Exception)
+        raise
     finally:
         stop.set()
-        producer.join()
+        if not interrupted:
+            producer.join()

@@ -127,16 +127,22 @@ class Stage:
 
     def batches(self, area: str) -> Iterator[pa.Table]:
         """The batches staged in `area`, in order; only whole ones exist to be listed."""
+        for _index, batch in self.numbered(area):
+            yield batch
+
+    def numbered(self, area: str) -> Iterator[tuple[int, pa.Table]]:
+        """The batches staged in `area` with the index each was written under, in order."""
         if self.local:
             folder = Path(self.directory) / area
             if not folder.is_dir():
                 return
             for path in sorted(folder.glob("*.arrow")):
                 with pa.memory_map(str(path)) as source:
-                    yield pa.ipc.open_file(source).read_all()
+                    yield int(path.stem), pa.ipc.open_file(source).read_all()
             return
         for key in sorted(self.fs.glob(f"{self.directory}/{area}/*.arrow")):
-            yield pa.ipc.open_file(pa.py_buffer(self.fs.cat_file(key))).read_all()
+            index = int(posixpath.basename(key).removesuffix(".arrow"))
+            yield index, pa.ipc.open_file(pa.py_buffer(self.fs.cat_file(key))).read_all()
 
     def clear(self, area: str) -> None:
         self._remove(f"{self.directory}/{area}")

@@ -26,6 +26,7 @@ Guarantees:
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import itertools
 import logging
 from collections import Counter
@@ -33,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -335,36 +337,63 @@ def extract_and_gate(store: sa.Engine, run_id: str) -> tuple[int, int]:
     soon as extract has staged it, while the source's next batch is read in a thread of its
     own (`govex.ahead`): reading waits on the source database, judging on the CPU, so the two
     overlap instead of taking turns. What is staged and recorded, and what either step's
-    failure does to the run, are as when the steps run one after the other (as Airflow tasks).
-    Returns (records read, records passed)."""
+    failure does to the run, are as when the steps run one after the other (as Airflow tasks),
+    but for one thing: a read that fails part way leaves the quarantine as the gate found the
+    batches before it (the next run judges them again). Returns (records read, passed)."""
     with _recording_failure(store, run_id, "extract"):
         plan = _load_plan(store, run_id)
-    if plan.resource.source.kafka is not None:  # the landing table is read in one go
-        return extract(store, run_id), gate(store, run_id)
-    with _recording_failure(store, run_id, "gate"), leases.held(store, run_id):
-        with _recording_failure(store, run_id, "extract"):
-            _require_fit(store, plan)
-            connection = _source_connection(store, plan)
+        connection = (None if plan.resource.source.kafka is not None
+                      else _source_connection(store, plan))
+    if connection is None or _in_the_store_file(store, connection):
+        rows = extract(store, run_id)
+        with meter.metered(None):  # the phase counts the rows read
+            return rows, gate(store, run_id)
+    with _recording_failure(store, run_id, "extract"), leases.held(store, run_id):
+        _require_fit(store, plan)
         read = _Read()
-        reading = _read_source(plan, connection, read)
-        # The meter counts the rows read; the gate follows at most one batch behind.
-        with ahead(reading, name="govex-extract") as staged, meter.metered(None):
-            judged = _judge(store, plan, _failing_as(store, run_id, "extract", staged))
-        with _recording_failure(store, run_id, "extract"):
-            _record_read(store, plan, read)
-        blocked, passed = _conclude(store, plan, judged)
+        with _recording_failure(store, run_id, "gate"):
+            try:
+                # The meter counts the rows read; the gate follows at most one batch behind.
+                with ahead(_read_source(plan, connection, read), name="govex-extract") as staged, \
+                        meter.metered(None):
+                    judged = _judge(store, plan, _failing_as(store, run_id, "extract", staged,
+                                                             read))
+            except Exception:
+                if not read.failed:  # the gate failed: the rows read so far are the run's
+                    _record_read(store, plan, read)
+                raise
+        _record_read(store, plan, read)
+        with _recording_failure(store, run_id, "gate"):
+            blocked, passed = _conclude(store, plan, judged)
     if blocked is not None:
         plan.stage.remove()
         raise DataQualityError(blocked)
     return read.rows, passed
 
 
+def _in_the_store_file(store: sa.Engine, connection: catalog.ResolvedConnection) -> bool:
+    """Whether the source is a table in the SQLite file that holds the store. SQLite has one
+    writer per file and an open read holds off its commit, so the gate's writes would wait for
+    the read the other thread holds open: the steps then take turns."""
+    if connection.kind != "url" or store.dialect.name != "sqlite" or not store.url.database:
+        return False
+    url = sa.engine.make_url(connection.target)
+    if url.get_backend_name() != "sqlite" or not url.database:
+        return False
+    return Path(url.database).resolve() == Path(store.url.database).resolve()
+
+
 def _failing_as(
-    store: sa.Engine, run_id: str, step: str, items: Iterable[_StagedRaw]
+    store: sa.Engine, run_id: str, step: str, items: Iterable[_StagedRaw], read: _Read
 ) -> Iterator[_StagedRaw]:
-    """`items`, an error raised while producing them failing the run as `step`'s."""
+    """`items`, an error raised while producing them failing the run as `step`'s (and marked
+    on `read`)."""
     with _recording_failure(store, run_id, step):
-        yield from items
+        try:
+            yield from items
+        except Exception:
+            read.failed = True
+            raise
 
 
 @dataclass
@@ -373,6 +402,7 @@ class _Read:
 
     rows: int = 0
     cursor: Cursor | None = None
+    failed: bool = False  # the read raised
 
 
 #: A staged raw batch: the area its passing rows go to, its index, its rows.
@@ -651,12 +681,16 @@ def _judge(store: sa.Engine, plan: RunPlan, raws: Iterable[_StagedRaw]) -> _Judg
 
 
 def _staged_raw(plan: RunPlan) -> Iterator[_StagedRaw]:
-    """Every raw batch extract staged, with the area its passing rows go to: the increment's
-    (`passed`), then those at or before the watermark that a backfill read (`backfill`)."""
-    for raw_area, passed_area in (("raw", "passed"),
-                                  (backfill.PRIOR_RAW, backfill.PRIOR_PASSED)):
-        for index, batch in enumerate(plan.stage.batches(raw_area)):
-            yield passed_area, index, batch
+    """Every raw batch extract staged, in the order the source gave the rows, with the area
+    its passing rows go to: the increment's (`passed`) and, from a read split for a backfill,
+    those at or before the watermark (`backfill`), each source batch's first. The order
+    matters when a source repeats a key: its last judgement stands in quarantine, as its last
+    version does in the targets."""
+    prior = ((i, 0, backfill.PRIOR_PASSED, b) for i, b in plan.stage.numbered(backfill.PRIOR_RAW))
+    increment = ((i, 1, "passed", b) for i, b in plan.stage.numbered("raw"))
+    for index, _first, passed_area, batch in heapq.merge(prior, increment,
+                                                         key=lambda item: item[:2]):
+        yield passed_area, index, batch
 
 
 def _record_verdict(store: sa.Engine, plan: RunPlan, judged: _Judged, passed: int) -> str | None:

@@ -103,3 +103,38 @@ def test_leaving_early_stops_the_producer_and_waits_for_it() -> None:
     stopped_at = next(produced)
     time.sleep(0.1)
     assert next(produced) == stopped_at + 1  # nothing pulled the endless source since
+
+
+def test_an_interrupt_does_not_wait_for_the_item_being_made() -> None:
+    """Ctrl-C (or SIGTERM, which govex raises as KeyboardInterrupt) while the producer is in a
+    long read: the consumer leaves at once; the producer stops by itself when the read ends,
+    closing its source in its own thread."""
+    reading, released = threading.Event(), threading.Event()
+    closed_by: list[str] = []
+
+    def slow_source() -> Iterator[int]:
+        try:
+            yield 0
+            reading.set()
+            released.wait(10)  # a read the interrupt cannot cut short
+            yield 1
+            yield 2
+        finally:
+            closed_by.append(threading.current_thread().name)
+
+    def interrupted_while_reading() -> None:
+        with ahead(slow_source(), name="test-ahead") as got:
+            next(got)
+            assert reading.wait(5)
+            raise KeyboardInterrupt
+
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        interrupted_while_reading()
+    assert time.monotonic() - started < 2
+    assert closed_by == []  # still reading
+    released.set()
+    deadline = time.monotonic() + 5
+    while not closed_by and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert closed_by == ["test-ahead"]
