@@ -18,7 +18,7 @@ reconciliation found gone) is recorded like a delivery, with `DELETED` for its f
 word no 16-hex-character hash can equal, so the record's history says when it left the
 consumer's copy, and `live_keys` leaves it out.
 
-Writes are bulk: PostgreSQL stores take COPY (CSV written by Arrow), SQLite stores one
+Writes are bulk: PostgreSQL stores take binary COPY (`connectors.sql.pgcopy`), SQLite stores one
 `INSERT … SELECT … FROM json_each(?)` per 100k rows, others one executemany of plain tuples,
 all in the caller's transaction: the engine writes a batch's provenance in one store
 transaction right after the target committed the batch. A crash between the two leaves the
@@ -187,7 +187,7 @@ def _copy_rows(
     driver: Any, table: str, resource: str, subscription: str, run_id: str,
     delivered_at: dt.datetime, keys: pa.Array[Any], hashes: pa.Array[Any],
 ) -> None:
-    import pyarrow.csv as pacsv
+    from connectors.sql import pgcopy
 
     n = len(keys)
     rows = pa.table({
@@ -196,18 +196,24 @@ def _copy_rows(
         "subscription": pa.repeat(pa.scalar(subscription, pa.string()), n),
         "run_id": pa.repeat(pa.scalar(run_id, pa.string()), n),
         "value_hash": hashes,
-        # Text with an explicit offset: PostgreSQL reads it into timestamptz unambiguously.
-        "delivered_at": pa.repeat(pa.scalar(delivered_at.isoformat(), pa.string()), n),
+        "delivered_at": pa.repeat(pa.scalar(delivered_at, pa.timestamp("us", tz="UTC")), n),
     })
-    buffer = io.BytesIO()
-    pacsv.write_csv(rows, buffer, pacsv.WriteOptions(include_header=False))
     columns = ", ".join(_COLUMNS)
     # The COPY runs on the DBAPI connection under SQLAlchemy's open transaction: it commits
     # or rolls back with the caller's work. `table` is a name govex made (a partition's).
-    with driver.cursor() as cur, cur.copy(
-        f"COPY {table} ({columns}) FROM STDIN (FORMAT csv)"
-    ) as copy:
-        copy.write(buffer.getbuffer())
+    with driver.cursor() as cur:
+        encoders = pgcopy.encoder(rows, pgcopy.column_types(cur, table))
+        if encoders is not None:  # binary: the server parses no text (a third less time)
+            with cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT binary)") as copy:
+                for piece in pgcopy.encode(rows, encoders):
+                    copy.write(piece)
+            return
+        import pyarrow.csv as pacsv
+
+        buffer = io.BytesIO()
+        pacsv.write_csv(rows, buffer, pacsv.WriteOptions(include_header=False))
+        with cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT csv)") as copy:
+            copy.write(buffer.getbuffer())
 
 
 _PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}

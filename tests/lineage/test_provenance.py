@@ -185,6 +185,54 @@ def test_provenance_copy_on_postgresql(pg_url: str) -> None:
         engine.dispose()
 
 
+def test_postgresql_binary_copy_stores_what_csv_copy_stores(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Provenance goes to a PostgreSQL store by binary COPY; text COPY (CSV) is the fallback
+    when a column has no exact binary form. Both must store the same rows: keys with commas,
+    quotes, newlines and Chinese, a fingerprint, a delete, and a delivery time with
+    microseconds given in another zone."""
+    from connectors.sql import pgcopy
+
+    keys = pa.array(['110105,1', 'a"b', "line\nbreak", "居民,甲", " lead", "x" * 400])
+    hashes = pa.array(["0123456789abcdef", records.DELETED, "f" * 16, "0" * 16, "1" * 16,
+                       "2" * 16])
+    at = dt.datetime(2026, 11, 27, 16, 30, 1, 123456,
+                     tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    stored = []
+    encoded: list[int] = []
+    real_encode = pgcopy.encode
+
+    def encode(batch: pa.Table, columns: Any) -> Any:
+        encoded.append(batch.num_rows)
+        return real_encode(batch, columns)
+
+    monkeypatch.setattr(pgcopy, "encode", encode)
+    engine = create_store_engine(pg_url)
+    try:
+        upgrade(engine)
+        for run_id, binary in (("run-binary", True), ("run-csv", False)):
+            if not binary:
+                monkeypatch.setattr(pgcopy, "encoder", lambda *_args: None)
+            with engine.begin() as conn:
+                records.record_provenance(conn, resource="R", subscription="S1", run_id=run_id,
+                                          delivered_at=at, keys=keys, hashes=hashes)
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    sa.select(provenance.c.resource, provenance.c.record_key,
+                              provenance.c.subscription, provenance.c.value_hash,
+                              provenance.c.delivered_at)
+                    .where(provenance.c.run_id == run_id).order_by(provenance.c.id)
+                ).all()
+            stored.append([tuple(r) for r in rows])
+    finally:
+        engine.dispose()
+    assert encoded == [len(keys)]  # the first went binary, the second as CSV
+    assert stored[0] == stored[1]
+    assert [r[1] for r in stored[0]] == keys.to_pylist()
+    assert {r[4] for r in stored[0]} == {at}
+
+
 def test_sqlite_bulk_path_stores_what_executemany_stores(
     store: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
