@@ -37,7 +37,6 @@ last received; the deliveries before that last one are gone.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 from collections.abc import Iterator, Sequence
 from typing import Any, cast
@@ -198,22 +197,11 @@ def _copy_rows(
         "value_hash": hashes,
         "delivered_at": pa.repeat(pa.scalar(delivered_at, pa.timestamp("us", tz="UTC")), n),
     })
-    columns = ", ".join(_COLUMNS)
     # The COPY runs on the DBAPI connection under SQLAlchemy's open transaction: it commits
     # or rolls back with the caller's work. `table` is a name govex made (a partition's).
+    # Binary where exact (the server then parses no text: a third less time), else CSV.
     with driver.cursor() as cur:
-        encoders = pgcopy.encoder(rows, pgcopy.column_types(cur, table))
-        if encoders is not None:  # binary: the server parses no text (a third less time)
-            with cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT binary)") as copy:
-                for piece in pgcopy.encode(rows, encoders):
-                    copy.write(piece)
-            return
-        import pyarrow.csv as pacsv
-
-        buffer = io.BytesIO()
-        pacsv.write_csv(rows, buffer, pacsv.WriteOptions(include_header=False))
-        with cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT csv)") as copy:
-            copy.write(buffer.getbuffer())
+        pgcopy.copy_into(cur, table, ", ".join(_COLUMNS), rows)
 
 
 _PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}

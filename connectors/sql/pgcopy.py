@@ -22,6 +22,7 @@ gives.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -38,6 +39,7 @@ _EMPTY = pa.scalar(b"", pa.binary())
 # Rows per encoded piece: bounds the memory of one piece (and keeps int32 offsets safe for
 # rows up to ~100 KiB), and lets the server parse one piece while the next is encoded.
 PIECE_ROWS = 16_384
+CSV_CHUNK = 1 << 20  # bytes per write of the CSV fallback: bounded memory in the driver
 
 # PostgreSQL type OIDs (pg_type.dat)
 BOOL, INT8, INT2, INT4, TEXT, FLOAT8, BPCHAR, VARCHAR, DATE, TIMESTAMP, TIMESTAMPTZ = (
@@ -166,3 +168,25 @@ def encode(batch: pa.Table, columns: list[ColumnEncoder]) -> Iterator[Any]:
         )
         yield rows.buffers()[2][int(offsets[0]):int(offsets[-1])]
     yield TRAILER
+
+
+def copy_into(cur: Any, quoted_table: str, quoted_columns: str, batch: pa.Table) -> None:
+    """COPY `batch` into `quoted_table` on a psycopg cursor, into its columns named by
+    `quoted_columns` in the batch's order (the table may have more): binary when every column
+    has an exact binary form for its column there (`encoder`), else CSV written by Arrow,
+    which the server converts as text COPY does."""
+    import pyarrow.csv as pacsv
+
+    cols = quoted_columns
+    columns = encoder(batch, column_types(cur, quoted_table))
+    if columns is not None:
+        with cur.copy(f"COPY {quoted_table} ({cols}) FROM STDIN (FORMAT binary)") as cp:
+            for piece in encode(batch, columns):
+                cp.write(piece)
+        return
+    buffer = io.BytesIO()
+    pacsv.write_csv(batch, buffer, pacsv.WriteOptions(include_header=False))
+    data = buffer.getbuffer()
+    with cur.copy(f"COPY {quoted_table} ({cols}) FROM STDIN (FORMAT csv)") as cp:
+        for start in range(0, len(data), CSV_CHUNK):
+            cp.write(data[start:start + CSV_CHUNK])

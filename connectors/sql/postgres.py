@@ -51,7 +51,6 @@ _FAMILIES = {
     "bytea": "binary",
 }
 
-_COPY_CHUNK = 1 << 20  # bytes per COPY FROM write: bounded memory in the driver
 CONNECT_TIMEOUT = 10  # seconds to reach a department's PostgreSQL (PyMySQL's default too)
 
 
@@ -240,19 +239,7 @@ class PostgresDialect(Dialect):
         from . import pgcopy
 
         cols = ", ".join(self.quote(c) for c in batch.column_names)
-        target = self.quote_table(table)
-        columns = pgcopy.encoder(batch, pgcopy.column_types(cur, target))
-        if columns is not None:
-            with cur.copy(f"COPY {target} ({cols}) FROM STDIN (FORMAT binary)") as cp:
-                for piece in pgcopy.encode(batch, columns):
-                    cp.write(piece)
-            return
-        buffer = io.BytesIO()
-        pacsv.write_csv(batch, buffer, pacsv.WriteOptions(include_header=False))
-        data = buffer.getbuffer()
-        with cur.copy(f"COPY {target} ({cols}) FROM STDIN (FORMAT csv)") as cp:
-            for start in range(0, len(data), _COPY_CHUNK):
-                cp.write(data[start:start + _COPY_CHUNK])
+        pgcopy.copy_into(cur, self.quote_table(table), cols, batch)
 
     def insert(self, cur: Any, table: str, batch: pa.Table) -> None:
         self.copy_in(cur, table, batch)
