@@ -30,8 +30,11 @@ def test_bench_exchange_reports_govex_beside_copy_and_dlt(
 ) -> None:
     """A small `govex bench exchange` runs all three paths and prints both ratios, so the
     benchmark (and its dlt baseline) cannot rot unnoticed."""
-    assert main(["bench", "exchange", "--rows", "3000", "--no-small-increment"]) == 0
+    assert main(["bench", "exchange", "--rows", "3000", "--no-small-increment",
+                 "--repeat", "2"]) == 0
     out = capfd.readouterr().out
     for line in ("baseline COPY→COPY", "govex run (full path)", "dlt (pyarrow, merge)",
                  "ratio govex / COPY pipe", "ratio govex / dlt", "govex peak memory"):
         assert line in out, out
+    each = out.split("each round: ", 1)[1].split(";", 1)[0].split(", ")
+    assert len(each) == 2, out  # one ratio per round, their median printed before them
