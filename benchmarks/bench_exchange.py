@@ -26,7 +26,6 @@ import argparse
 import contextlib
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -161,19 +160,24 @@ def _workspace(root: Path, source: str, target: str) -> None:
 
 
 def govex_run(workdir: Path, env: dict[str, str]) -> tuple[float, dict[str, object], float]:
-    """(seconds, run summary, peak RSS of the run's process in MiB)."""
+    """(seconds, run summary, peak RSS of the run's own process in MiB). The peak is that
+    child's (`os.wait4`): the benchmark's other children (dlt, earlier rounds) are not it."""
     subprocess.run([sys.executable, "-m", "exchange.cli", "apply", str(workdir / "ws")],
                    env=env, check=True, capture_output=True)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "exchange.cli", "run", "BENCH-001", "--json"],
-                          env=env, check=False, capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        msg = f"govex run failed:\n{done.stdout}\n{done.stderr}"
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        child = subprocess.Popen([sys.executable, "-m", "exchange.cli", "run", "BENCH-001",
+                                  "--json"], env=env, stdout=out, stderr=err)
+        _pid, status, usage = os.wait4(child.pid, 0)
+        elapsed = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    if child.returncode != 0:
+        msg = f"govex run failed:\n{stdout}\n{stderr}"
         raise SystemExit(msg)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return elapsed, json.loads(done.stdout), max(peak, before) / 1024
+    return elapsed, json.loads(stdout), usage.ru_maxrss / 1024
 
 
 @contextlib.contextmanager
