@@ -16,6 +16,7 @@ items been produced in line.
 from __future__ import annotations
 
 import contextvars
+import logging
 import queue
 import threading
 from collections.abc import Iterable, Iterator
@@ -23,6 +24,8 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 __all__ = ["ahead"]
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -66,7 +69,10 @@ def ahead(items: Iterable[T], *, name: str, depth: int = 1) -> Iterator[Iterator
         finally:
             close = getattr(source, "close", None)
             if close is not None:  # a generator's own clean-up, in this thread
-                close()
+                try:
+                    close()
+                except Exception:  # the consumer has gone (it raised, or stopped early)
+                    log.exception("%s: cleaning up after the consumer left failed", name)
 
     def consume() -> Iterator[T]:
         while True:

@@ -138,3 +138,32 @@ def test_an_interrupt_does_not_wait_for_the_item_being_made() -> None:
     while not closed_by and time.monotonic() < deadline:
         time.sleep(0.01)
     assert closed_by == ["test-ahead"]
+
+
+def test_a_failing_clean_up_after_the_consumer_left_is_logged_not_raised_in_the_thread(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The consumer failed; the producer's clean-up (closing a source) then fails too: the
+    consumer's error is the one raised, and the clean-up's is logged, not left to escape the
+    thread as a bare traceback."""
+    escaped: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: escaped.append(args.exc_value))
+
+    def source() -> Iterator[int]:
+        try:
+            yield from range(100)
+        finally:
+            msg = "the source would not close"
+            raise OSError(msg)
+
+    def consume_then_fail() -> None:
+        with ahead(source(), name="test-ahead") as got:
+            next(got)
+            msg = "the gate broke"
+            raise RuntimeError(msg)
+
+    with pytest.raises(RuntimeError, match="the gate broke"):
+        consume_then_fail()
+    assert escaped == []
+    assert "test-ahead: cleaning up after the consumer left failed" in caplog.text
+    assert "the source would not close" in caplog.text
