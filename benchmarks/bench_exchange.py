@@ -161,14 +161,20 @@ def _workspace(root: Path, source: str, target: str) -> None:
 
 def govex_run(workdir: Path, env: dict[str, str]) -> tuple[float, dict[str, object], float]:
     """(seconds, run summary, peak RSS of the run's own process in MiB). The peak is that
-    child's (`os.wait4`): the benchmark's other children (dlt, earlier rounds) are not it."""
+    child's (`os.wait4`): the benchmark's other children (dlt, earlier rounds) are not it. On
+    Linux it starts at this process's peak when forked, which stays far below a run's."""
     subprocess.run([sys.executable, "-m", "exchange.cli", "apply", str(workdir / "ws")],
                    env=env, check=True, capture_output=True)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         child = subprocess.Popen([sys.executable, "-m", "exchange.cli", "run", "BENCH-001",
                                   "--json"], env=env, stdout=out, stderr=err)
-        _pid, status, usage = os.wait4(child.pid, 0)
+        try:
+            _pid, status, usage = os.wait4(child.pid, 0)
+        except BaseException:  # interrupted: the run does not outlive the benchmark
+            child.kill()
+            child.wait()
+            raise
         elapsed = time.perf_counter() - started
         child.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)

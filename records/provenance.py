@@ -157,7 +157,12 @@ def record_provenance(
     """Store one batch's provenance (keys and hashes row-aligned) in the caller's transaction;
     returns the rows written. On PostgreSQL the rows go straight into the partition of
     `delivered_at`'s month (`records.partitions.partition_for`, which creates it if needed and
-    holds it against sealing and dropping until the transaction ends)."""
+    holds it against sealing and dropping until the transaction ends). `delivered_at` must
+    carry its time zone: a naive time would mean one instant to the month's partition and
+    another to the stored row, whichever the store session's zone is."""
+    if delivered_at.tzinfo is None or delivered_at.utcoffset() is None:
+        msg = f"delivered_at {delivered_at.isoformat()} has no time zone"
+        raise ValueError(msg)
     n = len(keys)
     if n != len(hashes):
         msg = f"{n} record keys but {len(hashes)} value hashes"

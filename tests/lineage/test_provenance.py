@@ -185,6 +185,16 @@ def test_provenance_copy_on_postgresql(pg_url: str) -> None:
         engine.dispose()
 
 
+def test_a_delivery_time_without_a_zone_is_refused() -> None:
+    """A naive time would be one instant to the month's partition (bound in the store
+    session's zone) and another to the stored row: refused before anything is written."""
+    engine = sa.create_engine("sqlite://")
+    with engine.connect() as conn, pytest.raises(ValueError, match="has no time zone"):
+        records.record_provenance(conn, resource="R", subscription="S1", run_id="r",
+                                  delivered_at=dt.datetime(2026, 11, 30, 20, 0),  # noqa: DTZ001
+                                  keys=pa.array(["k"]), hashes=pa.array(["0" * 16]))
+
+
 def test_postgresql_binary_copy_stores_what_csv_copy_stores(
     pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
