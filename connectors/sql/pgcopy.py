@@ -177,16 +177,15 @@ def copy_into(cur: Any, quoted_table: str, quoted_columns: str, batch: pa.Table)
     which the server converts as text COPY does."""
     import pyarrow.csv as pacsv
 
-    cols = quoted_columns
     columns = encoder(batch, column_types(cur, quoted_table))
     if columns is not None:
-        with cur.copy(f"COPY {quoted_table} ({cols}) FROM STDIN (FORMAT binary)") as cp:
+        with cur.copy(f"COPY {quoted_table} ({quoted_columns}) FROM STDIN (FORMAT binary)") as cp:
             for piece in encode(batch, columns):
                 cp.write(piece)
         return
     buffer = io.BytesIO()
     pacsv.write_csv(batch, buffer, pacsv.WriteOptions(include_header=False))
     data = buffer.getbuffer()
-    with cur.copy(f"COPY {quoted_table} ({cols}) FROM STDIN (FORMAT csv)") as cp:
+    with cur.copy(f"COPY {quoted_table} ({quoted_columns}) FROM STDIN (FORMAT csv)") as cp:
         for start in range(0, len(data), CSV_CHUNK):
             cp.write(data[start:start + CSV_CHUNK])
